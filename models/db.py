@@ -1,0 +1,39 @@
+"""Engines are built from settings by the entry point; nothing connects on import."""
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from models.settings import Settings
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """PAYHOOKS_DATABASE_URL is not set (use `payhooks up` for the embedded database)."""
+
+
+def normalise_url(url: str) -> str:
+    """Any Postgres URL spelling becomes SQLAlchemy's psycopg 3 dialect."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(
+    settings: Settings, *, pool_size: int | None = None, application_name: str = "payhooks"
+) -> Engine:
+    if not settings.database_url:
+        raise DatabaseNotConfigured(DatabaseNotConfigured.__doc__)
+    timeout_ms = int(settings.db_timeout_seconds * 1000)
+    return create_engine(
+        normalise_url(settings.database_url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=2,
+        pool_timeout=settings.db_timeout_seconds,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": max(1, int(settings.db_timeout_seconds)),
+            "application_name": application_name,
+            "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+        },
+    )
