@@ -9,12 +9,18 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import models.orders  # noqa: F401  (registers the order tables on the metadata)
 from models.db import normalise_url
 from models.settings import Settings
 from models.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+    """kombu's SQLAlchemy transport (the embedded broker) keeps its own tables."""
+    return not (type_ == "table" and reflected and compare_to is None and name.startswith("kombu_"))
 
 
 def _url() -> str:
@@ -33,13 +39,14 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata)
+        context.configure(connection=conn, target_metadata=target_metadata, include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     retry_schedule_yoco: str = DEFAULT_SCHEDULE_YOCO
     retry_schedule_shadhinpay: str = "1m,5m,15m,1h,6h,24h"
 
+    queue_name: str = Field(default="payhooks.events", description="the broker queue of process_event")
+    handler_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="modules workers import to register custom handlers"
+    )
+    worker_concurrency: int | None = Field(default=None, ge=1, description="default: CPU count")
+
     lease_seconds: int = Field(default=120, ge=5)
     dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
     dispatch_batch_size: int = Field(default=200, ge=1)
@@ -65,7 +71,8 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", mode="before"
+        "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:

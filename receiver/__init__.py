@@ -1,0 +1,51 @@
+"""The Flask receiver: verify, store, answer. ``create_app`` is the only way in."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, jsonify
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from models.db import make_engine
+from models.settings import Settings
+from receiver.providers.base import Adapter
+from receiver.providers.registry import build_adapters
+
+
+@dataclass
+class ReceiverState:
+    """What the views need, bound to the app (``app.extensions["payhooks"]``)."""
+
+    settings: Settings
+    engine: Engine
+    adapters: dict[str, Adapter]
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["payhooks"] = ReceiverState(
+        settings=settings,
+        engine=engine or make_engine(settings, application_name="payhooks-receiver"),
+        adapters=build_adapters(settings),
+    )
+
+    from receiver import health, orders, webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(orders.bp)
+    app.register_blueprint(health.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # JSON bodies, never an HTML page or a trace
+        return jsonify(error=exc.name.lower()), exc.code or 500
+
+    return app
+
+
+def state() -> ReceiverState:
+    from flask import current_app
+
+    return current_app.extensions["payhooks"]

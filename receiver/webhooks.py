@@ -1,0 +1,91 @@
+"""POST /webhooks/<provider>: verify the raw bytes, store once, answer fast."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from models.ingest import store_event
+from receiver import state
+from receiver.providers.base import EnvelopeError, VerificationError
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger("payhooks.receiver")
+
+MAX_KEY_LENGTH = 255
+REDACTED = "[redacted]"
+RETRY_AFTER_SECONDS = "5"
+
+
+def _reject(status: int, error: str, *, provider: str, action: str, reason: str):
+    log.warning(
+        "rejected %s webhook: %s",
+        provider,
+        reason,
+        extra={"action": action, "provider": provider, "reason": reason, "status": status},
+    )
+    return jsonify(error=error), status
+
+
+@bp.post("/webhooks/<provider>")
+def receive(provider: str):
+    app_state = state()
+    adapter = app_state.adapters.get(provider)
+    if adapter is None:
+        return _reject(404, "unknown provider", provider=provider[:32], action="webhook.unknown_provider",
+                       reason="no such provider")
+    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    headers = {name.lower(): value for name, value in request.headers.items()}
+
+    try:
+        verified = adapter.verify(body=body, headers=headers)
+    except VerificationError as exc:
+        return _reject(401, "unauthorized", provider=provider, action="webhook.unverified",
+                       reason=exc.reason)
+    try:
+        envelope = adapter.parse(body=body, headers=headers)
+        if len(envelope.event_key) > MAX_KEY_LENGTH or len(envelope.event_type) > MAX_KEY_LENGTH:
+            raise EnvelopeError("event key or type longer than 255 characters")
+    except EnvelopeError as exc:
+        return _reject(400, "bad request", provider=provider, action="webhook.bad_envelope",
+                       reason=exc.reason)
+
+    stored_headers = {
+        name: REDACTED if name in adapter.secret_headers else value for name, value in headers.items()
+    }
+    try:
+        with app_state.engine.begin() as conn:
+            stored = store_event(
+                conn,
+                provider=provider,
+                event_key=envelope.event_key,
+                event_type=envelope.event_type,
+                livemode=envelope.livemode,
+                raw_body=body,
+                headers=stored_headers,
+                payload=envelope.payload,
+                secret_index=verified.secret_index,
+                verify_method=verified.method,
+            )
+    except DataError as exc:
+        return _reject(400, "bad request", provider=provider, action="webhook.unstorable",
+                       reason=f"payload not storable: {type(exc.orig).__name__}")
+    except (OperationalError, PoolTimeout, DBAPIError) as exc:
+        log.error(
+            "database unavailable, asking %s to retry", provider,
+            extra={"action": "webhook.db_unavailable", "provider": provider,
+                   "error": type(getattr(exc, "orig", exc)).__name__},
+        )
+        response = jsonify(error="service unavailable")
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response, 503
+
+    outcome = "accepted" if stored.created else "duplicate"
+    log.info(
+        "%s %s event %s", outcome, provider, stored.id,
+        extra={"action": f"webhook.{outcome}", "provider": provider, "event_id": stored.id,
+               "event_type": envelope.event_type},
+    )
+    return jsonify(status=outcome, id=stored.id), 200

@@ -1,0 +1,99 @@
+"""Integration fixtures: a real Postgres database per test run, schema by Alembic.
+
+``PAYHOOKS_TEST_DATABASE_URL`` names a server (CI sets it to the machine's
+Postgres); without it the embedded Postgres starts in a temporary directory,
+so the suite runs on a laptop with no services. Each run gets its own fresh
+database on that server, dropped at the end.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from models.db import make_engine, normalise_url
+from models.migrate import upgrade
+from models.settings import Settings
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.integration
+
+TABLES = ("deliveries", "refunds", "order_transitions", "orders", "event_attempts", "webhook_events")
+
+
+def _admin_conninfo(url: str) -> dict[str, object]:
+    parsed = make_url(url)
+    info: dict[str, object] = {"dbname": parsed.database or "postgres", "autocommit": True}
+    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
+                       ("password", parsed.password)):
+        if value:
+            info[key] = value
+    info.update(parsed.query)
+    return info
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("PAYHOOKS_TEST_DATABASE_URL")
+    if configured:
+        yield normalise_url(configured)
+        return
+    from workers.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", database="postgres",
+                                delete_on_stop=True)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    name = f"payhooks_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(**_admin_conninfo(server_url)) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(**_admin_conninfo(server_url)) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(make_settings(database_url=database_url))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Iterator[Engine]:
+    """The run's database, emptied before each test."""
+    with migrated_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    yield migrated_engine
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url=database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine):
+    from receiver import create_app
+
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,126 @@
+"""`payhooks orders create|show` against real Postgres."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, select
+
+from models.orders import Order
+from workers.orders_cli import orders
+
+CREATE = [
+    "create", "--reference", "ord_cli_1", "--provider", "senfenico",
+    "--provider-payment-ref", "chk_55aa", "--amount", "5000", "--currency", "xof",
+    "--customer-email", "awa@example.bf", "--customer-phone", "+226 70 00 00 00",
+]
+
+
+@pytest.fixture
+def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Invoke the `orders` group with only the test database configured."""
+    monkeypatch.chdir(tmp_path)  # no developer .env or .payhooks/ read
+    env = {"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_DATA_DIR": str(tmp_path / "data")}
+
+    def _run(*args: str) -> Result:
+        return CliRunner().invoke(orders, list(args), env=env)
+
+    return _run
+
+
+def _references(engine: Engine) -> list[tuple[str, str, int]]:
+    with engine.connect() as conn:
+        table = Order.__table__
+        return [tuple(r) for r in conn.execute(
+            select(table.c.reference, table.c.currency, table.c.amount).order_by(table.c.id))]
+
+
+def test_create_then_show(run, engine) -> None:
+    # When an order is created from the shell
+    created = run(*CREATE)
+    # Then it is printed as JSON and stored
+    assert created.exit_code == 0, created.output
+    order = json.loads(created.stdout)
+    assert {k: order[k] for k in ("reference", "provider", "provider_payment_ref", "amount",
+                                  "currency", "customer_email", "customer_phone", "status")} == {
+        "reference": "ord_cli_1", "provider": "senfenico", "provider_payment_ref": "chk_55aa",
+        "amount": 5000, "currency": "XOF", "customer_email": "awa@example.bf",
+        "customer_phone": "+226 70 00 00 00", "status": "pending",
+    }
+    assert _references(engine) == [("ord_cli_1", "XOF", 5000)]
+    # and `show` prints the same order
+    shown = run("show", "ord_cli_1")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == order
+
+
+def test_contact_options_may_be_left_out(run, engine) -> None:
+    created = run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
+                  "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY")
+    assert created.exit_code == 0, created.output
+    order = json.loads(created.stdout)
+    assert (order["customer_email"], order["customer_phone"]) == (None, None)
+    assert _references(engine) == [("ord_cli_2", "JPY", 1200)]
+
+
+def test_a_duplicate_fails_and_says_why(run, engine) -> None:
+    assert run(*CREATE).exit_code == 0
+    again = run(*CREATE)
+    assert again.exit_code == 1
+    assert "ord_cli_1" in again.stderr and "already registered" in again.stderr
+    same_payment = run(*[("ord_cli_9" if a == "ord_cli_1" else a) for a in CREATE])
+    assert same_payment.exit_code == 1
+    assert "chk_55aa" in same_payment.stderr and "another order" in same_payment.stderr
+    assert _references(engine) == [("ord_cli_1", "XOF", 5000)]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [("--currency", "EURO", "--currency"), ("--amount", "0", "--amount"),
+     ("--provider", "paypal", "--provider"), ("--customer-email", "nope", "--customer-email")],
+)
+def test_an_invalid_value_fails_naming_the_option(run, engine, option, value, named) -> None:
+    args = list(CREATE)
+    args[args.index(option) + 1] = value
+    result = run(*args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: invalid order: ")
+    assert f"{named}:" in result.stderr
+    assert result.stdout == ""
+    assert _references(engine) == []
+
+
+def test_every_invalid_value_is_named(run, engine) -> None:
+    result = run("create", "--reference", "ord_cli_3", "--provider", "paypal",
+                 "--provider-payment-ref", "p1", "--amount", "-1", "--currency", "EURO")
+    assert result.exit_code == 1
+    for named in ("--provider:", "--amount:", "--currency:"):
+        assert named in result.stderr
+    assert "--reference" not in result.stderr
+    assert _references(engine) == []
+
+
+def test_a_missing_required_option_is_a_usage_error(run, engine) -> None:
+    result = run("create", "--reference", "ord_cli_4", "--provider", "yoco", "--amount", "100",
+                 "--currency", "ZAR")
+    assert result.exit_code == 2
+    assert "--provider-payment-ref" in result.stderr
+    assert _references(engine) == []
+
+
+def test_show_an_unknown_reference_exits_1(run, engine) -> None:
+    result = run("show", "ord_missing")
+    assert result.exit_code == 1
+    assert "no order with reference 'ord_missing'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_without_a_database_url_it_says_so(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(orders, ["show", "ord_1"],
+                                env={"PAYHOOKS_DATABASE_URL": None,
+                                     "PAYHOOKS_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 1
+    assert "PAYHOOKS_DATABASE_URL is not set" in result.stderr

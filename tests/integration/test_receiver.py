@@ -1,0 +1,213 @@
+"""The receiver against real Postgres: every answer in DESIGN.md's table."""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from models.tables import WebhookEvent
+from receiver import create_app
+from receiver.providers.registry import PROVIDERS
+from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.integration.helpers import EVENT_TYPES, count_events, live_server, signed_request
+
+SECRET_HEADERS = {
+    "smartpay": "smartpay-signature",
+    "processout": "authorization",
+    "senfenico": "x-webhook-hash",
+    "yoco": "webhook-signature",
+    "shadhinpay": "x-shadhinpay-signature",
+}
+CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+
+
+def _rows(engine: Engine) -> list[WebhookEvent]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(WebhookEvent.__table__).order_by(WebhookEvent.id)))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_provider_is_verified_stored_and_accepted(client, settings, engine, provider) -> None:
+    # Given a request signed exactly as the provider signs it
+    body, headers = signed_request(settings, provider, event_id=f"evt_{provider}_1")
+    # When it is posted
+    response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+    # Then it is accepted and stored once, raw bytes intact
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["status"] == "accepted"
+    (row,) = _rows(engine)
+    assert response.json["id"] == row.id
+    assert (row.provider, row.status, row.event_type) == (provider, "pending", EVENT_TYPES[provider])
+    assert bytes(row.raw_body) == body
+    assert row.event_key
+    assert row.payload
+    # and the headers are kept with the signature (or credentials) redacted
+    secret_header = SECRET_HEADERS[provider]
+    assert row.headers[secret_header] == "[redacted]"
+    sent = {k.lower(): v for k, v in headers.items()}[secret_header]
+    assert sent not in json.dumps(row.headers)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_redelivery_is_a_duplicate_of_the_first_row(client, settings, engine, provider) -> None:
+    body, headers = signed_request(settings, provider, event_id=f"evt_{provider}_dup")
+    first = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+    # The provider re-signs its retry (a new timestamp for the timestamped schemes)
+    body, headers = signed_request(settings, provider, body=body)
+    second = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+    assert first.json["status"] == "accepted"
+    assert second.status_code == 200
+    assert second.json == {"status": "duplicate", "id": first.json["id"]}
+    assert count_events(engine) == 1
+
+
+def test_twenty_concurrent_identical_requests_store_one_row(app, settings, engine) -> None:
+    body, headers = signed_request(settings, "yoco", event_id="evt_concurrent")
+    with live_server(app) as base, ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(
+            lambda _: httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers, timeout=30),
+            range(20),
+        ))
+    assert [a.status_code for a in answers] == [200] * 20
+    statuses = sorted(a.json()["status"] for a in answers)
+    assert statuses == ["accepted"] + ["duplicate"] * 19
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert count_events(engine) == 1
+
+
+@pytest.mark.parametrize("provider", ["smartpay", "senfenico", "yoco", "shadhinpay"])
+def test_tampered_body_is_401_and_stores_nothing(client, settings, engine, provider, caplog) -> None:
+    body, headers = signed_request(settings, provider)
+    tampered = body.replace(b"1000", b"9000") if b"1000" in body else body + b" "
+    with caplog.at_level(logging.WARNING, logger="payhooks.receiver"):
+        response = client.post(f"/webhooks/{provider}", data=tampered, headers=headers)
+    assert response.status_code == 401
+    assert response.json == {"error": "unauthorized"}  # generic: the reason is not the caller's
+    assert count_events(engine) == 0
+    (record,) = [r for r in caplog.records if getattr(r, "action", None) == "webhook.unverified"]
+    assert record.provider == provider and record.reason
+    for secret in TEST_SECRETS[provider]:
+        assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("provider", ["smartpay", "senfenico", "yoco", "shadhinpay"])
+def test_missing_signature_is_401(client, settings, engine, provider) -> None:
+    body, _ = signed_request(settings, provider)
+    response = client.post(f"/webhooks/{provider}", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 401
+    assert count_events(engine) == 0
+
+
+def test_processout_requires_the_configured_basic_auth(client, settings, engine) -> None:
+    body, headers = signed_request(settings, "processout")
+    no_auth = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    assert client.post("/webhooks/processout", data=body, headers=no_auth).status_code == 401
+    wrong = {**no_auth, "Authorization": "Basic aG9va3VzZXI6d3Jvbmc="}  # hookuser:wrong
+    assert client.post("/webhooks/processout", data=body, headers=wrong).status_code == 401
+    assert count_events(engine) == 0
+    assert client.post("/webhooks/processout", data=body, headers=headers).status_code == 200
+    assert PROCESSOUT_BASIC_AUTH.split(":")[1] not in json.dumps(_rows(engine)[0].headers)
+
+
+def test_processout_form_encoded_body_is_accepted(client, settings, engine) -> None:
+    body = b"event_id=ev_form_1&event_type=transaction.failed"
+    _, headers = signed_request(settings, "processout", body=body)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    response = client.post("/webhooks/processout", data=body, headers=headers)
+    assert response.status_code == 200
+    (row,) = _rows(engine)
+    assert (row.event_key, row.event_type) == ("ev_form_1", "transaction.failed")
+
+
+def test_verified_but_unparseable_body_is_400(client, settings, engine) -> None:
+    body, headers = signed_request(settings, "shadhinpay", body=b"this is not json")
+    response = client.post("/webhooks/shadhinpay", data=body, headers=headers)
+    assert response.status_code == 400
+    assert count_events(engine) == 0
+
+
+def test_verified_body_without_event_key_is_400(client, settings, engine) -> None:
+    body, headers = signed_request(settings, "smartpay", body=b'{"object":"event","eventData":{"type":"x"}}')
+    response = client.post("/webhooks/smartpay", data=body, headers=headers)
+    assert response.status_code == 400
+    assert count_events(engine) == 0
+
+
+def test_verified_body_postgres_cannot_store_is_400_not_500(client, settings, engine) -> None:
+    # A NUL character is valid JSON but not storable in jsonb.
+    body = b'{"id":"evt_nul","type":"payment.succeeded","payload":{"note":"a\\u0000b"}}'
+    body, headers = signed_request(settings, "yoco", body=body)
+    response = client.post("/webhooks/yoco", data=body, headers=headers)
+    assert response.status_code == 400
+    assert count_events(engine) == 0
+
+
+def test_unknown_provider_is_404(client, engine) -> None:
+    response = client.post("/webhooks/paypal", data=b"{}")
+    assert response.status_code == 404
+    assert count_events(engine) == 0
+
+
+def test_body_over_the_limit_is_413(settings, engine) -> None:
+    app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), engine=engine)
+    body, headers = signed_request(settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
+    response = app.test_client().post("/webhooks/yoco", data=body, headers=headers)
+    assert response.status_code == 413
+    assert count_events(engine) == 0
+
+
+def test_unknown_event_type_is_stored_not_rejected(client, settings, engine) -> None:
+    body, headers = signed_request(settings, "yoco", event_type="payment.something_new")
+    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    assert _rows(engine)[0].event_type == "payment.something_new"
+
+
+def test_database_unreachable_is_503_and_the_retry_is_kept(settings, engine) -> None:
+    # Given a receiver whose database is down (a closed port)
+    down = create_app(make_settings(database_url=CLOSED_PORT_URL, db_timeout_seconds=1))
+    body, headers = signed_request(settings, "smartpay", event_id="evt_outage")
+    # When the provider posts, it is told to come back later
+    response = down.test_client().post("/webhooks/smartpay", data=body, headers=headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "Traceback" not in response.get_data(as_text=True)
+    # and /readyz says so
+    assert down.test_client().get("/readyz").status_code == 503
+    # When the database is back and the provider retries, the event is stored
+    up = create_app(settings, engine=engine)
+    body, headers = signed_request(settings, "smartpay", body=body)
+    retry = up.test_client().post("/webhooks/smartpay", data=body, headers=headers)
+    assert retry.status_code == 200 and retry.json["status"] == "accepted"
+    assert count_events(engine) == 1
+
+
+def test_health_and_readiness(client) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ok", "database": "ok"}
+
+
+def test_secret_index_of_a_rotation_is_recorded(settings, engine) -> None:
+    rotated = settings.model_copy(update={"yoco_secrets": [
+        settings.yoco_secrets[0].__class__("whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"),
+        *settings.yoco_secrets,
+    ]})
+    app = create_app(rotated, engine=engine)
+    body, headers = signed_request(settings, "yoco")  # signed with the old (second) secret
+    assert app.test_client().post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    assert _rows(engine)[0].secret_index == 1
+
+
+def test_no_secret_reaches_the_log_or_the_row(client, settings, engine, caplog) -> None:
+    with caplog.at_level(logging.DEBUG):
+        for provider in PROVIDERS:
+            body, headers = signed_request(settings, provider)
+            client.post(f"/webhooks/{provider}", data=body, headers=headers)
+            client.post(f"/webhooks/{provider}", data=body + b"x", headers=headers)
+    stored = json.dumps([dict(r.headers) for r in _rows(engine)])
+    for secret in [*settings.secret_values(), API_TOKEN, PROCESSOUT_BASIC_AUTH]:
+        assert secret not in caplog.text
+        assert secret not in stored
