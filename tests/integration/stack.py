@@ -1,0 +1,236 @@
+"""Real processes for the integration tests: worker and dispatcher, plus a fake ProcessOut.
+
+The worker and dispatcher run as the `payhooks` commands in their own process
+groups (so a test can SIGKILL a worker with its pool children), against the
+run's real Postgres database and a real broker: RabbitMQ when reachable
+(always under CI), else kombu's SQLAlchemy transport on the same Postgres.
+Each test run uses its own queue.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS
+
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def rabbitmq_url() -> str | None:
+    """The RabbitMQ to use, or None when none answers (a laptop); under CI it must answer."""
+    url = os.environ.get("PAYHOOKS_TEST_BROKER_URL", DEFAULT_RABBITMQ)
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return url
+    except OSError:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"RabbitMQ is not reachable at {url} under CI") from None
+        return None
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1,
+             message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
+    env.update({
+        "PYTHONPATH": str(REPO_ROOT),  # the custom handler module lives in tests/
+        "PAYHOOKS_DATABASE_URL": database_url,
+        "PAYHOOKS_BROKER_URL": broker_url,
+        "PAYHOOKS_QUEUE_NAME": queue,
+        "PAYHOOKS_SMARTPAY_SECRETS": TEST_SECRETS["smartpay"][0],
+        "PAYHOOKS_SENFENICO_SECRETS": TEST_SECRETS["senfenico"][0],
+        "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0],
+        "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
+        "PAYHOOKS_PROCESSOUT_BASIC_AUTH": PROCESSOUT_BASIC_AUTH,
+        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_test",
+        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "proj-secret-s3cret",
+        "PAYHOOKS_PROCESSOUT_API_URL": processout_url,
+        "PAYHOOKS_LEASE_SECONDS": "8",
+        "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
+        "PAYHOOKS_HANDLER_MODULES": "tests.integration.custom_handlers",
+        "PAYHOOKS_LOG_LEVEL": "INFO",
+        **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
+           for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
+    })
+    return env
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    workdir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", *args], env=self.env, cwd=self.workdir,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_worker(self, name: str = "worker", *, concurrency: int = 2) -> subprocess.Popen:
+        return self.start(name, "worker", "--concurrency", str(concurrency))
+
+    def start_dispatcher(self) -> subprocess.Popen:
+        return self.start("dispatcher", "dispatcher")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            process = self.processes[name]
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name in list(self.processes):
+            try:
+                self.processes[name].wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.processes[name].pid, signal.SIGKILL)
+            self.processes.pop(name)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+                         for p in sorted(self.workdir.glob("*.log")))
+
+
+def new_queue_name() -> str:
+    return f"payhooks-test-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def delete_queue(broker_url: str, queue: str) -> None:
+    if not broker_url.startswith("amqp"):
+        return
+    from kombu import Connection
+
+    try:
+        with Connection(broker_url, connect_timeout=3) as conn:
+            conn.default_channel.queue_delete(queue)
+    except Exception:  # the queue may never have been declared
+        pass
+
+
+class FakeProcessOut:
+    """A local HTTP server playing ProcessOut's `GET /events/{id}`."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, list[int]] = {}  # status codes to answer first, per event id
+        self.delays: dict[str, float] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                event_id = self.path.rsplit("/", 1)[-1]
+                fake.requests.append((event_id, self.headers.get("Authorization")))
+                time.sleep(fake.delays.get(event_id, 0))
+                codes = fake.failures.get(event_id)
+                if codes:
+                    self._answer(codes.pop(0), {"error": "injected"})
+                elif event_id in fake.events:
+                    self._answer(200, {"event": fake.events[event_id]})
+                else:
+                    self._answer(404, {"success": False, "message": "not found"})
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def fake_processout() -> Iterator[FakeProcessOut]:
+    fake = FakeProcessOut()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+def create_order(engine: Engine, *, reference: str, provider: str, payment_ref: str, amount: int,
+                 currency: str, email: str | None = "buyer@example.com", phone: str | None = None) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency,
+                                        customer_email, customer_phone)
+                    VALUES (:r, :p, :ref, :a, :c, :e, :ph) RETURNING id"""),
+            {"r": reference, "p": provider, "ref": payment_ref, "a": amount, "c": currency,
+             "e": email, "ph": phone},
+        ).scalar_one()
+
+
+def event_row(engine: Engine, event_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM webhook_events WHERE id = :id"), {"id": event_id}).one()
+
+
+def order_row(engine: Engine, reference: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM orders WHERE reference = :r"), {"r": reference}).one()
+
+
+def attempts(engine: Engine, event_id: int) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(
+            text("SELECT * FROM event_attempts WHERE event_id = :id ORDER BY number"), {"id": event_id}
+        ))
+
+
+def deliveries(engine: Engine, order_id: int) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            text("SELECT event_id, kind FROM deliveries WHERE order_id = :o ORDER BY id"), {"o": order_id}
+        )]
+
+
+def status_of(engine: Engine, event_id: int) -> str:
+    return event_row(engine, event_id).status

@@ -1,0 +1,337 @@
+"""Events to effects with a real worker process, the real dispatcher, real Postgres and broker."""
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from models import transitions
+from receiver.providers.samples import sample_processout_event
+from tests.conftest import make_settings
+from tests.integration.helpers import signed_request
+from tests.integration.stack import (
+    FakeProcessOut,
+    Stack,
+    attempts,
+    base_env,
+    create_order,
+    delete_queue,
+    deliveries,
+    event_row,
+    fake_processout,
+    new_queue_name,
+    order_row,
+    rabbitmq_url,
+    status_of,
+    wait_for,
+)
+from workers.celery_app import make_celery, publisher
+
+FINAL = ("succeeded", "dead", "ignored")
+CURRENCY = {"smartpay": "JPY", "processout": "USD", "senfenico": "XOF", "yoco": "ZAR", "shadhinpay": "BDT"}
+TYPES = {  # provider: (success, failure, refund); None where the provider has no such event
+    "smartpay": ("order.authorized", "order.rejected", "refund.created"),
+    "processout": ("transaction.captured", "transaction.failed", "transaction.refunded"),
+    "senfenico": ("checkout.success", "checkout.failed", None),
+    "yoco": ("payment.succeeded", None, "refund.succeeded"),
+    "shadhinpay": ("payment.completed", "payment.failed", "payment.refunded"),
+}
+
+
+@pytest.fixture
+def broker_url(database_url: str) -> str:
+    return rabbitmq_url() or "sqla+" + database_url
+
+
+@pytest.fixture
+def processout() -> Iterator[FakeProcessOut]:
+    with fake_processout() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
+          engine: Engine) -> Iterator[Stack]:
+    queue = new_queue_name()
+    running = Stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
+                                 processout_url=processout.url), workdir=tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+        delete_queue(broker_url, queue)
+
+
+class Sender:
+    """Posts signed events through the receiver (in-process, real Postgres)."""
+
+    def __init__(self, client, processout: FakeProcessOut) -> None:
+        self.client = client
+        self.processout = processout
+        self.settings = make_settings()
+
+    def send(self, provider: str, event_type: str, *, order_ref: str, amount: int = 1000,
+             event_id: str | None = None, times: int = 1) -> int:
+        event_id = event_id or f"evt_{secrets.token_hex(6)}"
+        if provider == "processout":
+            self.processout.events[event_id] = sample_processout_event(
+                event_id=event_id, event_type=event_type, order_ref=order_ref, amount_minor=amount)["event"]
+        body, _ = signed_request(self.settings, provider, event_type=event_type, order_ref=order_ref,
+                                 amount_minor=amount, event_id=event_id)
+        ids = set()
+        for _ in range(times):  # a provider retrying: each delivery signed anew
+            _, headers = signed_request(self.settings, provider, body=body)
+            response = self.client.post(f"/webhooks/{provider}", data=body, headers=headers)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            ids.add(response.json["id"])
+        assert len(ids) == 1
+        return ids.pop()
+
+
+@pytest.fixture
+def sender(client, processout: FakeProcessOut) -> Sender:
+    return Sender(client, processout)
+
+
+def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Stack | None = None) -> None:
+    def done() -> bool:
+        return all(status_of(engine, i) in FINAL for i in event_ids)
+
+    try:
+        wait_for(done, timeout=timeout, message=f"events {event_ids} to finish")
+    except AssertionError:
+        states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
+        raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None
+
+
+@pytest.mark.parametrize("provider", list(TYPES))
+def test_success_failure_and_refund_reach_the_order_once(stack, sender, engine, provider) -> None:
+    success, failure, refund = TYPES[provider]
+    currency = CURRENCY[provider]
+    paid = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_a_{provider}",
+                        amount=1000, currency=currency)
+    failed = create_order(engine, reference=f"B-{provider}", provider=provider,
+                          payment_ref=f"pay_b_{provider}", amount=1000, currency=currency)
+    stack.start_worker()
+    stack.start_dispatcher()
+
+    # Every event is delivered twice, as a provider retrying would.
+    success_id = sender.send(provider, success, order_ref=f"pay_a_{provider}", times=2)
+    sent = [success_id]
+    if failure:
+        failure_id = sender.send(provider, failure, order_ref=f"pay_b_{provider}", times=2)
+        sent.append(failure_id)
+    if refund:
+        refund_id = sender.send(provider, refund, order_ref=f"pay_a_{provider}", times=2)
+        sent.append(refund_id)
+    wait_final(engine, *sent, stack=stack)
+
+    assert {status_of(engine, i) for i in sent} == {"succeeded"}
+    order_a = order_row(engine, f"A-{provider}")
+    expected_a = [(success_id, "fulfilment"), (success_id, "email.order_confirmation")]
+    if refund:
+        assert (order_a.status, order_a.refunded_amount) == ("refunded", 1000)
+        expected_a.append((refund_id, "email.refund"))
+    else:
+        assert order_a.status == "paid"
+    assert deliveries(engine, paid) == expected_a
+    if failure:
+        assert order_row(engine, f"B-{provider}").status == "payment_failed"
+        assert deliveries(engine, failed) == [(failure_id, "email.payment_failed")]
+
+
+def test_the_same_celery_message_twice_runs_the_handler_once(stack, sender, engine, settings,
+                                                              broker_url) -> None:
+    order = create_order(engine, reference="dup-msg", provider="yoco", payment_ref="ch_dup", amount=900,
+                         currency="ZAR")
+    event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_dup", amount=900)
+    # Given the event claimed for dispatch (no dispatcher runs in this test)
+    with engine.begin() as conn:
+        assert transitions.claim_due(conn, batch_size=10, lease_seconds=60) == [event_id]
+    # When its message is published twice
+    app = make_celery(settings.model_copy(update={"broker_url": broker_url,
+                                                   "queue_name": stack.env["PAYHOOKS_QUEUE_NAME"]}))
+    publisher(app)([event_id, event_id])
+    stack.start_worker()
+    wait_final(engine, event_id, stack=stack)
+    # Then one attempt, one set of effects, and the second message found nothing to do
+    assert [a.outcome for a in attempts(engine, event_id)] == ["succeeded"]
+    assert deliveries(engine, order) == [(event_id, "fulfilment"), (event_id, "email.order_confirmation")]
+    wait_for(lambda: "not queued: skipped" in stack.logs(), timeout=15, message="the duplicate skipped")
+
+
+def _assert_schedule_followed(engine: Engine, event_id: int, *, expected: list[str], error: str) -> None:
+    rows = attempts(engine, event_id)
+    assert [a.outcome for a in rows] == expected
+    assert all(error in a.error for a in rows)
+    for before, after in zip(rows, rows[1:]):
+        # 1 s schedule with ±10 % jitter: never more than the jitter early
+        assert (after.started_at - before.finished_at).total_seconds() >= 0.9
+    event = event_row(engine, event_id)
+    assert event.attempts == len(expected)
+    assert event.next_attempt_at is None and error in event.last_error
+
+
+def test_a_failing_handler_follows_the_schedule_then_is_dead(stack, sender, engine) -> None:
+    order = create_order(engine, reference="boom-1", provider="smartpay", payment_ref="order_boom",
+                         amount=1000, currency="JPY")
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = sender.send("smartpay", "order.authorized", order_ref="order_boom")
+    # While it retries, the row says when it is due again
+    wait_for(lambda: event_row(engine, event_id).status == "retrying", message="retrying")
+    retrying = event_row(engine, event_id)
+    assert retrying.next_attempt_at is not None and "boom" in retrying.last_error
+    wait_final(engine, event_id, stack=stack)
+    _assert_schedule_followed(engine, event_id, expected=["failed", "failed", "failed", "dead"], error="boom")
+    # The built-in handler ran in the same transaction and was rolled back each time
+    assert order_row(engine, "boom-1").status == "pending"
+    assert deliveries(engine, order) == []
+
+
+def test_an_event_for_an_unknown_order_is_retried_then_dead(stack, sender, engine) -> None:
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_nobody")
+    wait_final(engine, event_id, stack=stack)
+    assert status_of(engine, event_id) == "dead"
+    _assert_schedule_followed(engine, event_id, expected=["failed", "failed", "failed", "dead"],
+                              error="order not found")
+
+
+def test_worker_killed_mid_handler_completes_on_a_new_worker_once(stack, sender, engine, processout) -> None:
+    order = create_order(engine, reference="kill-1", provider="processout", payment_ref="tr_kill",
+                         amount=2500, currency="USD")
+    processout.delays["ev_kill"] = 30.0  # the first worker hangs in the fetch...
+    stack.start_worker("worker-a")
+    stack.start_dispatcher()
+    event_id = sender.send("processout", "transaction.captured", order_ref="tr_kill", amount=2500,
+                           event_id="ev_kill")
+    wait_for(lambda: processout.requests, message="the worker to call ProcessOut")
+    assert status_of(engine, event_id) == "processing"
+    # ...and is SIGKILLed there, pool children included
+    stack.kill("worker-a")
+    processout.delays.clear()
+    stack.start_worker("worker-b")
+    wait_final(engine, event_id, timeout=60, stack=stack)
+
+    assert status_of(engine, event_id) == "succeeded"
+    rows = attempts(engine, event_id)
+    assert [(a.outcome, a.error) for a in rows] == [("lost", "worker lost"), ("succeeded", None)]
+    assert order_row(engine, "kill-1").status == "paid"
+    assert deliveries(engine, order) == [(event_id, "fulfilment"), (event_id, "email.order_confirmation")]
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_rabbitmq_down_during_ingest_delays_but_loses_nothing(stack, sender, engine, broker_url) -> None:
+    if not broker_url.startswith("amqp"):
+        pytest.skip("RabbitMQ is not running here (CI requires it)")
+    orders = {f"rmq-{n}": create_order(engine, reference=f"rmq-{n}", provider="yoco", payment_ref=f"ch_rmq_{n}",
+                                       amount=500, currency="ZAR") for n in range(10)}
+    stack.start_worker()
+    stack.start_dispatcher()
+    _rabbitmqctl("stop_app")
+    try:
+        # The receiver needs no broker to answer: every event is acknowledged
+        ids = [sender.send("yoco", "payment.succeeded", order_ref=f"ch_rmq_{n}", amount=500) for n in range(10)]
+        wait_for(lambda: "publish failed" in stack.logs(), timeout=30, message="a failed publish")
+        assert all(status_of(engine, i) in ("pending", "queued") for i in ids)
+    finally:
+        _rabbitmqctl("start_app")
+        _rabbitmqctl("await_startup")
+    wait_final(engine, *ids, timeout=90, stack=stack)
+    assert {status_of(engine, i) for i in ids} == {"succeeded"}
+    for reference, order_id in orders.items():
+        assert order_row(engine, reference).status == "paid"
+        assert len(deliveries(engine, order_id)) == 2  # fulfilment + confirmation, once each
+    assert all(len(attempts(engine, i)) == 1 for i in ids)
+
+
+class TestOutOfOrderAndBadEvents:
+    def test_refund_before_payment_waits_for_the_payment(self, stack, sender, engine) -> None:
+        create_order(engine, reference="early-refund", provider="yoco", payment_ref="ch_early", amount=800,
+                     currency="ZAR")
+        stack.start_worker()
+        stack.start_dispatcher()
+        refund_id = sender.send("yoco", "refund.succeeded", order_ref="ch_early", amount=300)
+        wait_for(lambda: status_of(engine, refund_id) == "retrying", message="the refund to wait")
+        assert "refund before the payment" in event_row(engine, refund_id).last_error
+        payment_id = sender.send("yoco", "payment.succeeded", order_ref="ch_early", amount=800)
+        wait_final(engine, refund_id, payment_id, stack=stack)
+        assert status_of(engine, refund_id) == status_of(engine, payment_id) == "succeeded"
+        order = order_row(engine, "early-refund")
+        assert (order.status, order.refunded_amount) == ("partially_refunded", 300)
+
+    def test_a_failure_after_success_is_recorded_and_ignored(self, stack, sender, engine) -> None:
+        order = create_order(engine, reference="late-fail", provider="smartpay", payment_ref="order_late",
+                             amount=1000, currency="JPY")
+        stack.start_worker()
+        stack.start_dispatcher()
+        paid = sender.send("smartpay", "order.authorized", order_ref="order_late")
+        wait_final(engine, paid, stack=stack)
+        failed = sender.send("smartpay", "order.rejected", order_ref="order_late")
+        wait_final(engine, failed, stack=stack)
+        assert status_of(engine, failed) == "succeeded"
+        assert "ignored" in event_row(engine, failed).last_error
+        assert order_row(engine, "late-fail").status == "paid"
+        assert [kind for _, kind in deliveries(engine, order)] == ["fulfilment", "email.order_confirmation"]
+        with engine.connect() as conn:
+            notes = conn.execute(text("SELECT note FROM order_transitions WHERE event_id = :e"),
+                                 {"e": failed}).scalars().all()
+        assert notes and "recorded and ignored" in notes[0]
+
+    def test_amount_mismatch_is_dead_without_retries(self, stack, sender, engine) -> None:
+        order = create_order(engine, reference="short", provider="senfenico", payment_ref="chk_short",
+                             amount=5000, currency="XOF")
+        stack.start_worker()
+        stack.start_dispatcher()
+        event_id = sender.send("senfenico", "checkout.success", order_ref="chk_short", amount=4999)
+        wait_final(engine, event_id, stack=stack)
+        assert status_of(engine, event_id) == "dead"
+        assert [a.outcome for a in attempts(engine, event_id)] == ["dead"]
+        assert "amount" in event_row(engine, event_id).last_error
+        assert order_row(engine, "short").status == "pending"
+        assert deliveries(engine, order) == []
+
+    def test_unknown_yoco_checkout_and_unknown_type_are_ignored(self, stack, sender, engine) -> None:
+        stack.start_worker()
+        stack.start_dispatcher()
+        foreign = sender.send("yoco", "payment.succeeded", order_ref="ch_not_ours")
+        unknown_type = sender.send("shadhinpay", "payout.created", order_ref="SP_1")
+        wait_final(engine, foreign, unknown_type, stack=stack)
+        assert status_of(engine, foreign) == status_of(engine, unknown_type) == "ignored"
+        assert "ch_not_ours" in event_row(engine, foreign).last_error
+        assert [a.outcome for a in attempts(engine, unknown_type)] == ["ignored"]
+
+    def test_processout_404_is_dead_and_500_is_retried(self, stack, sender, engine, processout) -> None:
+        order = create_order(engine, reference="po-500", provider="processout", payment_ref="tr_500",
+                             amount=1999, currency="USD")
+        processout.failures["ev_flaky"] = [500]
+        stack.start_worker()
+        stack.start_dispatcher()
+        flaky = sender.send("processout", "transaction.captured", order_ref="tr_500", amount=1999,
+                            event_id="ev_flaky")
+        # A thin event the API does not know: forged or foreign
+        body, headers = signed_request(make_settings(), "processout",
+                                       body=b'{"event_id":"ev_forged","event_type":"transaction.captured"}')
+        forged = sender.client.post("/webhooks/processout", data=body, headers=headers).json["id"]
+        wait_final(engine, flaky, forged, stack=stack)
+
+        assert status_of(engine, forged) == "dead"
+        assert [a.outcome for a in attempts(engine, forged)] == ["dead"]
+        assert "not found at provider" in event_row(engine, forged).last_error
+        assert status_of(engine, flaky) == "succeeded"
+        assert [a.outcome for a in attempts(engine, flaky)] == ["failed", "succeeded"]
+        assert "500" in attempts(engine, flaky)[0].error
+        fetched: dict[str, Any] = event_row(engine, flaky).fetched_payload
+        assert fetched["data"]["transaction"]["id"] == "tr_500"
+        assert deliveries(engine, order)[0] == (flaky, "fulfilment")
+        # The fetch authenticates with the project credentials, never the webhook's Basic auth
+        assert all(auth and auth.startswith("Basic ") for _, auth in processout.requests)

@@ -1,0 +1,104 @@
+"""The Celery app, built from settings by a function (``workers/celery.py`` is what ``celery -A`` finds).
+
+RabbitMQ in production: durable queue, persistent messages, publisher
+confirms, late acks, a lost worker's message requeued, prefetch 1. Without a
+broker URL the broker is kombu's SQLAlchemy transport on the database itself,
+so `payhooks up` needs no service. Messages carry only the event id; every
+delay lives in Postgres, never in a countdown.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from models.db import make_engine, normalise_url
+from models.settings import Settings
+
+PROCESS_EVENT = "payhooks.process_event"
+
+
+def broker_url(settings: Settings) -> str:
+    if settings.broker_url:
+        return settings.broker_url
+    if not settings.database_url:
+        raise RuntimeError("set PAYHOOKS_BROKER_URL or PAYHOOKS_DATABASE_URL")
+    return "sqla+" + normalise_url(settings.database_url)
+
+
+def make_celery(settings: Settings) -> Celery:
+    url = broker_url(settings)
+    app = Celery("payhooks", broker=url, set_as_current=False)
+    time_limit = max(5, int(settings.lease_seconds * 0.75))
+    transport_options: dict[str, Any] = (
+        {"polling_interval": 0.1} if url.startswith("sqla+") else {"confirm_publish": True}
+    )
+    app.conf.update(
+        task_default_queue=settings.queue_name,
+        task_queues=[Queue(settings.queue_name, durable=True)],
+        task_default_delivery_mode="persistent",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=time_limit,
+        task_soft_time_limit=max(3, time_limit - 5),
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3},
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.worker_concurrency or os.cpu_count() or 1,
+    )
+    app.payhooks_settings = settings  # type: ignore[attr-defined]
+    for module in settings.handler_modules:  # a bad module stops the worker at boot, not per task
+        importlib.import_module(module)
+    _register_tasks(app)
+    return app
+
+
+_runtime: Any = None
+
+
+def _get_runtime(app: Celery):
+    """One Runtime (engine, HTTP client) per worker process, built after the fork."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        from workers.processing import Runtime
+
+        settings: Settings = app.payhooks_settings  # type: ignore[attr-defined]
+        runtime = Runtime(settings=settings, engine=make_engine(settings, pool_size=2,
+                                                                application_name="payhooks-worker"))
+        runtime.pid = os.getpid()  # type: ignore[attr-defined]
+        _runtime = runtime
+    return _runtime
+
+
+@signals.worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    global _runtime
+    _runtime = None
+
+
+def _register_tasks(app: Celery) -> None:
+    @app.task(name=PROCESS_EVENT, bind=True, acks_late=True)
+    def process_event(self, event_id: int) -> str:
+        from workers.processing import process_event as run
+
+        return run(_get_runtime(self.app), int(event_id))
+
+
+def publisher(app: Celery):
+    """A publish function for the dispatcher: one confirmed message per id, one connection."""
+
+    def publish(event_ids: list[int]) -> None:
+        with app.producer_or_acquire() as producer:
+            for event_id in event_ids:
+                app.send_task(PROCESS_EVENT, args=[event_id], producer=producer)
+
+    return publish
