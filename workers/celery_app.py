@@ -33,9 +33,9 @@ def make_celery(settings: Settings) -> Celery:
     url = broker_url(settings)
     app = Celery("payhooks", broker=url, set_as_current=False)
     time_limit = max(5, int(settings.lease_seconds * 0.75))
-    transport_options: dict[str, Any] = (
-        {"polling_interval": 0.1} if url.startswith("sqla+") else {"confirm_publish": True}
-    )
+    # kombu's SQLAlchemy transport hands every transport option to create_engine,
+    # so it gets none (it polls its table once a second).
+    transport_options: dict[str, Any] = {} if url.startswith("sqla+") else {"confirm_publish": True}
     app.conf.update(
         task_default_queue=settings.queue_name,
         task_queues=[Queue(settings.queue_name, durable=True)],

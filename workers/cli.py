@@ -195,7 +195,12 @@ def up(bind: str, workers: int) -> None:
         click.echo(
             f"\npayhooks is up on {base_url} (ready in {time.monotonic() - started:.1f} s).\n"
             f"Webhook URLs: {base_url}/webhooks/<smartpay|processout|senfenico|yoco|shadhinpay>\n"
-            "Try: payhooks send yoco payment.succeeded      Ctrl-C stops everything.\n"
+            "Try it:\n"
+            "  payhooks orders create --reference ORD-1 --provider yoco --provider-payment-ref ch_demo \\\n"
+            "      --amount 2500 --currency ZAR --customer-email you@example.com --customer-phone +27110000000\n"
+            "  payhooks send yoco payment.succeeded --order-ref ch_demo --amount 2500\n"
+            "  payhooks orders show ORD-1        (status: paid)\n"
+            "Ctrl-C stops everything.\n"
         )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -168,7 +169,7 @@ def _assert_schedule_followed(engine: Engine, event_id: int, *, expected: list[s
     rows = attempts(engine, event_id)
     assert [a.outcome for a in rows] == expected
     assert all(error in a.error for a in rows)
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         # 1 s schedule with ±10 % jitter: never more than the jitter early
         assert (after.started_at - before.finished_at).total_seconds() >= 0.9
     event = event_row(engine, event_id)

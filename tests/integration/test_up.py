@@ -1,12 +1,15 @@
 """`payhooks up` from a clean directory with no environment: it comes up,
-accepts a simulated event, and Ctrl-C leaves no Postgres behind."""
+accepts a simulated event that pays a registered order, and Ctrl-C leaves no
+Postgres behind."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,33 +45,42 @@ def test_up_accepts_a_sent_event_and_stops_cleanly(tmp_path: Path, clean_env: di
         cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output: list[str] = []
+    # Drain the output all along, so a chatty child can never block on a full pipe.
+    reader = threading.Thread(target=lambda: output.extend(iter(up.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = up.stdout.readline()
-            if not line and up.poll() is not None:
-                break
-            output.append(line)
-            if "payhooks is up on" in line:
-                break
-        assert any("payhooks is up on" in line for line in output), "".join(output)
+        while not any("payhooks is up on" in line for line in output):
+            assert up.poll() is None and time.monotonic() < deadline, "".join(output)
+            time.sleep(0.1)
         assert (tmp_path / ".payhooks" / "secrets.env").exists()
         assert _postgres_processes(tmp_path / ".payhooks")
 
-        sent = subprocess.run(
-            [*payhooks, "send", "yoco", "payment.succeeded", "--url", f"http://127.0.0.1:{port}"],
-            cwd=tmp_path, env=clean_env, capture_output=True, text=True, timeout=60,
-        )
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*payhooks, *args], cwd=tmp_path, env=clean_env, capture_output=True,
+                                  text=True, timeout=60)
+
+        created = run("orders", "create", "--reference", "UP-1", "--provider", "yoco",
+                      "--provider-payment-ref", "ch_up", "--amount", "2500", "--currency", "ZAR",
+                      "--customer-email", "a@example.com", "--customer-phone", "+27110000000")
+        assert created.returncode == 0, created.stdout + created.stderr
+        sent = run("send", "yoco", "payment.succeeded", "--url", f"http://127.0.0.1:{port}",
+                   "--order-ref", "ch_up", "--amount", "2500")
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert sent.stdout.startswith("200 ") and '"accepted"' in sent.stdout
+        # The dispatcher and the worker that `up` runs turn the event into the paid order
+        deadline = time.monotonic() + 60
+        while json.loads(run("orders", "show", "UP-1").stdout)["status"] != "paid":
+            assert time.monotonic() < deadline, "".join(output)
+            time.sleep(0.5)
     finally:
         up.send_signal(signal.SIGINT)
         try:
-            rest, _ = up.communicate(timeout=60)
+            up.wait(timeout=60)
         except subprocess.TimeoutExpired:
             up.kill()
-            rest, _ = up.communicate()
-        output.append(rest or "")
+            up.wait()
+        reader.join(timeout=10)
     assert up.returncode == 0, "".join(output)
     assert not _postgres_processes(tmp_path / ".payhooks"), "".join(output)
     assert not (tmp_path / ".payhooks" / "runtime.env").exists()
