@@ -31,6 +31,7 @@ ORDER_STATUSES = (
     "pending", "paid", "payment_failed", "refunded", "partially_refunded", "charged_back",
 )
 DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
+DELIVERY_SCHEDULE = "10s,1m,5m,30m,2h,6h"
 
 
 class Order(Base):
@@ -50,6 +51,7 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     customer_email: Mapped[str | None] = mapped_column(String(320))
     customer_phone: Mapped[str | None] = mapped_column(String(32))
+    customer_name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), server_default="pending")
     refunded_amount: Mapped[int] = mapped_column(BigInteger, server_default="0")
     provider_data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
@@ -127,9 +129,54 @@ class Delivery(Base):
     )
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    replay_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    retry_base: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def key(self) -> str:
         return f"{self.event_id}:{self.handler}:{self.kind}"
+
+
+class DeliveryAttempt(Base):
+    """One try of a delivery: what the SMTP server or the merchant's endpoint answered."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "number", name="uq_delivery_attempts_delivery_id_number"),
+        CheckConstraint(
+            _in("outcome", ("succeeded", "failed", "dead", "skipped", "lost")), name="outcome"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    outcome: Mapped[str] = mapped_column(String(16))
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+    """The SMTP reply or the first bytes of the HTTP response body."""
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(255))
+
+
+class OperatorAction(Base):
+    """Who did what by hand (replays), for the audit trail."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(32))
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    count: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)

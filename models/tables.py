@@ -83,6 +83,8 @@ class WebhookEvent(Base):
     secret_index: Mapped[int | None] = mapped_column(Integer)
     verify_method: Mapped[str | None] = mapped_column(String(32))
     replay_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    retry_base: Mapped[int] = mapped_column(Integer, server_default="0")
+    """``attempts`` at the last replay: the retry schedule counts the tries since then."""
     order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     """The order the handler matched (no foreign key: events outlive orders)."""
 

@@ -5,7 +5,8 @@ A transition names the status it expects (``WHERE id = :id AND status =
 :class:`TransitionError` is raised. The attempt number taken at the claim is a
 fencing token: a worker whose lease ran out (and whose event was re-armed and
 claimed again) can no longer finish it, so its transaction, handler writes
-included, rolls back.
+included, rolls back. The lease mechanics are shared with deliveries
+(:mod:`models.leasing`).
 
     pending|retrying ──dispatch──▶ queued ──claim──▶ processing ──▶ succeeded | ignored
           ▲                          │                  │ fail ──▶ retrying | dead
@@ -18,17 +19,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text, update
 
+from models import leasing
+from models.leasing import NotClaimable, TransitionError
 from models.tables import EventAttempt, WebhookEvent
 
+__all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_due", "unqueue", "finish", "fail",
+           "store_fetched", "expired_leases", "replay"]
+
+TABLE = "webhook_events"
 _events = WebhookEvent.__table__
-
-
-class TransitionError(RuntimeError):
-    """The event is not in the state this transition expects."""
-
-
-class NotClaimable(TransitionError):
-    """The event is not queued (a duplicate message, or already re-armed): nothing to do."""
 
 
 @dataclass(frozen=True)
@@ -38,63 +37,32 @@ class Claim:
     started_at: datetime
     provider: str
     worker: str
+    tries: int
+    """Attempts since the last replay: what the provider's retry schedule counts."""
+
+    @property
+    def lease(self) -> leasing.Claim:
+        return leasing.Claim(id=self.event_id, attempt=self.attempt, started_at=self.started_at,
+                             worker=self.worker, tries=self.tries)
 
 
 def claim_due(conn: Connection, *, batch_size: int, lease_seconds: int) -> list[int]:
-    """pending|retrying and due → queued with a lease; concurrent dispatchers skip each other's rows."""
-    rows = conn.execute(
-        text(
-            """
-            UPDATE webhook_events SET status = 'queued',
-                   lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-             WHERE id IN (SELECT id FROM webhook_events
-                           WHERE status IN ('pending', 'retrying') AND next_attempt_at <= clock_timestamp()
-                           ORDER BY next_attempt_at
-                           LIMIT :batch
-                           FOR UPDATE SKIP LOCKED)
-               AND status IN ('pending', 'retrying')
-            RETURNING id
-            """
-        ),
-        {"lease": lease_seconds, "batch": batch_size},
-    )
-    return sorted(row.id for row in rows)
+    """pending|retrying and due → queued with a lease."""
+    return leasing.claim_due(conn, TABLE, batch_size=batch_size, lease_seconds=lease_seconds)
 
 
 def unqueue(conn: Connection, event_ids: list[int]) -> int:
-    """queued → pending, due now: the publish failed, so no message carries these events."""
-    if not event_ids:
-        return 0
-    result = conn.execute(
-        text(
-            """
-            UPDATE webhook_events SET status = 'pending', lease_expires_at = NULL,
-                   next_attempt_at = clock_timestamp()
-             WHERE id = ANY(:ids) AND status = 'queued'
-            """
-        ),
-        {"ids": event_ids},
-    )
-    return result.rowcount
+    """queued → pending, due now: the publish failed."""
+    return leasing.unqueue(conn, TABLE, event_ids)
 
 
 def claim(conn: Connection, event_id: int, *, lease_seconds: int, worker: str) -> Claim:
     """queued → processing, counting the attempt. Raises :class:`NotClaimable` otherwise."""
-    row = conn.execute(
-        text(
-            """
-            UPDATE webhook_events SET status = 'processing', attempts = attempts + 1,
-                   lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-             WHERE id = :id AND status = 'queued'
-            RETURNING id, attempts, clock_timestamp() AS started_at, provider
-            """
-        ),
-        {"id": event_id, "lease": lease_seconds},
-    ).one_or_none()
-    if row is None:
-        raise NotClaimable(f"event {event_id} is not queued")
-    return Claim(event_id=row.id, attempt=row.attempts, started_at=row.started_at,
-                 provider=row.provider, worker=worker)
+    held = leasing.claim(conn, TABLE, event_id, lease_seconds=lease_seconds, worker=worker)
+    provider = conn.execute(text("SELECT provider FROM webhook_events WHERE id = :id"),
+                            {"id": event_id}).scalar_one()
+    return Claim(event_id=held.id, attempt=held.attempt, started_at=held.started_at, provider=provider,
+                 worker=worker, tries=held.tries)
 
 
 def _record_attempt(conn: Connection, claim: Claim, *, outcome: str, error: str | None = None,
@@ -108,29 +76,14 @@ def _record_attempt(conn: Connection, claim: Claim, *, outcome: str, error: str 
     )
 
 
-def _guarded(conn: Connection, claim: Claim, sql: str, **params: object) -> None:
-    result = conn.execute(
-        text(sql + " WHERE id = :id AND status = 'processing' AND attempts = :attempt"),
-        {"id": claim.event_id, "attempt": claim.attempt, **params},
-    )
-    if result.rowcount != 1:
-        raise TransitionError(
-            f"event {claim.event_id} attempt {claim.attempt} is no longer processing (lease lost)"
-        )
-
-
 def finish(conn: Connection, claim: Claim, *, status: str, note: str | None = None,
            order_id: int | None = None) -> None:
     """processing → succeeded | ignored, with the attempt row, in the handler's transaction."""
     if status not in ("succeeded", "ignored"):
         raise ValueError(f"finish() takes succeeded or ignored, not {status}")
-    _guarded(
-        conn, claim,
-        """UPDATE webhook_events SET status = :status, processed_at = clock_timestamp(),
-                  lease_expires_at = NULL, next_attempt_at = NULL, last_error = :note,
-                  order_id = COALESCE(:order_id, order_id)""",
-        status=status, note=note, order_id=order_id,
-    )
+    leasing.finish(conn, TABLE, claim.lease, status=status, note=note)
+    if order_id is not None:
+        conn.execute(update(_events).where(_events.c.id == claim.event_id).values(order_id=order_id))
     _record_attempt(conn, claim, outcome=status, error=note)
 
 
@@ -141,18 +94,7 @@ def fail(conn: Connection, claim: Claim, *, error: str, traceback: str | None,
     ``lost``: the worker vanished (the sweeper fails the attempt on its behalf);
     the attempt row says ``lost`` rather than ``failed``.
     """
-    if retry_in is None:
-        status = "dead"
-        _guarded(conn, claim,
-                 """UPDATE webhook_events SET status = 'dead', last_error = :error, lease_expires_at = NULL,
-                           processed_at = clock_timestamp(), next_attempt_at = NULL""",
-                 error=error)
-    else:
-        status = "retrying"
-        _guarded(conn, claim,
-                 """UPDATE webhook_events SET status = 'retrying', last_error = :error, lease_expires_at = NULL,
-                           next_attempt_at = clock_timestamp() + make_interval(secs => :delay)""",
-                 error=error, delay=retry_in.total_seconds())
+    status = leasing.fail(conn, TABLE, claim.lease, error=error, retry_in=retry_in)
     outcome = "lost" if lost else ("failed" if status == "retrying" else "dead")
     _record_attempt(conn, claim, outcome=outcome, error=error, traceback=traceback)
     return status
@@ -170,53 +112,22 @@ def store_fetched(conn: Connection, claim: Claim, *, payload: object, event_type
         raise TransitionError(f"event {claim.event_id} attempt {claim.attempt} is no longer processing")
 
 
-@dataclass(frozen=True)
-class Expired:
-    event_id: int
-    provider: str
-    attempt: int
-    started_at: datetime
+def expired_leases(conn: Connection, *, batch_size: int, lease_seconds: int,
+                   worker: str) -> tuple[int, list[Claim]]:
+    """Re-arm lost messages; return the attempts of lost workers as claims to :func:`fail`."""
+    requeued, lost = leasing.expired_leases(conn, TABLE, batch_size=batch_size, lease_seconds=lease_seconds)
+    if not lost:
+        return requeued, []
+    providers = {row.id: row.provider for row in conn.execute(
+        text("SELECT id, provider FROM webhook_events WHERE id = ANY(:ids)"), {"ids": [e.id for e in lost]})}
+    return requeued, [Claim(event_id=e.id, attempt=e.attempt, started_at=e.started_at,
+                            provider=providers[e.id], worker=worker, tries=e.tries) for e in lost]
 
 
-def expired_leases(conn: Connection, *, batch_size: int, lease_seconds: int) -> tuple[int, list[Expired]]:
-    """Re-arm queued rows whose message was lost; return processing rows whose worker was lost.
+def replay(conn: Connection, event_ids: list[int], *, include_succeeded: bool = False) -> list[int]:
+    """dead, ignored or retrying (succeeded only when forced) → pending, due now, schedule restarted.
 
-    Queued rows go back to pending (no attempt was made). Processing rows are
-    returned locked, for the caller to :func:`fail` with "worker lost" on the
-    provider's schedule, in the same transaction.
+    Rows being worked on (queued, processing) are left alone. Returns the re-armed ids.
     """
-    requeued = conn.execute(
-        text(
-            """
-            UPDATE webhook_events SET status = 'pending', lease_expires_at = NULL,
-                   next_attempt_at = clock_timestamp()
-             WHERE id IN (SELECT id FROM webhook_events
-                           WHERE status = 'queued' AND lease_expires_at < clock_timestamp()
-                           LIMIT :batch FOR UPDATE SKIP LOCKED)
-               AND status = 'queued'
-            """
-        ),
-        {"batch": batch_size},
-    ).rowcount
-    lost = conn.execute(
-        text(
-            """
-            SELECT e.id, e.provider, e.attempts,
-                   e.lease_expires_at - make_interval(secs => :lease) AS claimed_at
-              FROM webhook_events e
-             WHERE e.status = 'processing' AND e.lease_expires_at < clock_timestamp()
-             LIMIT :batch FOR UPDATE SKIP LOCKED
-            """
-        ),
-        {"batch": batch_size, "lease": lease_seconds},
-    )
-    return requeued, [
-        Expired(event_id=r.id, provider=r.provider, attempt=r.attempts, started_at=r.claimed_at)
-        for r in lost
-    ]
-
-
-def as_claim(expired: Expired, *, worker: str) -> Claim:
-    """The lost attempt, as a claim the sweeper can fail on the dead worker's behalf."""
-    return Claim(event_id=expired.event_id, attempt=expired.attempt, started_at=expired.started_at,
-                 provider=expired.provider, worker=worker)
+    statuses = ["dead", "ignored", "retrying"] + (["succeeded"] if include_succeeded else [])
+    return leasing.replay(conn, TABLE, event_ids, statuses=statuses)

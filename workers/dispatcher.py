@@ -81,12 +81,12 @@ class Dispatcher:
         """Re-arm expired leases. Returns (queued rows re-armed, lost attempts recorded)."""
         with self.engine.begin() as conn:
             requeued, lost = transitions.expired_leases(
-                conn, batch_size=self.settings.dispatch_batch_size, lease_seconds=self.settings.lease_seconds
+                conn, batch_size=self.settings.dispatch_batch_size, lease_seconds=self.settings.lease_seconds,
+                worker=self.name,
             )
-            for expired in lost:
-                schedule = self.schedules[expired.provider]
-                transitions.fail(conn, transitions.as_claim(expired, worker=self.name), error=WORKER_LOST,
-                                 traceback=None, retry_in=schedule.delay_for(expired.attempt), lost=True)
+            for claim in lost:
+                retry_in = self.schedules[claim.provider].delay_for(claim.tries)
+                transitions.fail(conn, claim, error=WORKER_LOST, traceback=None, retry_in=retry_in, lost=True)
         if requeued or lost:
             log.warning("re-armed %d queued events, %d lost attempts", requeued, len(lost),
                         extra={"action": "dispatcher.swept", "requeued": requeued, "lost": len(lost)})

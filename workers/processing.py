@@ -132,7 +132,7 @@ def _lock_order(conn, provider: str, payment: Payment):
 
 def _record_failure(runtime: Runtime, claim: transitions.Claim, exc: Exception) -> str:
     permanent = isinstance(exc, PermanentError)
-    retry_in = None if permanent else runtime.schedules[claim.provider].delay_for(claim.attempt)
+    retry_in = None if permanent else runtime.schedules[claim.provider].delay_for(claim.tries)
     error = str(exc) or type(exc).__name__
     with runtime.engine.begin() as conn:
         status = transitions.fail(conn, claim, error=error, retry_in=retry_in,

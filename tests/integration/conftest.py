@@ -23,7 +23,7 @@ from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("deliveries", "refunds", "order_transitions", "orders", "event_attempts", "webhook_events")
+TABLES = ("operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders", "event_attempts", "webhook_events")
 
 
 def _admin_conninfo(url: str) -> dict[str, object]:

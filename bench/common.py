@@ -1,0 +1,205 @@
+"""Reusable pieces for payhooks benchmarks: free ports, child processes, signed requests, percentiles."""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from models.settings import Settings
+from receiver.providers.registry import build_adapters
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout carries only the figures (or the JSON object)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def payhooks_command() -> list[str]:
+    """The `payhooks` console script next to this interpreter, else ``python -m workers.cli``."""
+    script = Path(sys.executable).with_name("payhooks")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "workers.cli"]
+
+
+def env_without_payhooks(**extra: str) -> dict[str, str]:
+    """This process's environment minus every PAYHOOKS_* variable, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PAYHOOKS_")}
+    env.update(extra)
+    return env
+
+
+# --- child processes -------------------------------------------------------------------------
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                found.append(proc.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+@dataclass
+class ProcessSet:
+    """Child processes, each in its own process group (session) with its log in ``log_dir``."""
+
+    log_dir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> subprocess.Popen:
+        with open(self.log_dir / f"{name}.log", "ab") as log_file:
+            process = subprocess.Popen(
+                list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def exited(self) -> list[str]:
+        """Names of the processes that are no longer running."""
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
+    def stop(self, names: Iterable[str] | None = None, *, sig: int = signal.SIGTERM,
+             whole_group: bool = True, timeout: float = 30.0) -> dict[str, int | None]:
+        """Signal, wait up to ``timeout``, then SIGKILL what is left of each group. Returns exit codes."""
+        chosen = list(names or self.processes)
+        for name in chosen:
+            _signal(self.processes[name], sig, whole_group=whole_group)
+        deadline = time.monotonic() + timeout
+        codes: dict[str, int | None] = {}
+        for name in chosen:
+            process = self.processes.pop(name)
+            try:
+                codes[name] = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                codes[name] = None
+            _kill_group_leftovers(process.pid, until=deadline)
+            if process.poll() is None:
+                process.wait(timeout=10)
+        return codes
+
+    def tail(self, name: str, lines: int = 25) -> str:
+        path = self.log_dir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal(process: subprocess.Popen, sig: int, *, whole_group: bool) -> None:
+    try:
+        if whole_group:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group_leftovers(pgid: int, *, until: float) -> None:
+    """Wait for the group's other members until ``until``, then SIGKILL the group."""
+    while group_members(pgid) and time.monotonic() < until:
+        time.sleep(0.2)
+    if group_members(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_http_ok(url: str, *, timeout: float, alive: Callable[[], list[str]]) -> float:
+    """Poll ``url`` until it answers 200; returns the seconds it took. Raises when a process died."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        dead = alive()
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited while waiting for {url}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+# --- signed webhook requests -----------------------------------------------------------------
+
+
+@dataclass
+class WebhookRequest:
+    """One POST to the receiver; ``headers`` stay None until it is signed."""
+
+    provider: str
+    body: bytes
+    headers: dict[str, str] | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.provider}"
+
+
+class Signer:
+    """Signs bodies as each provider does, with the secrets the receiver was given.
+
+    ``secrets`` maps provider → secret; for processout it is the ``user:pass``
+    of PAYHOOKS_PROCESSOUT_BASIC_AUTH (or empty when the receiver wants none).
+    """
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        self.secrets = dict(secrets)
+        self.adapters = build_adapters(Settings(_env_file=None))  # type: ignore[call-arg]
+
+    def headers(self, provider: str, body: bytes) -> dict[str, str]:
+        signed = self.adapters[provider].sign(body=body, secret=self.secrets.get(provider, ""))
+        return {"content-type": "application/json", **signed}
+
+    def sign(self, request: WebhookRequest) -> WebhookRequest:
+        request.headers = self.headers(request.provider, request.body)
+        return request
+
+    def sign_all(self, requests: Iterable[WebhookRequest]) -> None:
+        for request in requests:
+            self.sign(request)
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (Postgres' percentile_cont); ``q`` in [0, 1]."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p90/p99/max/mean of ``values`` (None for each when there are none)."""
+    return {
+        "p50": percentile(values, 0.50),
+        "p90": percentile(values, 0.90),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+    }

@@ -1,0 +1,223 @@
+"""End-to-end benchmark: N paid events for N registered orders, receiver → dispatcher → workers.
+
+    python -m bench.e2e [--mode stack|up] [--events 2000] [--concurrency 32] [--rate R] [--json]
+
+Before the clock: the target runs (``--mode stack``: separate processes on the
+machine's Postgres and RabbitMQ; ``--mode up``: ``payhooks up``), the orders
+are inserted, one warm-up event per provider has gone all the way through, and
+every request is built and signed. The clock starts at the first POST. Figures:
+the send rate, the time until every event is final (succeeded/ignored/dead),
+receive→done percentiles from the event rows, per-order delivery checks and
+which processes used the CPU. Exit status 1 when an event is lost, not
+succeeded, or had an effect twice; 2 when the run could not be set up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import fake_processout
+from bench.common import ProcessSet, Signer, log
+from bench.cpu import CpuSampler
+from bench.figures import collect, problems_in
+from bench.report import render
+from bench.sender import SendResult, send_all
+from bench.targets import StackOptions, Target, stack_target, up_target
+from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
+
+PRESIGN_LIMIT_SECONDS = 120.0
+"""Pre-signed Yoco/Smartpay/ShadhinPay timestamps stay valid (≥ 180 s tolerance) for a run this long."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("stack", "up"), default="stack")
+    parser.add_argument("--events", type=int, default=2000, help="events (and orders) [2000]")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight [32]")
+    parser.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds from the first POST until every event must be final [300]")
+    parser.add_argument("--providers", default=None,
+                        help="comma-separated mix [stack: all five; up: all but processout]")
+    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="stack: Postgres server on which a fresh database is created")
+    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//", help="stack: RabbitMQ")
+    parser.add_argument("--worker-args", default="", help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
+    parser.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
+    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs even when all is well")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
+    args = parser.parse_args(argv)
+    args.providers = _providers(parser, args)
+    if args.events < 1 or args.concurrency < 1 or (args.rate is not None and args.rate <= 0):
+        parser.error("--events, --concurrency and --rate must be positive")
+    return args
+
+
+def _providers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
+    default = ALL_PROVIDERS if args.mode == "stack" else tuple(p for p in ALL_PROVIDERS if p != "processout")
+    chosen = tuple(p.strip() for p in args.providers.split(",") if p.strip()) if args.providers else default
+    unknown = [p for p in chosen if p not in ALL_PROVIDERS]
+    if unknown or not chosen:
+        parser.error(f"--providers: choose from {', '.join(ALL_PROVIDERS)}")
+    if args.mode == "up" and "processout" in chosen:
+        parser.error("processout needs PAYHOOKS_PROCESSOUT_* settings; --mode up runs with none")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    log_dir = Path(tempfile.mkdtemp(prefix="payhooks-bench-logs-"))
+    workdir = Path(tempfile.mkdtemp(prefix="payhooks-bench-"))
+    processes = ProcessSet(log_dir)
+    figures: dict[str, Any] = {}
+    try:
+        figures = _run(args, processes, workdir)
+    except KeyboardInterrupt:
+        log("interrupted")
+        figures = {"ok": False, "problems": ["interrupted"]}
+    except Exception as exc:
+        log(f"setup or run failed: {type(exc).__name__}: {exc}")
+        for path in sorted(log_dir.glob("*.log")):
+            log(f"--- last lines of {path.name}\n{processes.tail(path.stem)}")
+        figures = {"ok": False, "problems": [f"{type(exc).__name__}: {exc}"], "setup_failed": True}
+    finally:
+        processes.stop(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _finish(args, figures, log_dir)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _finish(args: argparse.Namespace, figures: dict[str, Any], log_dir: Path) -> int:
+    if figures.get("ok") and not args.keep_logs:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    else:
+        figures["log_dir"] = str(log_dir)
+    print(json.dumps(figures, indent=2, default=str) if args.json else render(figures), flush=True)
+    if figures.get("setup_failed"):
+        return 2
+    return 0 if figures.get("ok") else 1
+
+
+def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
+    run_id = secrets.token_hex(3)
+    workload = build_workload(args.events, args.providers, run_id=run_id)
+    warmup = build_workload(len(args.providers), args.providers, run_id=f"{run_id}w", seed=2)
+    with _target(args, processes, workdir, workload, warmup) as target:
+        figures = _measure(args, target, workload, warmup)
+    figures["teardown"] = target.teardown
+    figures["problems"] = problems_in(figures)
+    figures["ok"] = not figures["problems"]
+    return figures
+
+
+def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, workload: Workload,
+            warmup: Workload):
+    if args.mode == "up":
+        return up_target(processes=processes, workdir=workdir)
+    fake = None
+    if "processout" in args.providers:
+        events = {**warmup.processout_events, **workload.processout_events}
+        fake = fake_processout.start(processes, events, workdir=workdir)
+        log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
+    options = StackOptions(server_url=args.server_url, broker_url=args.broker_url,
+                           worker_args=args.worker_args, serve_args=args.serve_args, processout=fake)
+    return stack_target(options, processes=processes, workdir=workdir)
+
+
+def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmup: Workload) -> dict[str, Any]:
+    engine = target.engine()
+    try:
+        signer = Signer(target.secrets)
+        insert_orders(engine, warmup.orders + workload.orders)
+        log(f"inserted {len(warmup.orders) + len(workload.orders)} orders")
+        min_id = _warm_up(target, engine, warmup, signer)
+        presign = args.rate is None or args.events / args.rate <= PRESIGN_LIMIT_SECONDS
+        if presign:
+            signer.sign_all(workload.requests)
+        sampler = CpuSampler(roots=target.cpu_roots).start()
+        result = _send(args, target, workload, signer)
+        done = _wait_final(engine, target, min_id=min_id, result=result, timeout=args.timeout)
+        sampler.stop()
+        figures = collect(engine, min_id=min_id, prefix=workload.prefix, result=result)
+    finally:
+        engine.dispose()
+    figures.update(_settings_figures(args, target, workload, presign))
+    figures["wait"] = done
+    figures["cpu"] = sampler.summary(result.started, result.started + done["seconds_after_first_post"])
+    return figures
+
+
+def _warm_up(target: Target, engine, warmup: Workload, signer: Signer) -> int:
+    """One event per provider all the way through; returns the highest event id (the run's floor)."""
+    signer.sign_all(warmup.requests)
+    result = send_all(target.base_url, warmup.requests, concurrency=len(warmup.requests), max_seconds=30)
+    if result.accepted != len(warmup.requests):
+        raise RuntimeError(f"warm-up events were not accepted: {dict(result.outcomes)}")
+    done = _wait_final(engine, target, min_id=0, result=result, timeout=90)
+    if not done["all_final"]:
+        raise RuntimeError(f"warm-up events did not finish: {done}")
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(text("SELECT status, count(*) FROM webhook_events GROUP BY status")).all())
+        floor = conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events")).scalar_one()
+    if statuses != {"succeeded": len(warmup.requests)}:
+        raise RuntimeError(f"warm-up events ended {statuses}; see the worker log")
+    log(f"warm-up: {len(warmup.requests)} events succeeded in {done['seconds_after_first_post']:.1f} s")
+    return floor
+
+
+def _send(args: argparse.Namespace, target: Target, workload: Workload, signer: Signer) -> SendResult:
+    pace = f"at {args.rate:g}/s" if args.rate else "as fast as possible"
+    log(f"sending {len(workload.requests)} events {pace}, concurrency {args.concurrency}")
+    result = send_all(target.base_url, workload.requests, concurrency=args.concurrency, rate=args.rate,
+                      signer=signer, max_seconds=args.timeout)
+    log(f"sent {result.sent} in {result.duration:.2f} s ({result.sent / result.duration:.0f}/s): "
+        f"{dict(result.outcomes)}")
+    return result
+
+
+def _wait_final(engine, target: Target, *, min_id: int, result: SendResult, timeout: float) -> dict[str, Any]:
+    """Poll until every stored event of the run is final, at most ``timeout`` s after the first POST."""
+    from bench.figures import progress
+
+    deadline = result.started + timeout
+    last_log = 0.0
+    while True:
+        total, final = progress(engine, min_id)
+        now = time.monotonic()
+        all_final = total >= result.accepted and final == total
+        if all_final or now > deadline or target.died():
+            break
+        if now - last_log >= 5:
+            log(f"{final}/{total} events final ({now - result.started:.0f} s after the first POST)")
+            last_log = now
+        time.sleep(0.2)
+    return {"all_final": all_final, "stored": total, "final": final, "died": target.died(),
+            "seconds_after_first_post": round(time.monotonic() - result.started, 3)}
+
+
+def _settings_figures(args: argparse.Namespace, target: Target, workload: Workload,
+                      presign: bool) -> dict[str, Any]:
+    return {
+        "mode": args.mode, "events": args.events, "providers": workload.by_provider(),
+        "concurrency": args.concurrency, "offered_rate": args.rate, "presigned": presign,
+        "worker_args": args.worker_args or "(defaults)", "serve_args": args.serve_args or "(defaults)",
+        "base_url": target.base_url,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

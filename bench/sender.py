@@ -1,0 +1,182 @@
+"""The load generator: POST prepared webhook requests with bounded concurrency.
+
+``concurrency`` threads, each with its own keep-alive connection, take
+the next request index from a shared counter. Without ``rate`` they send as
+fast as the receiver answers (closed loop); with ``rate`` request *i* is due
+at ``start + i / rate`` (open loop) and its lateness is recorded, so a
+generator that cannot keep up shows. The process CPU time spent while sending
+is reported too: near 100 % of one core means the generator, not the
+receiver, set the pace.
+"""
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from bench.common import Signer, WebhookRequest, summarize
+
+
+STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+"""Errors of a reused keep-alive connection the server closed before our request: resent once."""
+
+
+@dataclass
+class SendResult:
+    started_wall: float
+    """Epoch seconds just before the first POST."""
+    started: float
+    """time.monotonic() of the same instant."""
+    duration: float
+    outcomes: Counter[str]
+    latencies: list[float]
+    lateness: list[float]
+    cpu_seconds: float
+    timed_out: bool = False
+
+    @property
+    def sent(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def accepted(self) -> int:
+        return self.outcomes.get("200 accepted", 0)
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "outcomes": dict(self.outcomes),
+            "duration_s": round(self.duration, 3),
+            "rate_per_s": round(self.sent / self.duration, 1) if self.duration else None,
+            "client_latency_ms": {k: None if v is None else round(v * 1000, 1)
+                                  for k, v in summarize(self.latencies).items()},
+            "max_lateness_s": round(max(self.lateness), 3) if self.lateness else None,
+            "generator_cpu_pct_of_one_core": round(100 * self.cpu_seconds / self.duration, 1)
+            if self.duration else None,
+            "timed_out": self.timed_out,
+        }
+
+
+@dataclass
+class _Run:
+    base_url: str
+    requests: list[WebhookRequest]
+    signer: Signer | None
+    rate: float | None
+    deadline: float
+    start: float = 0.0
+    counter: itertools.count = field(default_factory=itertools.count)
+    outcomes: list[str | None] = field(default_factory=list)
+    latencies: list[float | None] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_index(self) -> int | None:
+        index = next(self.counter)  # atomic under the GIL
+        if index >= len(self.requests) or time.monotonic() > self.deadline:
+            return None
+        return index
+
+
+def send_all(base_url: str, requests: list[WebhookRequest], *, concurrency: int, rate: float | None = None,
+             signer: Signer | None = None, max_seconds: float = 300.0) -> SendResult:
+    """POST every request once; unsigned ones (headers None) are signed just before sending."""
+    run = _Run(base_url=base_url.rstrip("/"), requests=requests, signer=signer, rate=rate,
+               deadline=time.monotonic() + max_seconds)
+    run.outcomes = [None] * len(requests)
+    run.latencies = [None] * len(requests)
+    threads = [threading.Thread(target=_sender, args=(run,), name=f"sender-{n}", daemon=True)
+               for n in range(max(1, min(concurrency, len(requests))))]
+    cpu_before, started_wall = time.process_time(), time.time()
+    run.start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(1.0, run.deadline + 30 - time.monotonic()))
+    duration = time.monotonic() - run.start
+    done = [o for o in run.outcomes if o is not None]
+    return SendResult(
+        started_wall=started_wall, started=run.start, duration=duration, outcomes=Counter(done),
+        latencies=[x for x in run.latencies if x is not None], lateness=run.lateness,
+        cpu_seconds=time.process_time() - cpu_before, timed_out=len(done) < len(requests),
+    )
+
+
+def _sender(run: _Run) -> None:
+    client = _Client(run.base_url)
+    try:
+        while (index := run.next_index()) is not None:
+            if run.rate:
+                _wait_turn(run, index)
+            request = run.requests[index]
+            if request.headers is None and run.signer is not None:
+                run.signer.sign(request)
+            began = time.perf_counter()
+            run.outcomes[index] = client.post(request)
+            run.latencies[index] = time.perf_counter() - began
+    finally:
+        client.close()
+
+
+def _wait_turn(run: _Run, index: int) -> None:
+    due = run.start + index / run.rate  # type: ignore[operator]
+    delay = due - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    else:
+        with run.lock:
+            run.lateness.append(-delay)
+
+
+class _Client:
+    """One keep-alive connection (stdlib http.client: a fraction of httpx's CPU per request)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        self._host, self._port, self._timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def post(self, request: WebhookRequest) -> str:
+        """``"200 accepted"``, ``"200 duplicate"``, ``"503"``, or ``"error TimeoutError"``."""
+        try:
+            status, body = self._exchange_resending_once(request)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return f"error {type(exc).__name__}"
+        if status != 200:
+            return str(status)
+        try:
+            return f"200 {json.loads(body).get('status')}"
+        except ValueError:
+            return "200 unparseable"
+
+    def _exchange_resending_once(self, request: WebhookRequest) -> tuple[int, bytes]:
+        reused = self._conn is not None
+        try:
+            return self._exchange(request)
+        except STALE_CONNECTION:
+            if not reused:
+                raise
+            self.close()  # the server closed an idle keep-alive connection: open a new one
+            return self._exchange(request)
+
+    def _exchange(self, request: WebhookRequest) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        self._conn.request("POST", request.path, body=request.body, headers=request.headers or {})
+        response = self._conn.getresponse()
+        body = response.read()
+        if response.will_close:
+            self.close()
+        return response.status, body
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,93 @@
+"""A benchmark's workload: N registered orders and, for each, the provider's "paid" event.
+
+Orders go straight into the ``orders`` table (fast, before any clock starts);
+the events are realistic bodies from ``receiver.providers.samples``, to be
+signed with :class:`bench.common.Signer`. ProcessOut events are thin: the
+worker fetches each back from a (fake) ProcessOut API, which serves
+``processout_events``.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from bench.common import WebhookRequest
+from receiver.providers.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+
+PAID_EVENT_TYPE: dict[str, str] = {
+    "smartpay": "order.authorized",
+    "senfenico": "checkout.success",
+    "yoco": "payment.succeeded",
+    "shadhinpay": "payment.completed",
+    "processout": "transaction.captured",
+}
+ALL_PROVIDERS = ("smartpay", "senfenico", "yoco", "shadhinpay", "processout")
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    reference: str
+    provider: str
+    payment_ref: str
+    amount: int
+    currency: str
+    email: str = "buyer@example.com"
+
+
+@dataclass
+class Workload:
+    prefix: str
+    """Every order reference starts with it (``BENCH-<run>-``)."""
+    orders: list[OrderSpec] = field(default_factory=list)
+    requests: list[WebhookRequest] = field(default_factory=list)
+    processout_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def by_provider(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for order in self.orders:
+            counts[order.provider] = counts.get(order.provider, 0) + 1
+        return counts
+
+
+def build_workload(count: int, providers: tuple[str, ...], *, run_id: str, seed: int = 1) -> Workload:
+    """``count`` orders spread round-robin over ``providers``, each with its unsigned paid event."""
+    rng = random.Random(seed)
+    workload = Workload(prefix=f"BENCH-{run_id}-")
+    for index in range(count):
+        provider = providers[index % len(providers)]
+        order = OrderSpec(
+            reference=f"{workload.prefix}{index:06d}", provider=provider,
+            payment_ref=f"{provider[:2]}_{run_id}_{index:06d}",
+            amount=rng.randint(100, 99_999), currency=DEFAULT_CURRENCY[provider],
+        )
+        workload.orders.append(order)
+        workload.requests.append(_paid_event(order, workload, event_id=f"ev_{run_id}_{index:06d}"))
+    return workload
+
+
+def _paid_event(order: OrderSpec, workload: Workload, *, event_id: str) -> WebhookRequest:
+    event_type = PAID_EVENT_TYPE[order.provider]
+    body = sample_body(order.provider, event_type, order_ref=order.payment_ref, amount_minor=order.amount,
+                       currency=order.currency, event_id=event_id)
+    if order.provider == "processout":
+        workload.processout_events[event_id] = sample_processout_event(
+            event_id=event_id, event_type=event_type, order_ref=order.payment_ref,
+            amount_minor=order.amount, currency=order.currency,
+        )["event"]
+    return WebhookRequest(provider=order.provider, body=body)
+
+
+def insert_orders(engine: Engine, orders: list[OrderSpec]) -> None:
+    """Register the orders in one transaction (one multi-row INSERT per batch)."""
+    rows = [{"r": o.reference, "p": o.provider, "ref": o.payment_ref, "a": o.amount, "c": o.currency,
+             "e": o.email} for o in orders]
+    with engine.begin() as conn:
+        conn.execute(
+            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency,
+                                        customer_email)
+                    VALUES (:r, :p, :ref, :a, :c, :e)"""),
+            rows,
+        )
