@@ -54,6 +54,7 @@ class OrderInput(BaseModel):
     currency: str
     customer_email: str | None = Field(default=None, max_length=320)
     customer_phone: str | None = None
+    customer_name: str | None = Field(default=None, max_length=255)
 
     @field_validator("reference", "provider_payment_ref")
     @classmethod
@@ -78,7 +79,7 @@ class OrderInput(BaseModel):
                 raise PydanticCustomError("currency", "must be a 3-letter ISO 4217 code")
         return value
 
-    @field_validator("customer_email", "customer_phone", mode="before")
+    @field_validator("customer_email", "customer_phone", "customer_name", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -123,6 +124,7 @@ def order_to_dict(row: Any) -> dict[str, Any]:
         "currency": values["currency"],
         "customer_email": values["customer_email"],
         "customer_phone": values["customer_phone"],
+        "customer_name": values["customer_name"],
         "status": values["status"],
         "refunded_amount": values["refunded_amount"],
         "created_at": iso(values["created_at"]),

@@ -53,14 +53,15 @@ def orders() -> None:
 @click.option("--currency", required=True, help="ISO 4217 code, e.g. ZAR")
 @click.option("--customer-email", default=None, help="where payment emails go")
 @click.option("--customer-phone", default=None, help="+, 6 to 20 digits, spaces or dashes")
+@click.option("--customer-name", default=None, help="how emails greet the customer")
 def create(reference: str, provider: str, provider_payment_ref: str, amount: int, currency: str,
-           customer_email: str | None, customer_phone: str | None) -> None:
+           customer_email: str | None, customer_phone: str | None, customer_name: str | None) -> None:
     """Register an order before the customer pays; prints it as JSON."""
     try:
         data = OrderInput(
             reference=reference, provider=provider, provider_payment_ref=provider_payment_ref,
             amount=amount, currency=currency, customer_email=customer_email,
-            customer_phone=customer_phone,
+            customer_phone=customer_phone, customer_name=customer_name,
         )
     except ValidationError as exc:
         problems = "; ".join(

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, select
 
 from models.orders import Order
 from receiver import create_app
-from receiver import orders as orders_api
 from tests.conftest import API_TOKEN, make_settings
 from tests.integration.helpers import live_server
 
@@ -22,16 +21,10 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 
-def with_orders_api(app: Flask) -> Flask:
-    """The app with the orders blueprint, whether or not create_app registers it already."""
-    if "orders" not in app.blueprints:
-        app.register_blueprint(orders_api.bp)
-    return app
-
-
 @pytest.fixture
 def api(app: Flask):
-    return with_orders_api(app).test_client()
+    assert "orders" in app.blueprints  # create_app registers the orders API
+    return app.test_client()
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:
@@ -83,6 +76,13 @@ def test_an_order_is_registered_and_returned(api, engine) -> None:
     assert shown.json == body
 
 
+def test_the_customer_name_is_kept_for_the_emails(api, engine) -> None:
+    response = api.post("/api/orders", json=order_body(customer_name="  Thandi Mokoena "), headers=AUTH)
+    assert response.status_code == 201
+    assert response.json["customer_name"] == "Thandi Mokoena"
+    assert _rows(engine)[0].customer_name == "Thandi Mokoena"
+
+
 def test_contact_details_are_optional_and_currency_is_upper_cased(api, engine) -> None:
     body = order_body(currency="xof", provider="senfenico", amount=5000,
                       customer_email=..., customer_phone="")
@@ -113,7 +113,7 @@ def test_without_the_right_token_it_is_401(api, engine, headers) -> None:
 def test_with_no_token_configured_the_api_is_closed(database_url, engine, caplog, token) -> None:
     # Given a receiver with no API token configured
     app = create_app(make_settings(database_url=database_url, api_token=token), engine=engine)
-    client = with_orders_api(app).test_client()
+    client = app.test_client()
     # When anyone posts, even with an empty or a guessed bearer token, it is 401
     with caplog.at_level(logging.WARNING, logger="payhooks.receiver.orders"):
         for headers in ({}, {"Authorization": "Bearer "}, AUTH):
@@ -211,7 +211,7 @@ def test_the_same_order_sent_twice_is_409_for_its_reference(api, engine) -> None
 
 def test_concurrent_registrations_of_one_order_store_one_row(app, engine) -> None:
     body = order_body()
-    with live_server(with_orders_api(app)) as base, ThreadPoolExecutor(max_workers=10) as pool:
+    with live_server(app) as base, ThreadPoolExecutor(max_workers=10) as pool:
         answers = list(pool.map(
             lambda _: httpx.post(f"{base}/api/orders", json=body, headers=AUTH, timeout=30),
             range(10),
@@ -251,9 +251,7 @@ def test_a_reference_with_a_slash_or_a_space_round_trips(api, engine) -> None:
 
 
 def test_database_unreachable_is_503_with_retry_after(engine) -> None:
-    down = with_orders_api(
-        create_app(make_settings(database_url=CLOSED_PORT_URL, db_timeout_seconds=1))
-    ).test_client()
+    down = create_app(make_settings(database_url=CLOSED_PORT_URL, db_timeout_seconds=1)).test_client()
     posted = down.post("/api/orders", json=order_body(), headers=AUTH)
     read = down.get("/api/orders/ord_1001", headers=AUTH)
     for response in (posted, read):
