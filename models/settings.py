@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int | None = Field(default=None, ge=1, description="default: CPU count")
 
+    smtp_host: str | None = Field(default=None, description="unset: email deliveries are skipped")
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "payhooks@localhost"
+    fulfilment_url: str | None = Field(default=None, description="unset: fulfilment calls are skipped")
+    fulfilment_secret: SecretStr | None = Field(default=None, description="whsec_… signing our calls")
+    notify_url: str | None = Field(default=None, description="the merchant's SMS gateway; unset: skipped")
+    notify_secret: SecretStr | None = Field(default=None, description="default: the fulfilment secret")
+    delivery_retry_schedule: str = "10s,1m,5m,30m,2h,6h"
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+
     lease_seconds: int = Field(default=120, ge=5)
     dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
     dispatch_batch_size: int = Field(default=200, ge=1)
@@ -92,7 +105,8 @@ class Settings(BaseSettings):
             for name in ("smartpay", "senfenico", "yoco", "shadhinpay")
             for value in getattr(self, f"{name}_secrets")
         ]
-        for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token):
+        for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token,
+                       self.smtp_password, self.fulfilment_secret, self.notify_secret):
             if single is not None:
                 found.append(single.get_secret_value())
         return found

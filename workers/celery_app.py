@@ -19,6 +19,12 @@ from models.db import make_engine, normalise_url
 from models.settings import Settings
 
 PROCESS_EVENT = "payhooks.process_event"
+SEND_DELIVERY = "payhooks.send_delivery"
+
+
+def deliveries_queue(settings: Settings) -> str:
+    """Deliveries wait on slow SMTP and merchant endpoints: their own queue, so events never queue behind them."""
+    return f"{settings.queue_name}.deliveries"
 
 
 def broker_url(settings: Settings) -> str:
@@ -38,7 +44,9 @@ def make_celery(settings: Settings) -> Celery:
     transport_options: dict[str, Any] = {} if url.startswith("sqla+") else {"confirm_publish": True}
     app.conf.update(
         task_default_queue=settings.queue_name,
-        task_queues=[Queue(settings.queue_name, durable=True)],
+        task_queues=[Queue(settings.queue_name, durable=True),
+                     Queue(deliveries_queue(settings), durable=True)],
+        task_routes={SEND_DELIVERY: {"queue": deliveries_queue(settings)}},
         task_default_delivery_mode="persistent",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -72,10 +80,8 @@ def _get_runtime(app: Celery):
         from workers.processing import Runtime
 
         settings: Settings = app.payhooks_settings  # type: ignore[attr-defined]
-        runtime = Runtime(settings=settings, engine=make_engine(settings, pool_size=2,
-                                                                application_name="payhooks-worker"))
-        runtime.pid = os.getpid()  # type: ignore[attr-defined]
-        _runtime = runtime
+        _runtime = Runtime(settings=settings, engine=make_engine(settings, pool_size=2,
+                                                                 application_name="payhooks-worker"))
     return _runtime
 
 
@@ -92,13 +98,19 @@ def _register_tasks(app: Celery) -> None:
 
         return run(_get_runtime(self.app), int(event_id))
 
+    @app.task(name=SEND_DELIVERY, bind=True, acks_late=True)
+    def send_delivery(self, delivery_id: int) -> str:
+        from workers.deliveries import send_delivery as run
+
+        return run(_get_runtime(self.app), int(delivery_id))
+
 
 def publisher(app: Celery):
     """A publish function for the dispatcher: one confirmed message per id, one connection."""
 
-    def publish(event_ids: list[int]) -> None:
+    def publish(task: str, ids: list[int]) -> None:
         with app.producer_or_acquire() as producer:
-            for event_id in event_ids:
-                app.send_task(PROCESS_EVENT, args=[event_id], producer=producer)
+            for row_id in ids:
+                app.send_task(task, args=[row_id], producer=producer)
 
     return publish

@@ -1,12 +1,13 @@
 """The dispatcher: Postgres decides what is due; the broker only carries "work on N now".
 
-Each cycle it claims due rows (``FOR UPDATE SKIP LOCKED``, so several
-dispatchers can run), commits them as ``queued`` with a lease, then publishes
-one message per id with publisher confirms. A publish that fails puts its rows
-straight back to ``pending``; a dispatcher killed between commit and publish
-leaves rows whose lease runs out, and the sweeper re-arms them. The sweeper
-also turns a ``processing`` row whose lease ran out (a dead worker) into a
-failed attempt, "worker lost", on the provider's schedule.
+It serves two lanes, events and deliveries, the same way. Each cycle it claims
+due rows (``FOR UPDATE SKIP LOCKED``, so several dispatchers can run), commits
+them as ``queued`` with a lease, then publishes one message per id with
+publisher confirms. A publish that fails puts its rows straight back to
+``pending``; a dispatcher killed between commit and publish leaves rows whose
+lease runs out, and the sweeper re-arms them. The sweeper also turns a row
+whose worker died mid-work (its lease ran out) into a failed try, "worker
+lost", on the lane's retry schedule.
 """
 from __future__ import annotations
 
@@ -17,19 +18,53 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from models import transitions
+from models import deliveries, transitions
 from models.settings import Settings
+from workers.celery_app import PROCESS_EVENT, SEND_DELIVERY
 from workers.retry import RetrySchedule, schedules_from
 
 log = logging.getLogger("payhooks.dispatcher")
 
-Publish = Callable[[list[int]], None]
-"""Publishes one process_event message per id; raises when the broker did not confirm."""
+Publish = Callable[[str, list[int]], None]
+"""Publishes one message of a task per id; raises when the broker did not confirm."""
 
 WORKER_LOST = "worker lost"
+
+
+@dataclass(frozen=True)
+class Lane:
+    name: str
+    task: str
+    claim_due: Callable[..., list[int]]
+    unqueue: Callable[[Connection, list[int]], int]
+    expired_leases: Callable[..., tuple[int, list[Any]]]
+    fail_lost: Callable[[Connection, Any], str]
+
+
+def _lanes(settings: Settings) -> list[Lane]:
+    event_schedules = schedules_from(settings)
+    delivery_schedule = RetrySchedule.parse(settings.delivery_retry_schedule)
+
+    def fail_lost_event(conn: Connection, claim: transitions.Claim) -> str:
+        retry_in = event_schedules[claim.provider].delay_for(claim.tries)
+        return transitions.fail(conn, claim, error=WORKER_LOST, traceback=None, retry_in=retry_in, lost=True)
+
+    def fail_lost_delivery(conn: Connection, claim: deliveries.Claim) -> str:
+        retry_in: timedelta | None = delivery_schedule.delay_for(claim.tries)
+        return deliveries.fail(conn, claim, error=WORKER_LOST, retry_in=retry_in, lost=True,
+                               result=deliveries.Result())
+
+    return [
+        Lane("events", PROCESS_EVENT, transitions.claim_due, transitions.unqueue, transitions.expired_leases,
+             fail_lost_event),
+        Lane("deliveries", SEND_DELIVERY, deliveries.claim_due, deliveries.unqueue, deliveries.expired_leases,
+             fail_lost_delivery),
+    ]
 
 
 @dataclass
@@ -38,56 +73,57 @@ class Dispatcher:
     engine: Engine
     publish: Publish
     stop_event: threading.Event = field(default_factory=threading.Event)
-    schedules: dict[str, RetrySchedule] = field(init=False)
+    lanes: list[Lane] = field(init=False)
     name: str = field(default_factory=lambda: f"dispatcher@{socket.gethostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
-        self.schedules = schedules_from(self.settings)
+        self.lanes = _lanes(self.settings)
 
     def run(self) -> None:
         poll = self.settings.dispatch_poll_seconds
         log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll})
         while not self.stop_event.is_set():
-            try:
-                self.sweep()
-                dispatched = self.dispatch_once()
-            except Exception:  # the database or broker is away: keep polling, lose nothing
-                log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed"})
-                dispatched = 0
-            if dispatched < self.settings.dispatch_batch_size:
+            busy = False
+            for lane in self.lanes:
+                try:
+                    self.sweep(lane)
+                    busy |= self.dispatch_once(lane) >= self.settings.dispatch_batch_size
+                except Exception:  # the database or broker is away: keep polling, lose nothing
+                    log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed",
+                                                                  "lane": lane.name})
+            if not busy:
                 self.stop_event.wait(poll)
         log.info("dispatcher stopped", extra={"action": "dispatcher.stopped"})
 
-    def dispatch_once(self) -> int:
-        """Claim one batch of due events and publish it. Returns how many were published."""
+    def dispatch_once(self, lane: Lane) -> int:
+        """Claim one batch of due rows of a lane and publish it. Returns how many were published."""
         with self.engine.begin() as conn:
-            ids = transitions.claim_due(conn, batch_size=self.settings.dispatch_batch_size,
-                                        lease_seconds=self.settings.lease_seconds)
+            ids = lane.claim_due(conn, batch_size=self.settings.dispatch_batch_size,
+                                 lease_seconds=self.settings.lease_seconds)
         if not ids:
             return 0
         try:
-            self.publish(ids)
+            self.publish(lane.task, ids)
         except Exception as exc:
             with self.engine.begin() as conn:
-                transitions.unqueue(conn, ids)
-            log.warning("publish failed, %d events back to pending: %s", len(ids), type(exc).__name__,
-                        extra={"action": "dispatcher.publish_failed", "count": len(ids)})
+                lane.unqueue(conn, ids)
+            log.warning("publish failed, %d %s back to pending: %s", len(ids), lane.name, type(exc).__name__,
+                        extra={"action": "dispatcher.publish_failed", "lane": lane.name, "count": len(ids)})
             time.sleep(min(1.0, self.settings.dispatch_poll_seconds))
             return 0
-        log.debug("published %d events", len(ids), extra={"action": "dispatcher.published", "count": len(ids)})
+        log.debug("published %d %s", len(ids), lane.name,
+                  extra={"action": "dispatcher.published", "lane": lane.name, "count": len(ids)})
         return len(ids)
 
-    def sweep(self) -> tuple[int, int]:
-        """Re-arm expired leases. Returns (queued rows re-armed, lost attempts recorded)."""
+    def sweep(self, lane: Lane) -> tuple[int, int]:
+        """Re-arm a lane's expired leases. Returns (queued rows re-armed, lost tries recorded)."""
         with self.engine.begin() as conn:
-            requeued, lost = transitions.expired_leases(
-                conn, batch_size=self.settings.dispatch_batch_size, lease_seconds=self.settings.lease_seconds,
-                worker=self.name,
-            )
+            requeued, lost = lane.expired_leases(conn, batch_size=self.settings.dispatch_batch_size,
+                                                 lease_seconds=self.settings.lease_seconds, worker=self.name)
             for claim in lost:
-                retry_in = self.schedules[claim.provider].delay_for(claim.tries)
-                transitions.fail(conn, claim, error=WORKER_LOST, traceback=None, retry_in=retry_in, lost=True)
+                lane.fail_lost(conn, claim)
         if requeued or lost:
-            log.warning("re-armed %d queued events, %d lost attempts", requeued, len(lost),
-                        extra={"action": "dispatcher.swept", "requeued": requeued, "lost": len(lost)})
+            log.warning("re-armed %d queued %s, %d lost tries", requeued, lane.name, len(lost),
+                        extra={"action": "dispatcher.swept", "lane": lane.name, "requeued": requeued,
+                               "lost": len(lost)})
         return requeued, len(lost)

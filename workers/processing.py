@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, select, text
 
 from models import transitions
@@ -39,13 +40,18 @@ class Runtime:
     engine: Engine
     adapters: dict[str, Adapter] = field(init=False)
     schedules: dict[str, RetrySchedule] = field(init=False)
+    delivery_schedule: RetrySchedule = field(init=False)
     processout: ProcessOutClient = field(init=False)
+    http: httpx.Client = field(init=False)
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    pid: int = field(default_factory=os.getpid)
 
     def __post_init__(self) -> None:
         self.adapters = build_adapters(self.settings)
         self.schedules = schedules_from(self.settings)
+        self.delivery_schedule = RetrySchedule.parse(self.settings.delivery_retry_schedule)
         self.processout = ProcessOutClient(self.settings)
+        self.http = httpx.Client(follow_redirects=False)
 
 
 def process_event(runtime: Runtime, event_id: int) -> str:

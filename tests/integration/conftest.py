@@ -20,10 +20,21 @@ from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
 from tests.conftest import make_settings
+from tests.integration.stack import (
+    FakeProcessOut,
+    Sender,
+    Stack,
+    base_env,
+    delete_queue,
+    fake_processout,
+    new_queue_name,
+    rabbitmq_url,
+)
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders", "event_attempts", "webhook_events")
+TABLES = ("operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders",
+          "event_attempts", "webhook_events")
 
 
 def _admin_conninfo(url: str) -> dict[str, object]:
@@ -97,3 +108,34 @@ def app(settings: Settings, engine: Engine):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def broker_url(database_url: str) -> str:
+    """RabbitMQ when it answers (always under CI), else kombu's SQLAlchemy transport on Postgres."""
+    return rabbitmq_url() or "sqla+" + database_url
+
+
+@pytest.fixture
+def processout() -> Iterator[FakeProcessOut]:
+    with fake_processout() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
+          engine: Engine) -> Iterator[Stack]:
+    """Worker and dispatcher processes to start as a test needs them, stopped at its end."""
+    queue = new_queue_name()
+    running = Stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
+                                 processout_url=processout.url), workdir=tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+        delete_queue(broker_url, queue)
+
+
+@pytest.fixture
+def sender(client, processout: FakeProcessOut) -> Sender:
+    return Sender(client, processout)

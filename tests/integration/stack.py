@@ -26,7 +26,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS
+from receiver.providers.samples import sample_processout_event
+from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.integration.helpers import signed_request
 
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -132,15 +134,17 @@ def new_queue_name() -> str:
 
 
 def delete_queue(broker_url: str, queue: str) -> None:
+    """Remove the run's queues (events and deliveries) from the shared RabbitMQ."""
     if not broker_url.startswith("amqp"):
         return
     from kombu import Connection
 
-    try:
-        with Connection(broker_url, connect_timeout=3) as conn:
-            conn.default_channel.queue_delete(queue)
-    except Exception:  # the queue may never have been declared
-        pass
+    for name in (queue, f"{queue}.deliveries"):
+        try:
+            with Connection(broker_url, connect_timeout=3) as conn:
+                conn.default_channel.queue_delete(name)
+        except Exception:  # the queue may never have been declared
+            pass
 
 
 class FakeProcessOut:
@@ -197,14 +201,15 @@ def fake_processout() -> Iterator[FakeProcessOut]:
 
 
 def create_order(engine: Engine, *, reference: str, provider: str, payment_ref: str, amount: int,
-                 currency: str, email: str | None = "buyer@example.com", phone: str | None = None) -> int:
+                 currency: str, email: str | None = "buyer@example.com", phone: str | None = None,
+                 name: str | None = None) -> int:
     with engine.begin() as conn:
         return conn.execute(
             text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency,
-                                        customer_email, customer_phone)
-                    VALUES (:r, :p, :ref, :a, :c, :e, :ph) RETURNING id"""),
+                                        customer_email, customer_phone, customer_name)
+                    VALUES (:r, :p, :ref, :a, :c, :e, :ph, :n) RETURNING id"""),
             {"r": reference, "p": provider, "ref": payment_ref, "a": amount, "c": currency,
-             "e": email, "ph": phone},
+             "e": email, "ph": phone, "n": name},
         ).scalar_one()
 
 
@@ -234,3 +239,43 @@ def deliveries(engine: Engine, order_id: int) -> list[tuple[int, str]]:
 
 def status_of(engine: Engine, event_id: int) -> str:
     return event_row(engine, event_id).status
+
+
+FINAL = ("succeeded", "dead", "ignored")
+
+
+class Sender:
+    """Posts signed events through the receiver (in-process, real Postgres)."""
+
+    def __init__(self, client, processout: FakeProcessOut) -> None:
+        self.client = client
+        self.processout = processout
+        self.settings = make_settings()
+
+    def send(self, provider: str, event_type: str, *, order_ref: str, amount: int = 1000,
+             event_id: str | None = None, times: int = 1) -> int:
+        event_id = event_id or f"evt_{secrets.token_hex(6)}"
+        if provider == "processout":
+            self.processout.events[event_id] = sample_processout_event(
+                event_id=event_id, event_type=event_type, order_ref=order_ref, amount_minor=amount)["event"]
+        body, _ = signed_request(self.settings, provider, event_type=event_type, order_ref=order_ref,
+                                 amount_minor=amount, event_id=event_id)
+        ids = set()
+        for _ in range(times):  # a provider retrying: each delivery signed anew
+            _, headers = signed_request(self.settings, provider, body=body)
+            response = self.client.post(f"/webhooks/{provider}", data=body, headers=headers)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            ids.add(response.json["id"])
+        assert len(ids) == 1
+        return ids.pop()
+
+
+def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Stack | None = None) -> None:
+    def done() -> bool:
+        return all(status_of(engine, i) in FINAL for i in event_ids)
+
+    try:
+        wait_for(done, timeout=timeout, message=f"events {event_ids} to finish")
+    except AssertionError:
+        states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
+        raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None

@@ -1,9 +1,7 @@
 """Events to effects with a real worker process, the real dispatcher, real Postgres and broker."""
 from __future__ import annotations
 
-import secrets
 import subprocess
-from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
@@ -11,28 +9,20 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
-from receiver.providers.samples import sample_processout_event
 from tests.conftest import make_settings
 from tests.integration.helpers import signed_request
 from tests.integration.stack import (
-    FakeProcessOut,
-    Stack,
     attempts,
-    base_env,
     create_order,
-    delete_queue,
     deliveries,
     event_row,
-    fake_processout,
-    new_queue_name,
     order_row,
-    rabbitmq_url,
     status_of,
+    wait_final,
     wait_for,
 )
 from workers.celery_app import make_celery, publisher
 
-FINAL = ("succeeded", "dead", "ignored")
 CURRENCY = {"smartpay": "JPY", "processout": "USD", "senfenico": "XOF", "yoco": "ZAR", "shadhinpay": "BDT"}
 TYPES = {  # provider: (success, failure, refund); None where the provider has no such event
     "smartpay": ("order.authorized", "order.rejected", "refund.created"),
@@ -41,72 +31,6 @@ TYPES = {  # provider: (success, failure, refund); None where the provider has n
     "yoco": ("payment.succeeded", None, "refund.succeeded"),
     "shadhinpay": ("payment.completed", "payment.failed", "payment.refunded"),
 }
-
-
-@pytest.fixture
-def broker_url(database_url: str) -> str:
-    return rabbitmq_url() or "sqla+" + database_url
-
-
-@pytest.fixture
-def processout() -> Iterator[FakeProcessOut]:
-    with fake_processout() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
-          engine: Engine) -> Iterator[Stack]:
-    queue = new_queue_name()
-    running = Stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
-                                 processout_url=processout.url), workdir=tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
-        delete_queue(broker_url, queue)
-
-
-class Sender:
-    """Posts signed events through the receiver (in-process, real Postgres)."""
-
-    def __init__(self, client, processout: FakeProcessOut) -> None:
-        self.client = client
-        self.processout = processout
-        self.settings = make_settings()
-
-    def send(self, provider: str, event_type: str, *, order_ref: str, amount: int = 1000,
-             event_id: str | None = None, times: int = 1) -> int:
-        event_id = event_id or f"evt_{secrets.token_hex(6)}"
-        if provider == "processout":
-            self.processout.events[event_id] = sample_processout_event(
-                event_id=event_id, event_type=event_type, order_ref=order_ref, amount_minor=amount)["event"]
-        body, _ = signed_request(self.settings, provider, event_type=event_type, order_ref=order_ref,
-                                 amount_minor=amount, event_id=event_id)
-        ids = set()
-        for _ in range(times):  # a provider retrying: each delivery signed anew
-            _, headers = signed_request(self.settings, provider, body=body)
-            response = self.client.post(f"/webhooks/{provider}", data=body, headers=headers)
-            assert response.status_code == 200, response.get_data(as_text=True)
-            ids.add(response.json["id"])
-        assert len(ids) == 1
-        return ids.pop()
-
-
-@pytest.fixture
-def sender(client, processout: FakeProcessOut) -> Sender:
-    return Sender(client, processout)
-
-
-def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Stack | None = None) -> None:
-    def done() -> bool:
-        return all(status_of(engine, i) in FINAL for i in event_ids)
-
-    try:
-        wait_for(done, timeout=timeout, message=f"events {event_ids} to finish")
-    except AssertionError:
-        states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
-        raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None
 
 
 @pytest.mark.parametrize("provider", list(TYPES))
@@ -156,7 +80,7 @@ def test_the_same_celery_message_twice_runs_the_handler_once(stack, sender, engi
     # When its message is published twice
     app = make_celery(settings.model_copy(update={"broker_url": broker_url,
                                                    "queue_name": stack.env["PAYHOOKS_QUEUE_NAME"]}))
-    publisher(app)([event_id, event_id])
+    publisher(app)("payhooks.process_event", [event_id, event_id])
     stack.start_worker()
     wait_final(engine, event_id, stack=stack)
     # Then one attempt, one set of effects, and the second message found nothing to do

@@ -74,6 +74,7 @@ class HandlerContext:
         order = self.order
         return {"reference": order.reference, "amount": order.amount, "currency": order.currency,
                 "customer_email": order.customer_email, "customer_phone": order.customer_phone,
+                "customer_name": order.customer_name,
                 "provider": order.provider, "provider_payment_ref": order.provider_payment_ref}
 
 

@@ -1,0 +1,241 @@
+"""Deliveries with a real worker, dispatcher, Postgres and broker; a local SMTP server and merchant."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from standardwebhooks.webhooks import Webhook
+
+from models import transitions
+from tests.integration.merchant import MerchantServer, SmtpServer
+from tests.integration.stack import Sender, Stack, create_order, event_row, status_of, wait_for
+
+FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
+SHOP = "shop@merchant.example"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def merchant() -> Iterator[MerchantServer]:
+    server = MerchantServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def configured(stack: Stack, smtp: SmtpServer, merchant: MerchantServer) -> Stack:
+    stack.env.update({
+        "PAYHOOKS_SMTP_HOST": "127.0.0.1",
+        "PAYHOOKS_SMTP_PORT": str(smtp.port),
+        "PAYHOOKS_SMTP_FROM": SHOP,
+        "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
+        "PAYHOOKS_FULFILMENT_SECRET": FULFILMENT_SECRET,
+        "PAYHOOKS_NOTIFY_URL": f"{merchant.url}/sms",
+        "PAYHOOKS_DELIVERY_RETRY_SCHEDULE": "1s,1s,1s",
+        "PAYHOOKS_DELIVERY_TIMEOUT_SECONDS": "1",
+    })
+    return stack
+
+
+def delivery_rows(engine: Engine) -> dict[str, tuple[str, int]]:
+    """kind → (status, attempts)."""
+    with engine.connect() as conn:
+        return {r.kind: (r.status, r.attempts) for r in conn.execute(
+            text("SELECT kind, status, attempts FROM deliveries ORDER BY id"))}
+
+
+def tries(engine: Engine, kind: str) -> list[tuple[str, int | None]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            """SELECT a.outcome, a.response_code FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+                WHERE d.kind = :k ORDER BY a.number"""), {"k": kind})]
+
+
+def wait_deliveries(engine: Engine, count: int, stack: Stack, timeout: float = 45) -> dict[str, tuple[str, int]]:
+    final = ("succeeded", "dead", "skipped")
+
+    def done() -> bool:
+        rows = delivery_rows(engine)
+        return len(rows) >= count and all(status in final for status, _ in rows.values())
+
+    try:
+        wait_for(done, timeout=timeout, message=f"{count} deliveries to finish")
+    except AssertionError:
+        raise AssertionError(f"{delivery_rows(engine)}\n{stack.logs()}") from None
+    return delivery_rows(engine)
+
+
+def pay(engine: Engine, sender: Sender, *, reference: str = "ORD-1", times: int = 1,
+        email: str | None = "thandi@example.co.za") -> int:
+    create_order(engine, reference=reference, provider="yoco", payment_ref=f"ch_{reference}", amount=2500,
+                 currency="ZAR", email=email, name="Thandi")
+    return sender.send("yoco", "payment.succeeded", order_ref=f"ch_{reference}", amount=2500, times=times)
+
+
+def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured, sender, engine, smtp,
+                                                                     merchant) -> None:
+    configured.start_worker()
+    configured.start_dispatcher()
+    event_id = pay(engine, sender, times=2)  # the provider delivered the event twice
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows == {"fulfilment": ("succeeded", 1), "email.order_confirmation": ("succeeded", 1)}
+
+    # One email, to the customer, saying what was paid
+    (mail,) = smtp.sink.messages
+    assert mail["X-Envelope-To"] == "thandi@example.co.za" and mail["From"] == SHOP
+    assert mail["Subject"] == "Payment received for order ORD-1"
+    parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mail.walk()
+             if not part.is_multipart()}
+    assert "Hello Thandi" in parts["text/plain"] and "25.00 ZAR" in parts["text/plain"]
+    assert "<strong>25.00 ZAR</strong>" in parts["text/html"]
+    assert tries(engine, "email.order_confirmation") == [("succeeded", 250)]
+
+    # One fulfilment call, signed the Standard Webhooks way, keyed for idempotency
+    (call,) = merchant.received
+    key = f"{event_id}:fulfilment:fulfilment"
+    assert call.path == "/fulfil" and call.headers["idempotency-key"] == key == call.headers["webhook-id"]
+    Webhook(FULFILMENT_SECRET).verify(call.body, call.headers)
+    assert call.json["order"]["reference"] == "ORD-1" and call.json["order"]["amount"] == 2500
+    assert tries(engine, "fulfilment") == [("succeeded", 200)]
+
+
+def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, merchant) -> None:
+    configured.start_worker()
+    configured.start_dispatcher()
+    event_id = pay(engine, sender)
+    wait_deliveries(engine, 2, configured)
+    # When an operator forces a replay of the succeeded event
+    with engine.begin() as conn:
+        assert transitions.replay(conn, [event_id], include_succeeded=True) == [event_id]
+    wait_for(lambda: event_row(engine, event_id).replay_count == 1 and status_of(engine, event_id) == "succeeded",
+             message="the replay to finish")
+    wait_deliveries(engine, 2, configured)
+    assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
+    assert len(delivery_rows(engine)) == 2
+
+
+def test_a_500_then_200_is_retried_and_done(configured, sender, engine, merchant) -> None:
+    merchant.answers = [500]
+    configured.start_worker()
+    configured.start_dispatcher()
+    pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["fulfilment"] == ("succeeded", 2)
+    assert tries(engine, "fulfilment") == [("failed", 500), ("succeeded", 200)]
+    first, second = merchant.received
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+
+
+def test_a_400_is_dead_at_once_and_the_event_still_succeeds(configured, sender, engine, merchant) -> None:
+    merchant.answers = [400]
+    configured.start_worker()
+    configured.start_dispatcher()
+    event_id = pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["fulfilment"] == ("dead", 1)
+    assert tries(engine, "fulfilment") == [("dead", 400)]
+    assert status_of(engine, event_id) == "succeeded"
+    assert len(merchant.received) == 1
+
+
+def test_a_timeout_is_retried(configured, sender, engine, merchant) -> None:
+    merchant.delays = [3.0]  # longer than PAYHOOKS_DELIVERY_TIMEOUT_SECONDS=1
+    configured.start_worker()
+    configured.start_dispatcher()
+    pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["fulfilment"] == ("succeeded", 2)
+    assert tries(engine, "fulfilment") == [("failed", None), ("succeeded", 200)]
+    with engine.connect() as conn:
+        error = conn.execute(text("SELECT error FROM delivery_attempts WHERE outcome = 'failed'")).scalar_one()
+    assert "Timeout" in error
+
+
+def test_an_smtp_5xx_is_dead_and_not_retried(configured, sender, engine, smtp) -> None:
+    smtp.sink.refuse_with = "550 5.1.1 mailbox unavailable"
+    configured.start_worker()
+    configured.start_dispatcher()
+    pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["email.order_confirmation"] == ("dead", 1)
+    assert tries(engine, "email.order_confirmation") == [("dead", 550)]
+
+
+def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sender, engine) -> None:
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = pay(engine, sender)
+    rows = wait_deliveries(engine, 2, stack)
+    assert rows == {"fulfilment": ("skipped", 1), "email.order_confirmation": ("skipped", 1)}
+    with engine.connect() as conn:
+        reasons = conn.execute(text("SELECT last_error FROM deliveries ORDER BY id")).scalars().all()
+    assert reasons == ["PAYHOOKS_FULFILMENT_URL is not set", "PAYHOOKS_SMTP_HOST is not set"]
+    assert status_of(engine, event_id) == "succeeded"
+
+
+def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(configured, sender, engine, merchant) -> None:
+    configured.start_worker()
+    configured.start_dispatcher()
+    create_order(engine, reference="SMS-1", provider="shadhinpay", payment_ref="SP_sms", amount=150000,
+                 currency="BDT", email=None, phone="+8801700000000")
+    sender.send("shadhinpay", "payment.failed", order_ref="SP_sms", amount=150000)
+    rows = wait_deliveries(engine, 1, configured)
+    assert rows == {"sms.payment_failed": ("succeeded", 1)}
+    (call,) = merchant.received
+    assert call.path == "/sms"
+    Webhook(FULFILMENT_SECRET).verify(call.body, call.headers)  # no notify secret: the fulfilment one
+    assert call.json["to"] == "+8801700000000"
+    assert "1500.00 BDT" in call.json["message"] and "SMS-1" in call.json["message"]
+
+
+def test_worker_killed_after_the_call_but_before_the_commit_resends_the_same_key(configured, sender, engine,
+                                                                                 merchant, smtp) -> None:
+    killed: list[str] = []
+
+    def kill_once(_received) -> None:  # the request arrived; the worker never learns the answer
+        if not killed:
+            killed.append("worker-a")
+            configured.kill("worker-a")
+
+    merchant.on_request = kill_once
+    smtp.sink.refuse_with = None
+    configured.start_worker("worker-a", concurrency=1)
+    configured.start_dispatcher()
+    event_id = pay(engine, sender, email=None)  # only the fulfilment call
+    wait_for(lambda: killed, message="the worker to be killed mid-call")
+    configured.start_worker("worker-b")
+    rows = wait_deliveries(engine, 1, configured, timeout=60)
+    assert rows == {"fulfilment": ("succeeded", 2)}
+    assert tries(engine, "fulfilment") == [("lost", None), ("succeeded", 200)]
+    keys = {r.headers["idempotency-key"] for r in merchant.received}
+    assert keys == {f"{event_id}:fulfilment:fulfilment"} and len(merchant.received) == 2
+
+
+def test_worker_killed_after_smtp_data_resends_the_same_message_id(configured, sender, engine, smtp) -> None:
+    killed: list[str] = []
+
+    def kill_once(_message) -> None:
+        if not killed:
+            killed.append("worker-a")
+            configured.kill("worker-a")
+
+    smtp.sink.on_data = kill_once
+    configured.env["PAYHOOKS_FULFILMENT_URL"] = ""  # only the email
+    configured.start_worker("worker-a", concurrency=1)
+    configured.start_dispatcher()
+    pay(engine, sender)
+    wait_for(lambda: killed, message="the worker to be killed after DATA")
+    configured.start_worker("worker-b")
+    rows = wait_deliveries(engine, 2, configured, timeout=60)
+    assert rows["email.order_confirmation"] == ("succeeded", 2)
+    assert len(smtp.sink.messages) == 2
+    assert len({m["Message-ID"] for m in smtp.sink.messages}) == 1  # one message, recognisably resent
+    assert json.dumps(smtp.sink.messages[0]["Message-ID"]).count("@merchant.example") == 1
