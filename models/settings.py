@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     delivery_retry_schedule: str = "10s,1m,5m,30m,2h,6h"
     delivery_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    dispatcher_metrics_port: int = Field(default=9101, ge=0, description="0: no metrics listener")
+    worker_metrics_port: int = Field(default=9102, ge=0, description="0: no metrics listener")
+
     lease_seconds: int = Field(default=120, ge=5)
     dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
     dispatch_batch_size: int = Field(default=200, ge=1)

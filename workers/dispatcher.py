@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
-from models import deliveries, transitions
+from models import deliveries, metrics, transitions
 from models.settings import Settings
 from workers.celery_app import PROCESS_EVENT, SEND_DELIVERY
 from workers.retry import RetrySchedule, schedules_from
@@ -34,6 +34,7 @@ Publish = Callable[[str, list[int]], None]
 """Publishes one message of a task per id; raises when the broker did not confirm."""
 
 WORKER_LOST = "worker lost"
+OBSERVE_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,11 @@ class Dispatcher:
     def run(self) -> None:
         poll = self.settings.dispatch_poll_seconds
         log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll})
+        observed_at = 0.0
         while not self.stop_event.is_set():
+            if time.monotonic() - observed_at >= OBSERVE_EVERY_SECONDS:
+                observed_at = time.monotonic()
+                self.observe()
             busy = False
             for lane in self.lanes:
                 try:
@@ -105,15 +110,37 @@ class Dispatcher:
         try:
             self.publish(lane.task, ids)
         except Exception as exc:
+            metrics.PUBLISH_FAILURES.labels(lane.name).inc()
             with self.engine.begin() as conn:
                 lane.unqueue(conn, ids)
             log.warning("publish failed, %d %s back to pending: %s", len(ids), lane.name, type(exc).__name__,
                         extra={"action": "dispatcher.publish_failed", "lane": lane.name, "count": len(ids)})
             time.sleep(min(1.0, self.settings.dispatch_poll_seconds))
             return 0
+        metrics.DISPATCHED.labels(lane.name).inc(len(ids))
         log.debug("published %d %s", len(ids), lane.name,
                   extra={"action": "dispatcher.published", "lane": lane.name, "count": len(ids)})
         return len(ids)
+
+    def observe(self) -> None:
+        """Refresh the gauges: rows by status, dispatch lag, the oldest unhandled event."""
+        try:
+            with self.engine.connect() as conn:
+                for table in ("webhook_events", "deliveries"):
+                    for status, count in conn.execute(text(f"SELECT status, count(*) FROM {table} GROUP BY status")):
+                        metrics.ROWS_BY_STATUS.labels(table, status).set(count)
+                    lag = conn.execute(text(
+                        f"""SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(next_attempt_at)), 0)
+                              FROM {table} WHERE status IN ('pending', 'retrying')
+                               AND next_attempt_at <= clock_timestamp()""")).scalar_one()
+                    metrics.DISPATCH_LAG.labels("events" if table == "webhook_events" else table).set(float(lag))
+                oldest = conn.execute(text(
+                    """SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(received_at)), 0)
+                         FROM webhook_events WHERE status IN ('pending', 'queued', 'processing', 'retrying')"""
+                )).scalar_one()
+                metrics.OLDEST_PENDING.set(float(oldest))
+        except Exception:  # gauges are best effort; dispatching goes on
+            log.warning("could not refresh gauges", exc_info=True, extra={"action": "dispatcher.observe_failed"})
 
     def sweep(self, lane: Lane) -> tuple[int, int]:
         """Re-arm a lane's expired leases. Returns (queued rows re-armed, lost tries recorded)."""

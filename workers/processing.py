@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select, text
 
-from models import transitions
+from models import metrics, transitions
 from models.settings import Settings
 from models.tables import WebhookEvent
 from receiver.providers.base import Adapter
@@ -73,6 +74,16 @@ def process_event(runtime: Runtime, event_id: int) -> str:
 
 
 def _handle(runtime: Runtime, claim: transitions.Claim) -> str:
+    started = time.perf_counter()
+    try:
+        status = _resolve_and_handle(runtime, claim)
+    finally:
+        metrics.HANDLER_SECONDS.labels(claim.provider).observe(time.perf_counter() - started)
+    metrics.EVENT_ATTEMPTS.labels(claim.provider, status).inc()
+    return status
+
+
+def _resolve_and_handle(runtime: Runtime, claim: transitions.Claim) -> str:
     engine = runtime.engine
     with engine.connect() as conn:
         event = conn.execute(

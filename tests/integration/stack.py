@@ -77,6 +77,8 @@ def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: 
         "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
         "PAYHOOKS_HANDLER_MODULES": "tests.integration.custom_handlers",
         "PAYHOOKS_LOG_LEVEL": "INFO",
+        "PAYHOOKS_DISPATCHER_METRICS_PORT": "0",  # tests that scrape pick their own free ports
+        "PAYHOOKS_WORKER_METRICS_PORT": "0",
         **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
            for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
     })
@@ -127,6 +129,12 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
                          for p in sorted(self.workdir.glob("*.log")))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def new_queue_name() -> str:

@@ -13,9 +13,16 @@ from typing import Any
 
 from sqlalchemy import text
 
-from models import deliveries
+from models import deliveries, metrics
 from models.deliveries import Result
-from workers.deliveries.senders import NotConfigured, Rejected, TemporaryFailure, send_email, send_fulfilment, send_sms
+from workers.deliveries.senders import (
+    NotConfigured,
+    Rejected,
+    TemporaryFailure,
+    send_email,
+    send_fulfilment,
+    send_sms,
+)
 
 log = logging.getLogger("payhooks.deliveries")
 
@@ -50,6 +57,7 @@ def send_delivery(runtime: Any, delivery_id: int) -> str:
     except deliveries.TransitionError as exc:
         log.warning("%s", exc, extra={"action": "delivery.lease_lost", "delivery_id": delivery_id})
         return "lease-lost"
+    metrics.DELIVERIES.labels(row.kind, status).inc()
     log.info("delivery %s (%s) %s", delivery_id, row.kind, status,
              extra={"action": f"delivery.{status}", "delivery_id": delivery_id, "event_id": row.event_id,
                     "kind": row.kind, "attempt": claim.attempt})

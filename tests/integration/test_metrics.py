@@ -1,0 +1,115 @@
+"""Metrics move when work happens: receiver /metrics (also across gunicorn workers), worker and dispatcher ports."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import TEST_SECRETS
+from tests.integration.helpers import signed_request
+from tests.integration.stack import create_order, free_port, wait_final, wait_for
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_receiver_metrics_count_answers_and_verification_failures(client, settings) -> None:
+    before = client.get("/metrics").get_data(as_text=True)
+    body, headers = signed_request(settings, "yoco")
+    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    assert client.post("/webhooks/yoco", data=body + b" ", headers=headers).status_code == 401
+    after = client.get("/metrics").get_data(as_text=True)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("payhooks_webhook_requests_total", provider="yoco", status="200") == 1
+    assert moved("payhooks_webhook_requests_total", provider="yoco", status="401") == 1
+    assert moved("payhooks_verification_failures_total", provider="yoco", reason="signature does not match") == 1
+    assert moved("payhooks_ingest_seconds_count", provider="yoco") == 2
+    for secret in TEST_SECRETS["yoco"]:
+        assert secret not in after
+
+
+def test_metrics_add_up_across_gunicorn_workers(tmp_path, database_url, engine, settings) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
+    env.update({"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]})
+    server = subprocess.Popen([sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}",
+                               "--workers", "3", "--threads", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(base), timeout=30, message="payhooks serve")
+        for _ in range(30):  # new connections: spread over the three workers
+            body, headers = signed_request(settings, "yoco")
+            assert httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers).status_code == 200
+        scraped = httpx.get(f"{base}/metrics").text
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert value(scraped, "payhooks_webhook_requests_total", provider="yoco", status="200") == 30
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_worker_and_dispatcher_expose_their_metrics(stack, sender, engine) -> None:
+    worker_port, dispatcher_port = free_port(), free_port()
+    stack.env.update({"PAYHOOKS_WORKER_METRICS_PORT": str(worker_port),
+                      "PAYHOOKS_DISPATCHER_METRICS_PORT": str(dispatcher_port)})
+    create_order(engine, reference="M-1", provider="yoco", payment_ref="ch_m1", amount=900, currency="ZAR")
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_m1", amount=900)
+    wait_final(engine, event_id, stack=stack)
+
+    def scrape(port: int) -> str:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+    worker = scrape(worker_port)
+    assert value(worker, "payhooks_event_attempts_total", provider="yoco", outcome="succeeded") == 1
+    assert value(worker, "payhooks_handler_seconds_count", provider="yoco") == 1
+    wait_for(lambda: value(scrape(worker_port), "payhooks_deliveries_total", kind="fulfilment",
+                           outcome="skipped") == 1, message="the delivery metric")
+    assert value(scrape(dispatcher_port), "payhooks_dispatched_total", lane="events") >= 1
+    wait_for(lambda: value(scrape(dispatcher_port), "payhooks_rows", table="webhook_events",
+                           status="succeeded") == 1, timeout=15, message="the status gauge")
+
+
+def test_worker_logs_are_json_lines_with_an_action(stack, sender, engine) -> None:
+    create_order(engine, reference="L-1", provider="yoco", payment_ref="ch_l1", amount=900, currency="ZAR")
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_l1", amount=900)
+    wait_final(engine, event_id, stack=stack)
+    stack.stop()
+    records = []
+    for line in (stack.workdir / "worker.log").read_text().splitlines() + \
+            (stack.workdir / "dispatcher.log").read_text().splitlines():
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    done = [r for r in records if r["action"] == "event.succeeded"]
+    assert done and done[0]["event_id"] == event_id and done[0]["provider"] == "yoco"
+    assert any(r["action"] == "dispatcher.started" for r in records)
+    secrets = [v for k, v in stack.env.items() if k.endswith(("_SECRETS", "_SECRET", "_BASIC_AUTH"))]
+    text = json.dumps(records)
+    assert secrets and not any(s in text for s in secrets)
