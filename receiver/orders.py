@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify, request, url_for
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from models.order_service import DuplicateOrder, OrderInput, create_order, field_errors, get_order
 from receiver import state
@@ -65,7 +66,13 @@ def _authenticate():
 
 @bp.post("/api/orders")
 def create():
-    body = request.get_json(force=True, silent=True)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        body = request.get_json(force=True, silent=True)  # raises 413 past MAX_CONTENT_LENGTH
+    except RequestEntityTooLarge:
+        raise
+    except Exception as exc:  # broken framing (bad chunked encoding), a client gone mid-body
+        return _reject(400, {"error": "invalid order", "fields": {"body": "could not be read"}},
+                       action="orders.unreadable_body", reason=f"body could not be read: {type(exc).__name__}")
     if not isinstance(body, dict):
         return _reject(400, {"error": "invalid order", "fields": {"body": "must be a JSON object"}},
                        action="orders.invalid", reason="body is not a JSON object")

@@ -52,7 +52,13 @@ def _receive(provider: str):
     if adapter is None:
         return _reject(404, "unknown provider", provider=provider[:32], action="webhook.unknown_provider",
                        reason="no such provider")
-    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    except RequestEntityTooLarge:
+        raise
+    except Exception as exc:  # broken framing (bad chunked encoding), a client gone mid-body
+        return _reject(400, "bad request", provider=provider, action="webhook.unreadable_body",
+                       reason=f"body could not be read: {type(exc).__name__}")
     headers = {name.lower(): value for name, value in request.headers.items()}
 
     try:

@@ -132,9 +132,8 @@ class YocoAdapter:
             event_id = json.loads(body).get("id")
         except (ValueError, RecursionError, AttributeError):
             event_id = None
-        msg_id = event_id if isinstance(event_id, str) and event_id else (
-            f"msg_{secrets_module.token_hex(12)}"
-        )
+        usable = isinstance(event_id, str) and event_id.isascii() and event_id.isprintable() and event_id
+        msg_id = event_id if usable else f"msg_{secrets_module.token_hex(12)}"
         timestamp = int(self._clock() if now is None else now)
         signed_at = datetime.fromtimestamp(timestamp, tz=timezone.utc)
         signature = Webhook(secret).sign(msg_id=msg_id, timestamp=signed_at, data=body.decode("utf-8"))
