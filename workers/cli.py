@@ -274,9 +274,15 @@ def send(provider: str, event_type: str, url: str, order_ref: str | None, amount
 
 
 def _add_subcommands() -> None:
+    from workers.events_cli import events
     from workers.orders_cli import orders
+    from workers.replay_cli import replay
+    from workers.stats_cli import stats
 
     main.add_command(orders)
+    main.add_command(events)
+    main.add_command(replay)
+    main.add_command(stats)
 
 
 _add_subcommands()

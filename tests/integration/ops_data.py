@@ -1,0 +1,140 @@
+"""Rows for the operator-command tests, inserted directly, and a CLI runner with only the test settings."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, text
+
+from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS
+from workers.cli import main
+
+Runner = Callable[..., Result]
+
+
+def cli_env(database_url: str, data_dir: Path) -> dict[str, str | None]:
+    """Only the test database and the test secrets: nothing from the developer's environment."""
+    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("PAYHOOKS_")}
+    env.update({
+        "PAYHOOKS_DATABASE_URL": database_url,
+        "PAYHOOKS_DATA_DIR": str(data_dir),
+        "PAYHOOKS_LOG_LEVEL": "WARNING",
+        "PAYHOOKS_SMARTPAY_SECRETS": TEST_SECRETS["smartpay"][0],
+        "PAYHOOKS_SENFENICO_SECRETS": TEST_SECRETS["senfenico"][0],
+        "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0],
+        "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
+        "PAYHOOKS_PROCESSOUT_BASIC_AUTH": PROCESSOUT_BASIC_AUTH,
+        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_test",
+        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "proj-secret-s3cret",
+        "PAYHOOKS_API_TOKEN": API_TOKEN,
+    })
+    return env
+
+
+def make_runner(database_url: str, tmp_path: Path) -> Runner:
+    """``run(*args, input=None, env=None)``: `payhooks ARGS` in-process; the caller chdirs to tmp_path."""
+    base = cli_env(database_url, tmp_path / "data")
+
+    def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
+        return CliRunner().invoke(main, list(args), input=input, env={**base, **(env or {})},
+                                  catch_exceptions=False)
+
+    return run
+
+
+def json_out(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def insert_order(engine: Engine, *, reference: str, provider: str = "yoco", status: str = "pending") -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency, status)
+                    VALUES (:r, :p, :ref, 1000, 'ZAR', :s) RETURNING id"""),
+            {"r": reference, "p": provider, "ref": f"pay_{reference}", "s": status},
+        ).scalar_one()
+
+
+def insert_event(engine: Engine, *, provider: str = "yoco", key: str | None = None,
+                 event_type: str = "payment.succeeded", status: str = "pending", received_ago_s: float = 0.0,
+                 done_after_s: float | None = None, next_in_s: float | None = 0.0, order_id: int | None = None,
+                 attempts: int = 0, last_error: str | None = None, headers: dict[str, str] | None = None,
+                 body: bytes = b'{"id": "x"}', payload: Any = None, fetched: Any = None,
+                 secret_index: int | None = 0, verify_method: str | None = "hmac") -> int:
+    """An event received ``received_ago_s`` before the database's now(), done ``done_after_s`` later."""
+    with engine.begin() as conn:
+        return conn.execute(
+            text("""
+                INSERT INTO webhook_events (provider, event_key, event_type, status, attempts, received_at,
+                        processed_at, next_attempt_at, last_error, livemode, raw_body, headers, payload,
+                        fetched_payload, secret_index, verify_method, order_id)
+                SELECT :provider, :key, :type, :status, :attempts, r.at,
+                       r.at + make_interval(secs => CAST(:done AS double precision)),
+                       now() + make_interval(secs => CAST(:next AS double precision)),
+                       :error, false, :body, CAST(:headers AS jsonb), CAST(:payload AS jsonb),
+                       CAST(:fetched AS jsonb), :secret_index, :verify_method, :order_id
+                  FROM (SELECT now() - make_interval(secs => :ago) AS at) AS r
+                RETURNING id"""),
+            {"provider": provider, "key": key or f"evt_{secrets.token_hex(6)}", "type": event_type,
+             "status": status, "attempts": attempts, "ago": received_ago_s, "done": done_after_s,
+             "next": next_in_s, "error": last_error, "body": body,
+             "headers": json.dumps(headers or {"content-type": "application/json"}),
+             "payload": json.dumps(payload if payload is not None else {"id": "x"}),
+             "fetched": None if fetched is None else json.dumps(fetched),
+             "secret_index": secret_index, "verify_method": verify_method, "order_id": order_id},
+        ).scalar_one()
+
+
+def insert_attempt(engine: Engine, *, event_id: int, number: int, outcome: str, error: str | None = None,
+                   traceback: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("""INSERT INTO event_attempts (event_id, number, started_at, finished_at, outcome, error,
+                                                traceback, worker)
+                    VALUES (:e, :n, now() - make_interval(secs => 60 - :n), now() - make_interval(secs => 59 - :n),
+                            :o, :err, :tb, 'host:42')"""),
+            {"e": event_id, "n": number, "o": outcome, "err": error, "tb": traceback},
+        )
+
+
+def insert_delivery(engine: Engine, *, event_id: int, order_id: int, kind: str, status: str = "pending",
+                    handler: str = "fulfilment", attempts: int = 0, processed_ago_s: float | None = None,
+                    next_in_s: float | None = 0.0, last_error: str | None = None) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            text("""INSERT INTO deliveries (event_id, order_id, handler, kind, status, payload, attempts,
+                                            next_attempt_at, processed_at, last_error)
+                    VALUES (:e, :o, :h, :k, :s, '{}', :a,
+                            now() + make_interval(secs => CAST(:next AS double precision)),
+                            now() - make_interval(secs => CAST(:done AS double precision)), :err)
+                    RETURNING id"""),
+            {"e": event_id, "o": order_id, "h": handler, "k": kind, "s": status, "a": attempts,
+             "next": next_in_s, "done": processed_ago_s, "err": last_error},
+        ).scalar_one()
+
+
+def insert_try(engine: Engine, *, delivery_id: int, number: int, outcome: str, code: int | None = None,
+               response: str | None = None, error: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("""INSERT INTO delivery_attempts (delivery_id, number, started_at, outcome, response_code,
+                                                   response, error, duration_ms, worker)
+                    VALUES (:d, :n, now(), :o, :c, :r, :err, 12, 'host:43')"""),
+            {"d": delivery_id, "n": number, "o": outcome, "c": code, "r": response, "err": error},
+        )
+
+
+def events_by_id(engine: Engine) -> dict[int, Any]:
+    with engine.connect() as conn:
+        return {row.id: row for row in conn.execute(text("SELECT * FROM webhook_events ORDER BY id"))}
+
+
+def operator_actions(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT * FROM operator_actions ORDER BY id")))

@@ -1,0 +1,112 @@
+"""`payhooks stats` against real Postgres: every number matches the rows inserted."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.integration.ops_data import insert_delivery, insert_event, insert_order, json_out, make_runner
+
+DONE_SECONDS = [1.0, 2.0, 3.0, 4.0, 10.0]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    """percentile_cont: linear interpolation between the closest ranks."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@pytest.fixture
+def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # no developer .env read
+    return make_runner(database_url, tmp_path)
+
+
+@pytest.fixture
+def data(engine: Engine) -> None:
+    # Done within the last hour: five yoco events with known receive → done times
+    for seconds in DONE_SECONDS:
+        insert_event(engine, provider="yoco", status="succeeded", received_ago_s=600, done_after_s=seconds,
+                     next_in_s=None)
+    # An ignored one in the window counts too; one done two hours ago does not
+    insert_event(engine, provider="senfenico", status="ignored", received_ago_s=300, done_after_s=2.5,
+                 next_in_s=None)
+    insert_event(engine, provider="yoco", status="succeeded", received_ago_s=7300, done_after_s=500,
+                 next_in_s=None)
+    # Pending: the oldest has been due for 42 s
+    insert_event(engine, provider="smartpay", status="pending", next_in_s=-42)
+    insert_event(engine, provider="smartpay", status="pending", next_in_s=-10)
+    # Retrying: two due now, one later
+    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=-5)
+    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=-1)
+    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=600)
+    # Dead: two in the last 24 h (not in the latency), one 30 h ago
+    insert_event(engine, provider="processout", status="dead", received_ago_s=3700, done_after_s=3600,
+                 next_in_s=None)
+    insert_event(engine, provider="processout", status="dead", received_ago_s=4000, done_after_s=100,
+                 next_in_s=None)
+    insert_event(engine, provider="processout", status="dead", received_ago_s=30 * 3600, done_after_s=1,
+                 next_in_s=None)
+    order = insert_order(engine, reference="ORD-S", status="paid")
+    event = insert_event(engine, status="processing")
+    rows = (("fulfilment", "succeeded", None, 5), ("fulfilment", "dead", None, 60),
+            ("email.refund", "dead", None, 26 * 3600), ("email.order_confirmation", "retrying", -3, None),
+            ("sms.payment_failed", "retrying", 300, None), ("email.payment_failed", "skipped", None, 5))
+    for n, (kind, status, next_in, done_ago) in enumerate(rows):
+        insert_delivery(engine, event_id=event, order_id=order, kind=kind, status=status, handler=f"h{n}",
+                        next_in_s=next_in, processed_ago_s=done_ago)
+
+
+def test_stats_json_matches_the_rows(run, data) -> None:
+    stats = json_out(run("stats", "--json"))
+    events = stats["events"]
+    assert events["by_provider_status"] == {
+        "processout": {"dead": 3},
+        "senfenico": {"ignored": 1},
+        "shadhinpay": {"retrying": 3},
+        "smartpay": {"pending": 2},
+        "yoco": {"succeeded": 6, "processing": 1},
+    }
+    assert events["by_status"] == {"dead": 3, "ignored": 1, "retrying": 3, "pending": 2, "succeeded": 6,
+                                   "processing": 1}
+    assert events["total"] == 16
+    assert 42 <= events["oldest_pending_age_seconds"] < 60
+    assert events["due_retries"] == 2
+    assert events["dead_last_24h"] == 2
+    latency = events["receive_to_done_last_hour"]
+    window = DONE_SECONDS + [2.5]
+    assert latency["count"] == len(window)
+    assert latency["p50_seconds"] == pytest.approx(_percentile(window, 0.5), abs=0.001)
+    assert latency["p99_seconds"] == pytest.approx(_percentile(window, 0.99), abs=0.001)
+    deliveries = stats["deliveries"]
+    assert deliveries["by_status"] == {"succeeded": 1, "dead": 2, "retrying": 2, "skipped": 1}
+    assert deliveries["by_kind_status"]["fulfilment"] == {"dead": 1, "succeeded": 1}
+    assert deliveries["total"] == 6
+    assert deliveries["due_retries"] == 1
+    assert deliveries["dead_last_24h"] == 1
+
+
+def test_stats_table_for_a_person(run, data) -> None:
+    result = run("stats")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    yoco = next(line for line in out.splitlines() if "yoco" in line)
+    assert yoco.split("│")[1:-1][-1].strip() == "7"  # the row's total
+    assert "retries due now" in out and "dead in the last 24 h" in out
+    dead_line = next(line for line in out.splitlines() if "dead in the last 24 h" in line and "deliveries" not in line)
+    assert dead_line.split()[-1] == "2"
+    assert f"p50 {_percentile(DONE_SECONDS + [2.5], 0.5):.3f} s" in out and "over 6 event(s)" in out
+    assert "deliveries by kind and status" in out and "sms.payment_failed" in out
+
+
+def test_stats_of_an_empty_database(run, engine) -> None:
+    stats = json_out(run("stats", "--json"))
+    assert stats["events"]["total"] == 0 and stats["events"]["oldest_pending_age_seconds"] is None
+    assert stats["events"]["receive_to_done_last_hour"] == {"count": 0, "p50_seconds": None, "p99_seconds": None}
+    assert stats["deliveries"]["by_status"] == {}
+    result = run("stats")
+    assert result.exit_code == 0 and "no events stored yet" in result.stdout
