@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.tables import Base, _in
+from models.tables import AttemptColumns, Base, _in
 
 ORDER_STATUSES = (
     "pending", "paid", "payment_failed", "refunded", "partially_refunded", "charged_back",
@@ -140,7 +140,7 @@ class Delivery(Base):
         return f"{self.event_id}:{self.handler}:{self.kind}"
 
 
-class DeliveryAttempt(Base):
+class DeliveryAttempt(AttemptColumns, Base):
     """One try of a delivery: what the SMTP server or the merchant's endpoint answered."""
 
     __tablename__ = "delivery_attempts"
@@ -151,20 +151,13 @@ class DeliveryAttempt(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     delivery_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    number: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    outcome: Mapped[str] = mapped_column(String(16))
     response_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
     """The SMTP reply or the first bytes of the HTTP response body."""
-    error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
-    worker: Mapped[str | None] = mapped_column(String(255))
 
 
 class OperatorAction(Base):

@@ -89,7 +89,19 @@ class WebhookEvent(Base):
     """The order the handler matched (no foreign key: events outlive orders)."""
 
 
-class EventAttempt(Base):
+class AttemptColumns:
+    """What every try of leased work records (events' attempts, deliveries' tries)."""
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+
+
+class EventAttempt(AttemptColumns, Base):
     __tablename__ = "event_attempts"
     __table_args__ = (
         UniqueConstraint("event_id", "number", name="uq_event_attempts_event_id_number"),
@@ -98,14 +110,7 @@ class EventAttempt(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
     )
-    number: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    outcome: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
-    worker: Mapped[str | None] = mapped_column(String(255))

@@ -13,6 +13,18 @@ TEST_SECRETS = {
 }
 PROCESSOUT_BASIC_AUTH = "hookuser:hook-pass-s3cret"
 API_TOKEN = "test-api-token-0123456789"
+PROCESSOUT_PROJECT_SECRET = "proj-secret-s3cret"
+SECRET_ENV = {
+    "PAYHOOKS_SMARTPAY_SECRETS": TEST_SECRETS["smartpay"][0],
+    "PAYHOOKS_SENFENICO_SECRETS": TEST_SECRETS["senfenico"][0],
+    "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0],
+    "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
+    "PAYHOOKS_PROCESSOUT_BASIC_AUTH": PROCESSOUT_BASIC_AUTH,
+    "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_test",
+    "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": PROCESSOUT_PROJECT_SECRET,
+    "PAYHOOKS_API_TOKEN": API_TOKEN,
+}
+"""The test secrets as the environment of a payhooks process."""
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -24,7 +36,7 @@ def make_settings(**overrides: object) -> Settings:
         "shadhinpay_secrets": TEST_SECRETS["shadhinpay"],
         "processout_basic_auth": PROCESSOUT_BASIC_AUTH,
         "processout_project_id": "proj_test",
-        "processout_project_secret": "proj-secret-s3cret",
+        "processout_project_secret": PROCESSOUT_PROJECT_SECRET,
         "api_token": API_TOKEN,
     }
     values.update(overrides)

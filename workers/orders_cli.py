@@ -6,33 +6,19 @@ The same validation and the same insert as ``POST /api/orders``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from models.db import make_engine
 from models.order_service import DuplicateOrder, OrderInput, create_order, field_errors, get_order
 
 
-@contextmanager
-def _engine() -> Iterator[Engine]:
+def _engine():
     from workers.cli import _settings_with_database  # lazily: workers.cli adds this group
+    from workers.ops_common import operator_engine
 
-    engine = make_engine(_settings_with_database(), pool_size=1, application_name="payhooks-cli")
-    try:
-        yield engine
-    except (OperationalError, InterfaceError, PoolTimeout) as exc:
-        raise click.ClickException(
-            f"database unavailable: {type(getattr(exc, 'orig', None) or exc).__name__}"
-        ) from None
-    finally:
-        engine.dispose()
+    return operator_engine(_settings_with_database())
 
 
 def _echo_json(order: dict[str, Any]) -> None:

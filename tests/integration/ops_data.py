@@ -11,7 +11,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS
+from tests.conftest import SECRET_ENV
 from workers.cli import main
 
 Runner = Callable[..., Result]
@@ -24,14 +24,7 @@ def cli_env(database_url: str, data_dir: Path) -> dict[str, str | None]:
         "PAYHOOKS_DATABASE_URL": database_url,
         "PAYHOOKS_DATA_DIR": str(data_dir),
         "PAYHOOKS_LOG_LEVEL": "WARNING",
-        "PAYHOOKS_SMARTPAY_SECRETS": TEST_SECRETS["smartpay"][0],
-        "PAYHOOKS_SENFENICO_SECRETS": TEST_SECRETS["senfenico"][0],
-        "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0],
-        "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
-        "PAYHOOKS_PROCESSOUT_BASIC_AUTH": PROCESSOUT_BASIC_AUTH,
-        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_test",
-        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "proj-secret-s3cret",
-        "PAYHOOKS_API_TOKEN": API_TOKEN,
+        **SECRET_ENV,
     })
     return env
 

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from receiver.providers.samples import sample_processout_event
-from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.conftest import SECRET_ENV, make_settings
 from tests.integration.helpers import signed_request
 
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
@@ -65,13 +65,7 @@ def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: 
         "PAYHOOKS_DATABASE_URL": database_url,
         "PAYHOOKS_BROKER_URL": broker_url,
         "PAYHOOKS_QUEUE_NAME": queue,
-        "PAYHOOKS_SMARTPAY_SECRETS": TEST_SECRETS["smartpay"][0],
-        "PAYHOOKS_SENFENICO_SECRETS": TEST_SECRETS["senfenico"][0],
-        "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0],
-        "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
-        "PAYHOOKS_PROCESSOUT_BASIC_AUTH": PROCESSOUT_BASIC_AUTH,
-        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_test",
-        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "proj-secret-s3cret",
+        **SECRET_ENV,
         "PAYHOOKS_PROCESSOUT_API_URL": processout_url,
         "PAYHOOKS_LEASE_SECONDS": "8",
         "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
