@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="stack: Postgres server on which a fresh database is created")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//", help="stack: RabbitMQ")
-    parser.add_argument("--worker-args", default="", help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
+    parser.add_argument("--worker-args", default="",
+                        help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
     parser.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
     parser.add_argument("--keep-logs", action="store_true", help="keep the process logs even when all is well")
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
@@ -150,7 +151,8 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
         result = _send(args, target, workload, signer)
         done = _wait_final(engine, target, min_id=min_id, result=result, timeout=args.timeout)
         sampler.stop()
-        figures = collect(engine, min_id=min_id, prefix=workload.prefix, result=result)
+        figures = collect(engine, min_id=min_id, prefix=workload.prefix, result=result,
+                          all_final=done["all_final"])
     finally:
         engine.dispose()
     figures.update(_settings_figures(args, target, workload, presign))

@@ -54,6 +54,11 @@ _OTHER_DELIVERIES = text("""
     WHERE o.reference LIKE :prefix AND d.kind NOT IN ('fulfilment', 'email.order_confirmation')
 """)
 
+_DELIVERY_STATUSES = text("""
+    SELECT d.status, count(*) FROM deliveries d JOIN orders o ON o.id = d.order_id
+    WHERE o.reference LIKE :prefix GROUP BY d.status
+""")
+
 
 def progress(engine: Engine, min_id: int) -> tuple[int, int]:
     """(events stored, events final) of the run."""
@@ -65,7 +70,7 @@ def progress(engine: Engine, min_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult) -> dict[str, Any]:
+def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult, all_final: bool) -> dict[str, Any]:
     params = {"min_id": min_id, "prefix": prefix.replace("_", r"\_") + "%"}
     with engine.connect() as conn:
         statuses = dict(conn.execute(
@@ -75,9 +80,10 @@ def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult) -> 
         not_succeeded = [dict(r._mapping) for r in conn.execute(_NOT_SUCCEEDED, params)]
         orders = dict(conn.execute(_ORDERS, params).one()._mapping)
         orders["other_deliveries"] = conn.execute(_OTHER_DELIVERIES, params).scalar_one()
+        orders["delivery_statuses"] = dict(conn.execute(_DELIVERY_STATUSES, params).all())
     return {
         "send": result.figures(),
-        "end_to_end": _end_to_end(result, statuses, last_processed),
+        "end_to_end": _end_to_end(result, statuses, last_processed, all_final),
         "statuses": statuses,
         "retried_events": retried,
         "not_succeeded_samples": not_succeeded,
@@ -87,12 +93,16 @@ def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult) -> 
     }
 
 
-def _end_to_end(result: SendResult, statuses: dict[str, int], last_processed: float | None) -> dict[str, Any]:
+def _end_to_end(result: SendResult, statuses: dict[str, int], last_processed: float | None,
+                all_final: bool) -> dict[str, Any]:
+    """From the first POST to the last ``processed_at``: the run's time, when every event got there."""
     final = sum(statuses.get(s, 0) for s in FINAL)
     seconds = (last_processed - result.started_wall) if last_processed else None
     return {
         "final_events": final,
-        "first_post_to_all_final_s": round(seconds, 3) if seconds else None,
+        "all_final": all_final,
+        "first_post_to_last_processed_s": round(seconds, 3) if seconds else None,
+        "first_post_to_all_final_s": round(seconds, 3) if seconds and all_final else None,
         "events_per_s": round(final / seconds, 1) if seconds else None,
     }
 

@@ -33,6 +33,9 @@ def _send(s: dict[str, Any], offered: float | None) -> str:
 
 def _end_to_end(f: dict[str, Any]) -> str:
     e = f["end_to_end"]
+    if not e["all_final"]:
+        return (f"end to end:  NOT all final within the timeout: {e['final_events']} of {f['events']} final, "
+                f"the last {e['first_post_to_last_processed_s']} s after the first POST")
     return (f"end to end:  {e['final_events']} final {e['first_post_to_all_final_s']} s after the first POST "
             f"= {e['events_per_s']} events/s (events received over {f['receive_span_s']} s)")
 
@@ -54,7 +57,7 @@ def _orders(o: dict[str, Any], events: int) -> str:
     return (f"orders:      {o['orders']} of {events}; paid {o['paid']}; exactly one fulfilment "
             f"{o['fulfilment_once']} (missing {o['fulfilment_missing']}, duplicated {o['fulfilment_duplicated']}); "
             f"one confirmation email {o['confirmation_email_once']}; one event {o['one_event']}; "
-            f"unexpected deliveries {o['other_deliveries']}")
+            f"unexpected deliveries {o['other_deliveries']}; delivery statuses {o['delivery_statuses']}")
 
 
 def _cpu(c: dict[str, Any]) -> list[str]:

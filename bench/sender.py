@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from bench.common import Signer, WebhookRequest, summarize
 
-
 STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 """Errors of a reused keep-alive connection the server closed before our request: resent once."""
 

@@ -28,8 +28,15 @@ import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import ProcessSet, env_without_payhooks, free_port, group_members, log, payhooks_command, \
-    wait_http_ok
+from bench.common import (
+    ProcessSet,
+    env_without_payhooks,
+    free_port,
+    group_members,
+    log,
+    payhooks_command,
+    wait_http_ok,
+)
 from bench.cpu import pids_named, postmaster_of
 from bench.fake_processout import FakeProcessOut
 from models.db import normalise_url
@@ -70,7 +77,7 @@ class Target:
                 roots.setdefault("receiver" if name == "serve" else name, []).append(process.pid)
         if self.postmaster_pid:
             roots["postgres"] = [self.postmaster_pid]
-        rabbit = pids_named("beam.smp")
+        rabbit = pids_named("beam.smp") if self.mode == "stack" else []  # `up` uses no RabbitMQ
         if rabbit:
             roots["rabbitmq"] = rabbit
         return roots
@@ -198,14 +205,16 @@ def _drop_database(admin: Engine, database: str) -> None:
 
 
 def _delete_queue(broker_url: str, queue: str) -> None:
+    """Delete the run's queue and its deliveries lane (``<queue>.deliveries``), if declared."""
     from kombu import Connection
 
-    try:
-        with Connection(broker_url, connect_timeout=5) as conn:
-            conn.default_channel.queue_delete(queue)
-        log(f"deleted queue {queue}")
-    except Exception as exc:  # the queue may never have been declared
-        log(f"could not delete queue {queue}: {type(exc).__name__}: {exc}")
+    for name in (queue, f"{queue}.deliveries"):
+        try:
+            with Connection(broker_url, connect_timeout=5) as conn:
+                conn.default_channel.queue_delete(name)
+            log(f"deleted queue {name}")
+        except Exception as exc:  # a queue that was never declared
+            log(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
 
 
 # --- up mode ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from kombu import Queue
 
 from models.db import make_engine, normalise_url
 from models.settings import Settings
+from workers import sqla_transport
 
 PROCESS_EVENT = "payhooks.process_event"
 SEND_DELIVERY = "payhooks.send_delivery"
@@ -32,7 +33,8 @@ def broker_url(settings: Settings) -> str:
         return settings.broker_url
     if not settings.database_url:
         raise RuntimeError("set PAYHOOKS_BROKER_URL or PAYHOOKS_DATABASE_URL")
-    return "sqla+" + normalise_url(settings.database_url)
+    sqla_transport.register()
+    return f"{sqla_transport.SCHEME}+" + normalise_url(settings.database_url)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -40,8 +42,11 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("payhooks", broker=url, set_as_current=False)
     time_limit = max(5, int(settings.lease_seconds * 0.75))
     # kombu's SQLAlchemy transport hands every transport option to create_engine,
-    # so it gets none (it polls its table once a second).
-    transport_options: dict[str, Any] = {} if url.startswith("sqla+") else {"confirm_publish": True}
+    # so it gets none (workers.sqla_transport sets its polling interval instead).
+    sqla = url.startswith(("sqla+", f"{sqla_transport.SCHEME}+"))
+    if sqla:
+        sqla_transport.register()
+    transport_options: dict[str, Any] = {} if sqla else {"confirm_publish": True}
     app.conf.update(
         task_default_queue=settings.queue_name,
         task_queues=[Queue(settings.queue_name, durable=True),
@@ -61,6 +66,9 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_timeout=5,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3},
         worker_hijack_root_logger=False,
+        # No remote control: nothing uses it, and its per-node pidbox queue makes two
+        # workers with the same node name on one host fail at start.
+        worker_enable_remote_control=False,
         worker_concurrency=settings.worker_concurrency or os.cpu_count() or 1,
     )
     app.payhooks_settings = settings  # type: ignore[attr-defined]

@@ -106,7 +106,10 @@ def dispatcher() -> None:
 @click.option("--concurrency", type=int, default=None, help="processes or threads [CPU count]")
 @click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
+@click.option("--hostname", "-n", default=None,
+              help="Celery node name [payhooks-<pid>@<host>]; unique per process, so several workers can "
+                   "share a host and a broker")
+def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | None) -> None:
     """Run a Celery worker for process_event (same as `celery -A workers worker`)."""
     from models.multiproc import enable_multiprocess
 
@@ -116,7 +119,12 @@ def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
     from workers.celery_app import make_celery
 
     metrics.serve(settings.worker_metrics_port, role="worker")
-    argv = ["worker", f"--loglevel={loglevel}", f"--pool={pool}", "--without-gossip", "--without-mingle"]
+    # Celery's default node name, celery@<host>, is the name of an exclusive remote-control queue on
+    # RabbitMQ: a second worker with it on the same broker (a second process on the host, or a
+    # restart before the broker dropped the killed one's connection) dies with RESOURCE_LOCKED.
+    node = hostname or f"payhooks-{os.getpid()}@%h"
+    argv = ["worker", f"--loglevel={loglevel}", f"--pool={pool}", f"--hostname={node}", "--without-gossip",
+            "--without-mingle"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     make_celery(settings).worker_main(argv)

@@ -113,7 +113,7 @@ def client(app):
 @pytest.fixture
 def broker_url(database_url: str) -> str:
     """RabbitMQ when it answers (always under CI), else kombu's SQLAlchemy transport on Postgres."""
-    return rabbitmq_url() or "sqla+" + database_url
+    return rabbitmq_url() or "payhookssqla+" + database_url
 
 
 @pytest.fixture

@@ -260,3 +260,15 @@ class TestOutOfOrderAndBadEvents:
         assert deliveries(engine, order)[0] == (flaky, "fulfilment")
         # The fetch authenticates with the project credentials, never the webhook's Basic auth
         assert all(auth and auth.startswith("Basic ") for _, auth in processout.requests)
+
+
+def test_two_workers_on_one_host_share_the_work(stack, sender, engine) -> None:
+    refs = [f"two-{n}" for n in range(6)]
+    for ref in refs:
+        create_order(engine, reference=ref, provider="yoco", payment_ref=f"ch_{ref}", amount=700, currency="ZAR")
+    first, second = stack.start_worker("worker-1"), stack.start_worker("worker-2")
+    stack.start_dispatcher()
+    ids = [sender.send("yoco", "payment.succeeded", order_ref=f"ch_{ref}", amount=700) for ref in refs]
+    wait_final(engine, *ids, stack=stack)
+    assert {status_of(engine, i) for i in ids} == {"succeeded"}
+    assert first.poll() is None and second.poll() is None, stack.logs()
