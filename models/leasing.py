@@ -95,6 +95,20 @@ def claim(conn: Connection, table: str, row_id: int, *, lease_seconds: int, work
     return Claim(id=row.id, attempt=row.attempts, started_at=row.started_at, worker=worker, tries=row.tries)
 
 
+def claim_many(conn: Connection, table: str, ids: list[int], *, lease_seconds: int, worker: str) -> list[Claim]:
+    """queued → working for every id of a batch that is still queued, in one statement."""
+    rows = conn.execute(
+        text(f"""
+            UPDATE {table} SET status = '{_working(table)}', attempts = attempts + 1,
+                   lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
+             WHERE id = ANY(:ids) AND status = 'queued'
+            RETURNING id, attempts, attempts - retry_base AS tries, clock_timestamp() AS started_at"""),
+        {"ids": sorted(set(ids)), "lease": lease_seconds},
+    )
+    return sorted((Claim(id=r.id, attempt=r.attempts, started_at=r.started_at, worker=worker, tries=r.tries)
+                   for r in rows), key=lambda c: c.id)
+
+
 def guarded_update(conn: Connection, table: str, claim: Claim, assignments: str, **params: object) -> None:
     """``UPDATE table SET <assignments>`` only while this claim still holds the row."""
     result = conn.execute(
@@ -107,12 +121,13 @@ def guarded_update(conn: Connection, table: str, claim: Claim, assignments: str,
                               f"{_working(table)} (lease lost)")
 
 
-def finish(conn: Connection, table: str, claim: Claim, *, status: str, note: str | None) -> None:
-    """working → a final status (succeeded, ignored, skipped, …)."""
+def finish(conn: Connection, table: str, claim: Claim, *, status: str, note: str | None,
+           extra: str = "", **params: object) -> None:
+    """working → a final status (succeeded, ignored, skipped, …); ``extra`` sets more columns."""
     guarded_update(conn, table, claim,
                    """status = :status, processed_at = clock_timestamp(), lease_expires_at = NULL,
-                      next_attempt_at = NULL, last_error = :note""",
-                   status=status, note=note)
+                      next_attempt_at = NULL, last_error = :note""" + (f", {extra}" if extra else ""),
+                   status=status, note=note, **params)
 
 
 def fail(conn: Connection, table: str, claim: Claim, *, error: str, retry_in: timedelta | None) -> str:

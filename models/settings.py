@@ -78,8 +78,10 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9102, ge=0, description="0: no metrics listener")
 
     lease_seconds: int = Field(default=120, ge=5)
-    dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
+    dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=1.0)
     dispatch_batch_size: int = Field(default=200, ge=1)
+    worker_batch_size: int = Field(default=20, ge=1, le=500,
+                                   description="ids per message: a worker handles them in one transaction")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=5, ge=1)
     db_timeout_seconds: float = Field(

@@ -23,7 +23,7 @@ from models import leasing
 from models.leasing import NotClaimable, TransitionError
 from models.tables import EventAttempt, WebhookEvent
 
-__all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_due", "unqueue", "finish", "fail",
+__all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_many", "claim_due", "unqueue", "finish", "fail",
            "store_fetched", "expired_leases", "replay"]
 
 TABLE = "webhook_events"
@@ -58,11 +58,21 @@ def unqueue(conn: Connection, event_ids: list[int]) -> int:
 
 def claim(conn: Connection, event_id: int, *, lease_seconds: int, worker: str) -> Claim:
     """queued → processing, counting the attempt. Raises :class:`NotClaimable` otherwise."""
-    held = leasing.claim(conn, TABLE, event_id, lease_seconds=lease_seconds, worker=worker)
-    provider = conn.execute(text("SELECT provider FROM webhook_events WHERE id = :id"),
-                            {"id": event_id}).scalar_one()
-    return Claim(event_id=held.id, attempt=held.attempt, started_at=held.started_at, provider=provider,
-                 worker=worker, tries=held.tries)
+    claims = claim_many(conn, [event_id], lease_seconds=lease_seconds, worker=worker)
+    if not claims:
+        raise NotClaimable(f"event {event_id} is not queued")
+    return claims[0]
+
+
+def claim_many(conn: Connection, event_ids: list[int], *, lease_seconds: int, worker: str) -> list[Claim]:
+    """queued → processing for every event of a batch still queued (others: a duplicate message)."""
+    held = leasing.claim_many(conn, TABLE, event_ids, lease_seconds=lease_seconds, worker=worker)
+    if not held:
+        return []
+    providers = {row.id: row.provider for row in conn.execute(
+        text("SELECT id, provider FROM webhook_events WHERE id = ANY(:ids)"), {"ids": [c.id for c in held]})}
+    return [Claim(event_id=c.id, attempt=c.attempt, started_at=c.started_at, provider=providers[c.id],
+                  worker=worker, tries=c.tries) for c in held]
 
 
 def _record_attempt(conn: Connection, claim: Claim, *, outcome: str, error: str | None = None,
@@ -81,9 +91,8 @@ def finish(conn: Connection, claim: Claim, *, status: str, note: str | None = No
     """processing → succeeded | ignored, with the attempt row, in the handler's transaction."""
     if status not in ("succeeded", "ignored"):
         raise ValueError(f"finish() takes succeeded or ignored, not {status}")
-    leasing.finish(conn, TABLE, claim.lease, status=status, note=note)
-    if order_id is not None:
-        conn.execute(update(_events).where(_events.c.id == claim.event_id).values(order_id=order_id))
+    leasing.finish(conn, TABLE, claim.lease, status=status, note=note,
+                   extra="order_id = COALESCE(CAST(:order_id AS bigint), order_id)", order_id=order_id)
     _record_attempt(conn, claim, outcome=status, error=note)
 
 

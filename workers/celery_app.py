@@ -21,6 +21,8 @@ from workers import sqla_transport
 
 PROCESS_EVENT = "payhooks.process_event"
 SEND_DELIVERY = "payhooks.send_delivery"
+PROCESS_EVENTS = "payhooks.process_events"
+SEND_DELIVERIES = "payhooks.send_deliveries"
 
 
 def deliveries_queue(settings: Settings) -> str:
@@ -51,7 +53,7 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue=settings.queue_name,
         task_queues=[Queue(settings.queue_name, durable=True),
                      Queue(deliveries_queue(settings), durable=True)],
-        task_routes={SEND_DELIVERY: {"queue": deliveries_queue(settings)}},
+        task_routes={task: {"queue": deliveries_queue(settings)} for task in (SEND_DELIVERY, SEND_DELIVERIES)},
         task_default_delivery_mode="persistent",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -112,13 +114,35 @@ def _register_tasks(app: Celery) -> None:
 
         return run(_get_runtime(self.app), int(delivery_id))
 
+    @app.task(name=PROCESS_EVENTS, bind=True, acks_late=True)
+    def process_events(self, event_ids: list[int]) -> dict[int, str]:
+        from workers.processing import process_events as run
 
-def publisher(app: Celery):
-    """A publish function for the dispatcher: one confirmed message per id, one connection."""
+        return run(_get_runtime(self.app), [int(i) for i in event_ids])
+
+    @app.task(name=SEND_DELIVERIES, bind=True, acks_late=True)
+    def send_deliveries(self, delivery_ids: list[int]) -> list[str]:
+        from workers.deliveries import send_delivery as run
+
+        runtime = _get_runtime(self.app)
+        return [run(runtime, int(i)) for i in delivery_ids]
+
+
+def publisher(app: Celery, *, batch_size: int = 1):
+    """A publish function for the dispatcher: confirmed messages of up to ``batch_size`` ids each.
+
+    A batch task takes a list of ids; the single-id tasks (``batch_size`` 1 and
+    a single-id task name) stay for messages already queued by older versions.
+    """
 
     def publish(task: str, ids: list[int]) -> None:
+        batched = task in (PROCESS_EVENTS, SEND_DELIVERIES)
         with app.producer_or_acquire() as producer:
-            for row_id in ids:
-                app.send_task(task, args=[row_id], producer=producer)
+            if not batched:
+                for row_id in ids:
+                    app.send_task(task, args=[row_id], producer=producer)
+                return
+            for start in range(0, len(ids), batch_size):
+                app.send_task(task, args=[ids[start:start + batch_size]], producer=producer)
 
     return publish

@@ -89,7 +89,8 @@ def dispatcher() -> None:
     metrics.serve(settings.dispatcher_metrics_port, role="dispatcher")
     engine = make_engine(settings, pool_size=2, application_name="payhooks-dispatcher")
     app = make_celery(settings)
-    runner = Dispatcher(settings=settings, engine=engine, publish=publisher(app))
+    runner = Dispatcher(settings=settings, engine=engine,
+                        publish=publisher(app, batch_size=settings.worker_batch_size))
 
     def _stop(signum, frame):
         runner.stop_event.set()

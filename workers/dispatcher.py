@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, text
 
 from models import deliveries, metrics, transitions
 from models.settings import Settings
-from workers.celery_app import PROCESS_EVENT, SEND_DELIVERY
+from workers.celery_app import PROCESS_EVENTS, SEND_DELIVERIES
 from workers.retry import RetrySchedule, schedules_from
 
 log = logging.getLogger("payhooks.dispatcher")
@@ -61,9 +61,9 @@ def _lanes(settings: Settings) -> list[Lane]:
                                result=deliveries.Result())
 
     return [
-        Lane("events", PROCESS_EVENT, transitions.claim_due, transitions.unqueue, transitions.expired_leases,
+        Lane("events", PROCESS_EVENTS, transitions.claim_due, transitions.unqueue, transitions.expired_leases,
              fail_lost_event),
-        Lane("deliveries", SEND_DELIVERY, deliveries.claim_due, deliveries.unqueue, deliveries.expired_leases,
+        Lane("deliveries", SEND_DELIVERIES, deliveries.claim_due, deliveries.unqueue, deliveries.expired_leases,
              fail_lost_delivery),
     ]
 

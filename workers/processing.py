@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from models import metrics, transitions
 from models.settings import Settings
 from models.tables import WebhookEvent
 from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
+from workers.deliveries.senders import unsendable
 from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
 from workers.handlers import HandlerContext, handlers_for
 from workers.normalise import Payment, extract
@@ -57,57 +58,88 @@ class Runtime:
 
 def process_event(runtime: Runtime, event_id: int) -> str:
     """Handle one event; returns the status it ended in (or why nothing was done)."""
+    return process_events(runtime, [event_id])[event_id]
+
+
+def process_events(runtime: Runtime, event_ids: list[int]) -> dict[int, str]:
+    """Handle a batch of events: one claim, one transaction, a savepoint per event.
+
+    Returns each id's outcome: the status it ended in, ``not-claimable`` (a
+    duplicate message, or not due any more) or ``lease-lost``.
+    """
     engine = runtime.engine
-    try:
-        with engine.begin() as conn:
-            claim = transitions.claim(conn, event_id, lease_seconds=runtime.settings.lease_seconds,
-                                      worker=runtime.worker_name)
-    except transitions.NotClaimable:
-        log.info("event %s not queued: skipped", event_id, extra={"action": "event.not_claimable",
-                                                                  "event_id": event_id})
-        return "not-claimable"
-    try:
-        return _handle(runtime, claim)
-    except transitions.TransitionError as exc:
-        log.warning("%s", exc, extra={"action": "event.lease_lost", "event_id": event_id})
-        return "lease-lost"
+    with engine.begin() as conn:
+        claims = transitions.claim_many(conn, event_ids, lease_seconds=runtime.settings.lease_seconds,
+                                        worker=runtime.worker_name)
+        events = {row.id: row for row in conn.execute(
+            select(_events.c.id, _events.c.provider, _events.c.event_type, _events.c.payload,
+                   _events.c.event_key).where(_events.c.id.in_([c.event_id for c in claims])))}
+    outcomes = {event_id: "not-claimable" for event_id in event_ids}
+    for event_id in set(event_ids) - {c.event_id for c in claims}:
+        log.info("event %s not queued: skipped", event_id,
+                 extra={"action": "event.not_claimable", "event_id": event_id})
+    if not claims:
+        return outcomes
+    # Resolve before the transaction: a slow provider API holds no database lock.
+    resolved = {claim.event_id: _resolve(runtime, events[claim.event_id]) for claim in claims}
+    done: list[tuple[transitions.Claim, str, str | None, float]] = []
+    with engine.begin() as conn:
+        for claim in claims:
+            started = time.perf_counter()
+            status, error = _handle(runtime, conn, claim, events[claim.event_id], resolved[claim.event_id])
+            outcomes[claim.event_id] = status
+            done.append((claim, status, error, time.perf_counter() - started))
+    for claim, status, error, seconds in done:  # reported once committed
+        _report(claim, status, error, seconds)
+    return outcomes
 
 
-def _handle(runtime: Runtime, claim: transitions.Claim) -> str:
-    started = time.perf_counter()
-    try:
-        status = _resolve_and_handle(runtime, claim)
-    finally:
-        metrics.HANDLER_SECONDS.labels(claim.provider).observe(time.perf_counter() - started)
-    metrics.EVENT_ATTEMPTS.labels(claim.provider, status).inc()
-    return status
+Resolved = tuple[str, Any, bool] | Exception
+"""(event type, payload, whether it was fetched from the provider), or why resolving failed."""
 
 
-def _resolve_and_handle(runtime: Runtime, claim: transitions.Claim) -> str:
-    engine = runtime.engine
-    with engine.connect() as conn:
-        event = conn.execute(
-            select(_events.c.provider, _events.c.event_type, _events.c.payload, _events.c.event_key)
-            .where(_events.c.id == claim.event_id)
-        ).one()
+def _resolve(runtime: Runtime, event: Any) -> Resolved:
+    if event.provider != "processout":
+        return event.event_type, event.payload, False
     try:
-        event_type, payload = event.event_type, event.payload
-        if event.provider == "processout":
-            fetched = runtime.processout.fetch_event(event.event_key)
-            with engine.begin() as conn:
-                transitions.store_fetched(conn, claim, payload=fetched, event_type=fetched["name"])
-            event_type, payload = fetched["name"], fetched
-        with engine.begin() as conn:
+        fetched = runtime.processout.fetch_event(event.event_key)
+    except Exception as exc:  # sorted later: 404 is permanent, the rest retried
+        return exc
+    return fetched["name"], fetched, True
+
+
+def _handle(runtime: Runtime, conn: Connection, claim: transitions.Claim, event: Any,
+            resolved: Resolved) -> tuple[str, str | None]:
+    """One event inside the batch's transaction: its writes commit together or not at all."""
+    try:
+        if isinstance(resolved, Exception):
+            raise resolved
+        event_type, payload, fetched = resolved
+        if fetched:  # kept even when the handler then fails
+            transitions.store_fetched(conn, claim, payload=payload, event_type=event_type)
+        with conn.begin_nested():
             status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload)
             transitions.finish(conn, claim, status=status, note=note, order_id=order_id)
-    except transitions.TransitionError:
-        raise
+        return status, None
+    except transitions.TransitionError as exc:
+        return "lease-lost", str(exc)
     except Exception as exc:  # every failure is recorded; permanent ones are not retried
-        return _record_failure(runtime, claim, exc)
-    log.info("event %s %s", claim.event_id, status,
-             extra={"action": f"event.{status}", "event_id": claim.event_id, "provider": event.provider,
-                    "attempt": claim.attempt})
-    return status
+        return _record_failure(runtime, conn, claim, exc)
+
+
+def _report(claim: transitions.Claim, status: str, error: str | None, seconds: float) -> None:
+    metrics.HANDLER_SECONDS.labels(claim.provider).observe(seconds)
+    extra = {"action": f"event.{status.replace('-', '_')}", "event_id": claim.event_id,
+             "provider": claim.provider, "attempt": claim.attempt}
+    if status == "lease-lost":
+        log.warning("%s", error, extra=extra)
+        return
+    metrics.EVENT_ATTEMPTS.labels(claim.provider, status).inc()
+    if error:
+        log.warning("event %s attempt %s failed (%s): %s", claim.event_id, claim.attempt, status, error,
+                    extra=extra)
+    else:
+        log.info("event %s %s", claim.event_id, status, extra=extra)
 
 
 def _run_handlers(runtime: Runtime, conn, claim: transitions.Claim, provider: str, event_type: str,
@@ -122,7 +154,10 @@ def _run_handlers(runtime: Runtime, conn, claim: transitions.Claim, provider: st
     except Ignored as exc:
         return "ignored", exc.reason, None
     ctx = HandlerContext(conn=conn, event_id=claim.event_id, provider=provider, event_type=event_type,
-                         kind=kind, payment=payment, order=order)
+                         kind=kind, payment=payment, order=order,
+                         unsendable=lambda delivery_kind: unsendable(
+                             runtime.settings, kind=delivery_kind, email=order.customer_email,
+                             phone=order.customer_phone))
     notes = [note for _, handler in handlers if (note := handler(ctx))]
     return "succeeded", "; ".join(notes) or None, order.id
 
@@ -147,14 +182,19 @@ def _lock_order(conn, provider: str, payment: Payment):
     raise OrderNotFound(f"{provider} payment {payment.payment_ref or payment.alt_payment_id}")
 
 
-def _record_failure(runtime: Runtime, claim: transitions.Claim, exc: Exception) -> str:
+def _record_failure(runtime: Runtime, conn: Connection, claim: transitions.Claim,
+                    exc: Exception) -> tuple[str, str]:
     permanent = isinstance(exc, PermanentError)
     retry_in = None if permanent else runtime.schedules[claim.provider].delay_for(claim.tries)
     error = str(exc) or type(exc).__name__
-    with runtime.engine.begin() as conn:
-        status = transitions.fail(conn, claim, error=error, retry_in=retry_in,
-                                  traceback=None if permanent else traceback.format_exc(limit=20))
-    log.warning("event %s attempt %s failed (%s): %s", claim.event_id, claim.attempt, status, error,
-                extra={"action": f"event.{status}", "event_id": claim.event_id,
-                       "provider": claim.provider, "attempt": claim.attempt})
-    return status
+    try:
+        with conn.begin_nested():
+            status = transitions.fail(conn, claim, error=error, retry_in=retry_in,
+                                      traceback=None if permanent else _traceback(exc))
+    except transitions.TransitionError as lost:
+        return "lease-lost", str(lost)
+    return status, error
+
+
+def _traceback(exc: Exception) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=20))

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from standardwebhooks.webhooks import Webhook
 
 from models import transitions
+from models.deliveries import replay as deliveries_replay
 from tests.integration.merchant import MerchantServer, SmtpServer
 from tests.integration.stack import Sender, Stack, create_order, event_row, status_of, wait_for
 
@@ -174,11 +175,34 @@ def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sen
     stack.start_dispatcher()
     event_id = pay(engine, sender)
     rows = wait_deliveries(engine, 2, stack)
-    assert rows == {"fulfilment": ("skipped", 1), "email.order_confirmation": ("skipped", 1)}
+    # Known unsendable when the handler wrote them: skipped at once, no try, no task
+    assert rows == {"fulfilment": ("skipped", 0), "email.order_confirmation": ("skipped", 0)}
     with engine.connect() as conn:
         reasons = conn.execute(text("SELECT last_error FROM deliveries ORDER BY id")).scalars().all()
     assert reasons == ["PAYHOOKS_FULFILMENT_URL is not set", "PAYHOOKS_SMTP_HOST is not set"]
     assert status_of(engine, event_id) == "succeeded"
+
+
+def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, sender, engine, smtp,
+                                                                 merchant) -> None:
+    configured.env["PAYHOOKS_SMTP_HOST"] = ""  # no SMTP yet: the email is skipped when written
+    configured.start_worker()
+    configured.start_dispatcher()
+    pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["email.order_confirmation"] == ("skipped", 0)
+    assert smtp.sink.messages == []
+    # The operator configures SMTP, restarts the workers and replays the skipped delivery
+    configured.stop()
+    configured.env["PAYHOOKS_SMTP_HOST"] = "127.0.0.1"
+    configured.start_worker()
+    configured.start_dispatcher()
+    with engine.begin() as conn:
+        ids = conn.execute(text("SELECT id FROM deliveries WHERE status = 'skipped'")).scalars().all()
+        assert deliveries_replay(conn, ids) == ids
+    wait_for(lambda: delivery_rows(engine)["email.order_confirmation"] == ("succeeded", 1),
+             message="the replayed email")
+    assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
 
 
 def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(configured, sender, engine, merchant) -> None:

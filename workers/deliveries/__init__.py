@@ -22,6 +22,7 @@ from workers.deliveries.senders import (
     send_email,
     send_fulfilment,
     send_sms,
+    unsendable,
 )
 
 log = logging.getLogger("payhooks.deliveries")
@@ -75,7 +76,7 @@ def _send(runtime: Any, *, key: str, row: Any) -> tuple[str, Result, str | None]
         elif row.kind == "fulfilment":
             result = send_fulfilment(settings, runtime.http, key=key, payload=row.payload, event_id=row.event_id)
         else:
-            raise NotConfigured(f"no sender for delivery kind {row.kind!r}")
+            raise NotConfigured(unsendable(settings, kind=row.kind, email=None, phone=None))
     except NotConfigured as exc:
         return "skipped", Result(), str(exc)
     except Rejected as exc:

@@ -48,6 +48,38 @@ class TemporaryFailure(Exception):
         self.result = result
 
 
+def unsendable(settings: Settings, *, kind: str, email: str | None, phone: str | None) -> str | None:
+    """Why a delivery of ``kind`` cannot be sent with these settings, or None when it can.
+
+    Handlers ask this when they write the row (an unsendable delivery is
+    ``skipped`` at once, with no task), and senders ask it again before sending
+    (settings may differ by the time a replay runs).
+    """
+    if kind.startswith("email."):
+        if not settings.smtp_host:
+            return "PAYHOOKS_SMTP_HOST is not set"
+        return None if email else "the order has no customer email"
+    if kind.startswith("sms."):
+        if not settings.notify_url:
+            return "PAYHOOKS_NOTIFY_URL is not set"
+        if not (settings.notify_secret or settings.fulfilment_secret):
+            return "PAYHOOKS_NOTIFY_SECRET (or PAYHOOKS_FULFILMENT_SECRET) is not set (our calls are always signed)"
+        return None if phone else "the order has no customer phone"
+    if kind == "fulfilment":
+        if not settings.fulfilment_url:
+            return "PAYHOOKS_FULFILMENT_URL is not set"
+        if not settings.fulfilment_secret:
+            return "PAYHOOKS_FULFILMENT_SECRET is not set (our calls are always signed)"
+        return None
+    return f"no sender for delivery kind {kind!r}"
+
+
+def _require_sendable(settings: Settings, *, kind: str, email: str | None = None, phone: str | None = None) -> None:
+    reason = unsendable(settings, kind=kind, email=email, phone=phone)
+    if reason:
+        raise NotConfigured(reason)
+
+
 def message_id(key: str, sender: str) -> str:
     """The same Message-ID for every try of one delivery key, so a resend is recognisable."""
     domain = sender.rpartition("@")[2] or "payhooks.local"
@@ -80,10 +112,7 @@ def _smtp_reply(code: int, reply: bytes | str) -> str:
 
 
 def send_email(settings: Settings, *, key: str, kind: str, payload: dict[str, Any], to: str | None) -> Result:
-    if not settings.smtp_host:
-        raise NotConfigured("PAYHOOKS_SMTP_HOST is not set")
-    if not to:
-        raise NotConfigured("the order has no customer email")
+    _require_sendable(settings, kind=kind, email=to)
     msg = build_email(settings, key=key, kind=kind, payload=payload, to=to)
     started = time.monotonic()
     try:
@@ -153,31 +182,20 @@ def post_signed(http: httpx.Client, *, url: str, secret: str, key: str, document
     raise TemporaryFailure(f"HTTP {response.status_code} from {url}", result=result)
 
 
-def _secret(value: Any, name: str) -> str:
-    if value is None:
-        raise NotConfigured(f"{name} is not set (our calls are always signed)")
-    return value.get_secret_value()
-
-
 def send_fulfilment(settings: Settings, http: httpx.Client, *, key: str, payload: dict[str, Any],
                     event_id: int) -> Result:
-    if not settings.fulfilment_url:
-        raise NotConfigured("PAYHOOKS_FULFILMENT_URL is not set")
+    _require_sendable(settings, kind="fulfilment")
     document = {"type": "order.paid", "delivery_key": key, "event_id": event_id, "order": payload["order"]}
     return post_signed(http, url=settings.fulfilment_url, key=key, document=document,
-                       secret=_secret(settings.fulfilment_secret, "PAYHOOKS_FULFILMENT_SECRET"),
+                       secret=settings.fulfilment_secret.get_secret_value(),
                        timeout_seconds=settings.delivery_timeout_seconds)
 
 
 def send_sms(settings: Settings, http: httpx.Client, *, key: str, kind: str, payload: dict[str, Any],
              to: str | None) -> Result:
-    if not settings.notify_url:
-        raise NotConfigured("PAYHOOKS_NOTIFY_URL is not set")
-    if not to:
-        raise NotConfigured("the order has no customer phone")
+    _require_sendable(settings, kind=kind, phone=to)
     secret = settings.notify_secret or settings.fulfilment_secret
     document = {"type": kind.removeprefix("sms."), "delivery_key": key, "to": to,
                 "message": render_sms(kind.removeprefix("sms."), payload), "order": payload["order"]}
     return post_signed(http, url=settings.notify_url, key=key, document=document,
-                       secret=_secret(secret, "PAYHOOKS_NOTIFY_SECRET (or PAYHOOKS_FULFILMENT_SECRET)"),
-                       timeout_seconds=settings.delivery_timeout_seconds)
+                       secret=secret.get_secret_value(), timeout_seconds=settings.delivery_timeout_seconds)

@@ -43,6 +43,8 @@ class HandlerContext:
     kind: str
     payment: Payment
     order: Row[Any]
+    unsendable: Callable[[str], str | None] = lambda kind: None
+    """Why a delivery of a kind cannot be sent now (the row is then written ``skipped``)."""
 
     def move_order(self, to_status: str, *, note: str | None = None, **changes: Any) -> None:
         """Set the order's status (and other columns), recording the transition."""
@@ -60,11 +62,19 @@ class HandlerContext:
         ))
 
     def outbound(self, *, handler: str, kind: str, payload: dict[str, Any]) -> bool:
-        """Write one delivery row; False when this event already wrote it (a replay)."""
+        """Write one delivery row; False when this event already wrote it (a replay).
+
+        A delivery that cannot be sent (its setting or the customer's address is
+        missing) is written ``skipped`` with the reason: no task is spent on it,
+        and a replay sends it once the setting exists.
+        """
+        reason = self.unsendable(kind)
+        skipped = {"status": "skipped", "last_error": reason, "next_attempt_at": None,
+                   "processed_at": func.clock_timestamp()} if reason else {}
         inserted = self.conn.execute(
             insert(_deliveries)
             .values(event_id=self.event_id, order_id=self.order.id, handler=handler, kind=kind,
-                    payload=payload)
+                    payload=payload, **skipped)
             .on_conflict_do_nothing(constraint="uq_deliveries_event_id_handler_kind")
             .returning(_deliveries.c.id)
         ).scalar_one_or_none()
