@@ -1,6 +1,7 @@
 """Multiprocess metrics need their directory before prometheus_client is imported (see models.metrics)."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -19,4 +20,11 @@ def enable_multiprocess(role: str) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    creator = os.getpid()
+
+    def _remove() -> None:  # forked children inherit atexit handlers: only the creator removes it
+        if os.getpid() == creator:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(_remove)
     return path
