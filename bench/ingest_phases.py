@@ -1,0 +1,216 @@
+"""The phases of ``bench.ingest``: each sends its own distinct events and says which tool measured it.
+
+* :func:`fixed_rate`: bench/sender.py in open loop (request *i* due at
+  ``start + i / rate``): Debian's wrk 4.1 has no fixed-rate mode (no wrk2).
+* :func:`saturation`: wrk, closed loop, each pre-signed request sent once
+  (bench/wrk.py); without wrk, bench/sender.py in closed loop.
+* :func:`healthz`: the same tool and concurrency as the saturation phase,
+  ``GET /healthz``: the receiver's bare HTTP rate, the baseline of the ratio.
+
+Every phase signs its requests just before it starts, so Smartpay's, Yoco's
+and ShadhinPay's timestamps are seconds old when they arrive.
+"""
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench import wrk
+from bench.common import Signer, WebhookRequest, log, summarize
+from bench.sender import send_all
+from bench.workload import ALL_PROVIDERS, build_workload
+
+FIXED_RATE_GRACE_SECONDS = 10.0
+"""A fixed-rate phase stops sending this long after its last request was due: a receiver that cannot
+keep up shows as events left unsent (``generator.unsent``), not as a phase that runs for minutes."""
+SATURATION_POOL_PER_S = 6000
+"""Pre-signed events per second of the saturation phase: well above what two cores store."""
+
+
+@dataclass
+class Phase:
+    name: str
+    tool: str
+    offered_rate: float | None
+    sent: int = 0
+    accepted: int = 0
+    answers: dict[str, int] = field(default_factory=dict)
+    """Answer label → count: ``200 accepted``, ``200 duplicate``, ``503``, ``error TimeoutError``, …"""
+    window_s: float = 0.0
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
+    generator: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float = 0.0
+    rows_added: int | None = None
+    cpu: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
+    """py-spy's top frames, when the phase was profiled."""
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.accepted / self.window_s if self.window_s else 0.0
+
+    @property
+    def answered_per_s(self) -> float:
+        return sum(self.answers.values()) / self.window_s if self.window_s else 0.0
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return {label: n for label, n in self.answers.items() if label not in ("200 accepted", "200")}
+
+
+def events(count: int, *, run_id: str) -> list[WebhookRequest]:
+    """``count`` distinct, unsigned paid events, round-robin over all five providers."""
+    return build_workload(count, ALL_PROVIDERS, run_id=run_id).requests
+
+
+def fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
+               concurrency: int) -> Phase:
+    phase = Phase(name=f"{rate:g}/s", offered_rate=rate,
+                  tool=f"bench/sender.py (Python http.client, open loop at {rate:g}/s, {concurrency} connections)")
+    signer.sign_all(requests)
+    log(f"phase {phase.name}: {len(requests)} events")
+    phase.started = time.monotonic()
+    result = send_all(base_url, requests, concurrency=concurrency, rate=rate,
+                      max_seconds=len(requests) / rate + FIXED_RATE_GRACE_SECONDS)
+    phase.ended = time.monotonic()
+    _from_sender(phase, result, total=len(requests))
+    return phase
+
+
+def sender_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
+                      duration_s: float) -> Phase:
+    phase = Phase(name="saturation", offered_rate=None,
+                  tool=f"bench/sender.py (Python http.client, closed loop, {concurrency} connections)")
+    signer.sign_all(requests)
+    log(f"phase saturation (sender): up to {len(requests)} events for {duration_s:g} s")
+    phase.started = time.monotonic()
+    result = send_all(base_url, requests, concurrency=concurrency, max_seconds=duration_s)
+    phase.ended = time.monotonic()
+    _from_sender(phase, result, total=len(requests))
+    return phase
+
+
+def _from_sender(phase: Phase, result: Any, *, total: int) -> None:
+    figures = result.figures()
+    phase.sent, phase.accepted, phase.answers = result.sent, result.accepted, dict(result.outcomes)
+    phase.window_s = result.duration
+    phase.latency_ms = figures["client_latency_ms"]
+    phase.generator = {"cpu_pct_of_one_core": figures["generator_cpu_pct_of_one_core"],
+                       "max_lateness_s": figures["max_lateness_s"],
+                       "achieved_send_rate_per_s": figures["rate_per_s"],
+                       "unsent": total - result.sent}
+
+
+def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, duration_s: float,
+                   threads: int, connections: int, workdir: Path, pids: dict[str, int]) -> Phase:
+    # Never more connections than events: a connection that never sends holds one of the receiver's
+    # gthread threads for 5 s (gunicorn's wait for a new connection's first bytes) and delays others.
+    connections = min(connections, len(requests))
+    threads = min(threads, connections)
+    signer.sign_all(requests)
+    prefix = workdir / "saturation-pool"
+    wrk.write_pool(requests, prefix=prefix, threads=threads, base_url=base_url)
+    log(f"phase saturation (wrk): up to {len(requests)} pre-signed events for {duration_s:g} s")
+    started = time.monotonic()
+    result = wrk.run_pool(base_url, prefix=prefix, pool_size=len(requests), duration_s=duration_s,
+                          threads=threads, connections=connections, workdir=workdir,
+                          on_start=lambda pid: pids.__setitem__("wrk", pid))
+    pids.pop("wrk", None)  # its pid may be reused by another process
+    phase = _from_wrk("saturation", result, started=started)
+    phase.tool = f"wrk -t{threads} -c{connections} (closed loop; Lua sends each pre-signed event once)"
+    if result.pool_used_up:
+        phase.generator["note"] = "used up its pre-signed pool before the deadline: raise --events"
+    if result.filler:
+        phase.generator["filler_healthz_requests"] = result.filler
+    for index in range(threads):
+        Path(f"{prefix}.{index}").unlink(missing_ok=True)
+    return phase
+
+
+def wrk_healthz(base_url: str, *, duration_s: float, threads: int, connections: int, workdir: Path,
+                pids: dict[str, int]) -> Phase:
+    log(f"phase healthz (wrk): GET /healthz for {duration_s:g} s")
+    started = time.monotonic()
+    result = wrk.run_get(f"{base_url}/healthz", duration_s=duration_s, threads=threads,
+                         connections=connections, workdir=workdir,
+                         on_start=lambda pid: pids.__setitem__("wrk", pid))
+    pids.pop("wrk", None)
+    phase = _from_wrk("healthz", result, started=started)
+    phase.tool = f"wrk -t{threads} -c{connections} (closed loop, GET /healthz)"
+    phase.accepted = phase.answers.get("200", 0)
+    return phase
+
+
+def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
+    answers: Counter[str] = Counter()
+    for status, count in result.statuses.items():
+        answers[status] += count
+    if result.accepted or result.duplicate or result.other_200:
+        answers.pop("200", None)
+        answers.update({"200 accepted": result.accepted, "200 duplicate": result.duplicate,
+                        "200 other": result.other_200})
+    for kind, count in result.errors.items():
+        if kind != "status" and count:
+            answers[f"error {kind}"] += count
+    if result.unanswered:
+        answers["unanswered (wrk stopped first)"] = result.unanswered
+    ended = time.monotonic()
+    phase = Phase(name=name, tool=result.tool, offered_rate=None, sent=result.sent or result.answered,
+                  accepted=result.accepted, answers={k: v for k, v in answers.items() if v},
+                  window_s=result.window_s, latency_ms=dict(result.latency_ms),
+                  started=result.first_at or started, ended=result.last_at or ended)
+    # wrk's CPU over the sending window (its idle tail costs nothing)
+    phase.generator = {"cpu_pct_of_one_core": round(100 * result.wrk_cpu_seconds / max(result.window_s, 0.001), 1)}
+    return phase
+
+
+def sender_healthz(base_url: str, *, duration_s: float, concurrency: int) -> Phase:
+    """GET /healthz in closed loop from Python threads (used when wrk is not installed)."""
+    log(f"phase healthz (Python): GET /healthz for {duration_s:g} s")
+    parts = urlsplit(base_url)
+    latencies: list[float] = []
+    answers: Counter[str] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration_s
+
+    def loop() -> None:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+        mine: list[float] = []
+        labels: Counter[str] = Counter()
+        try:
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+                mine.append(time.perf_counter() - began)
+                labels[str(response.status)] += 1
+        except (OSError, http.client.HTTPException) as exc:
+            labels[f"error {type(exc).__name__}"] += 1
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+                answers.update(labels)
+
+    started, cpu_before = time.monotonic(), time.process_time()
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=duration_s + 30)
+    ended = time.monotonic()
+    return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {concurrency} connections, "
+                 "GET /healthz)", offered_rate=None, sent=sum(answers.values()), accepted=answers.get("200", 0),
+                 answers=dict(answers), window_s=ended - started,
+                 latency_ms={k: None if v is None else round(v * 1000, 1) for k, v in summarize(latencies).items()},
+                 generator={"cpu_pct_of_one_core": round(100 * (time.process_time() - cpu_before) /
+                                                         (ended - started), 1)},
+                 started=started, ended=ended)

@@ -1,0 +1,146 @@
+"""``bench.ingest``'s checks, targets and readable report (``--json`` prints the dict itself)."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench.summary import TargetCheck, cpu_line, ms, verdict
+
+SATURATION_GOAL_PER_S = 2000.0
+P99_GOAL_MS = 50.0
+P99_GOAL_RATE = 1000.0
+RATIO_GOAL = 0.5
+RSS_GOAL_MB = 80.0
+
+INCLUSIVE_OF_INTEREST = ("store_event", "Connection.execute (sqlalchemy", "ValuesBase.values", "Engine.begin",
+                         "Connection.commit", "Connection.wait", "Flask.wsgi_app", "ThreadWorker.handle (",
+                         "Logger.info", "adapter", "verify", "Request.get_data", "jsonify", "metrics",
+                         "_generate_cache_key", "_compile_w_cache")
+
+TOLERATED = ("200 accepted", "503")
+"""Answers that are no bug: stored, or 503 (the database too slow: the provider retries)."""
+
+
+def _phase(figures: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((p for p in figures.get("phases", []) if p["name"] == name), None)
+
+
+def problems_in(figures: dict[str, Any]) -> list[str]:
+    """Correctness: rows added = accepted answers; only 200 accepted (or 503) to distinct events."""
+    problems = []
+    for phase in figures.get("phases", []):
+        if phase["name"] == "healthz":
+            if phase["rows_added"]:
+                problems.append(f"healthz: {phase['rows_added']} rows appeared while only GET /healthz ran")
+            continue
+        if phase["rows_added"] != phase["accepted"]:
+            problems.append(f"{phase['name']}: {phase['rows_added']} rows added for {phase['accepted']} "
+                            f"answers 'accepted' (answers: {phase['answers']})")
+        wrong = {k: v for k, v in phase["answers"].items() if k not in TOLERATED and not k.startswith("error")}
+        if wrong:
+            problems.append(f"{phase['name']}: answers other than 200 accepted/503: {wrong}")
+        if not phase["accepted"]:
+            problems.append(f"{phase['name']}: no event accepted")
+    return problems
+
+
+def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
+    saturation, healthz = _phase(figures, "saturation"), _phase(figures, "healthz")
+    at_goal_rate = _phase(figures, f"{P99_GOAL_RATE:g}/s")
+    checks = []
+    if saturation:
+        rate = saturation["accepted_per_s"]
+        checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation",
+                                  f"{rate:,.0f}/s", rate >= SATURATION_GOAL_PER_S))
+    else:
+        checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation", "-", None))
+    if at_goal_rate:
+        p99 = at_goal_rate["latency_ms"].get("p99")
+        checks.append(TargetCheck(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered", f"{ms(p99)} ms",
+                                  p99 is not None and p99 <= P99_GOAL_MS))
+    else:
+        checks.append(TargetCheck(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered", "-", None))
+    if saturation and healthz and healthz["answered_per_s"]:
+        ratio = saturation["accepted_per_s"] / healthz["answered_per_s"]
+        checks.append(TargetCheck(f"ratio ≥ {RATIO_GOAL:g} of the bare /healthz rate",
+                                  f"{saturation['accepted_per_s']:,.0f} ÷ {healthz['answered_per_s']:,.0f} = "
+                                  f"{ratio:.2f}", ratio >= RATIO_GOAL))
+    else:
+        checks.append(TargetCheck(f"ratio ≥ {RATIO_GOAL:g} of the bare /healthz rate", "-", None))
+    workers = figures.get("memory", {}).get("workers", {})
+    if workers:
+        worst = max(w["rss_mb"] for w in workers.values())
+        checks.append(TargetCheck(f"receiver RSS ≤ {RSS_GOAL_MB:g} MB per worker process after the run",
+                                  f"max {worst:.1f} MB", worst <= RSS_GOAL_MB))
+    return checks
+
+
+def render(figures: dict[str, Any]) -> str:
+    if "phases" not in figures:
+        return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
+    m, s = figures["machine"], figures["settings"]
+    lines = [
+        f"payhooks ingest — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average {m['load_average_1m']}",
+        (f"receiver: `payhooks serve` production defaults ({s['gunicorn_workers']} gthread workers × 4 threads), "
+        f"alone on a fresh database; distinct signed events, all five providers round-robin; "
+        f"{s['connections']} connections, {s['duration_s']:g} s per phase"),
+        cpu_line(figures.get("idle_cpu") or {}, indent="before load: "),
+    ]
+    for phase in figures["phases"]:
+        lines.extend(_phase_lines(phase))
+    lines.append(_memory_line(figures.get("memory", {})))
+    if figures.get("profile"):
+        lines.extend(_profile_lines(figures["profile"]))
+    lines.append("targets (informational: a miss does not fail the run):")
+    lines.extend(TargetCheck(**t).line() for t in figures["targets"])
+    lines.append(verdict(figures.get("problems", []), figures.get("log_dir")))
+    return "\n".join(lines)
+
+
+def _phase_lines(p: dict[str, Any]) -> list[str]:
+    lat = p["latency_ms"]
+    errors = ", ".join(f"{k} × {v}" for k, v in p["errors"].items()) or "none"
+    what = "GET /healthz answered" if p["name"] == "healthz" else "accepted"
+    rate = p["answered_per_s"] if p["name"] == "healthz" else p["accepted_per_s"]
+    lines = [
+        f"{p['name']:<11} [{p['tool']}]",
+        (f"  {p['sent']} sent, {p['accepted']} {what} in {p['window_s']:.2f} s = {rate:,.1f}/s; latency p50 "
+        f"{ms(lat.get('p50'))} / p90 {ms(lat.get('p90'))} / p99 {ms(lat.get('p99'))} / max {ms(lat.get('max'))} ms; "
+        f"errors: {errors}"),
+    ]
+    gen = p["generator"]
+    generator = f"generator {gen.get('cpu_pct_of_one_core')} % of one core"
+    if p["offered_rate"]:
+        generator += (f", sent at {gen.get('achieved_send_rate_per_s')}/s of {p['offered_rate']:g}/s offered, "
+                      f"worst lateness {gen.get('max_lateness_s') or 0} s")
+        if gen.get("unsent"):
+            generator += (f"; {gen['unsent']} events left unsent when the phase stopped (the receiver "
+                          f"did not keep up)")
+    if gen.get("note"):
+        generator += f" — {gen['note']}"
+    if p["name"] != "healthz":
+        check = "= accepted" if p["rows_added"] == p["accepted"] else "≠ accepted (FAILED)"
+        lines.append(f"  rows +{p['rows_added']} {check}; {generator}")
+    else:
+        lines.append(f"  {generator}")
+    lines.append(cpu_line(p["cpu"]))
+    return lines
+
+
+def _memory_line(memory: dict[str, Any]) -> str:
+    workers = memory.get("workers", {})
+    if not workers:
+        return "memory: (not measured)"
+    each = ", ".join(f"{w['rss_mb']:.1f}" for w in workers.values())
+    uss = ", ".join(f"{w['uss_mb']:.1f}" for w in workers.values())
+    return (f"memory after the run: gunicorn workers RSS {each} MB (unique USS {uss} MB); "
+            f"master RSS {memory['master_rss_mb']:.1f} MB")
+
+
+def _profile_lines(profile: dict[str, Any]) -> list[str]:
+    top_self = ", ".join(f"{f} {pct}%" for f, pct in list(profile["self"].items())[:10])
+    under = ", ".join(f"{f} {pct}%" for f, pct in list(profile["inclusive"].items())
+                      if any(key in f for key in INCLUSIVE_OF_INTEREST))
+    return [(f"profile (py-spy --{profile['mode']}, saturation, {profile['samples']} samples, every receiver "
+            f"process; raw stacks in {profile['file']}):"),
+            f"  self (innermost frame): {top_self}",
+            f"  inclusive (time under): {under}"]

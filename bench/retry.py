@@ -1,0 +1,205 @@
+"""Retry benchmark: events that fail every attempt on a schedule of seconds; how late is each retry?
+
+    python -m bench.retry [--events 200] [--schedule 1s,2s,3s] [--poll 0.5] [--rate 100] [--json]
+
+A fresh database, `payhooks serve`, `payhooks dispatcher` and `payhooks worker`
+(defaults, RabbitMQ), with ``PAYHOOKS_RETRY_SCHEDULE_<PROVIDER>`` = the
+schedule for all five providers and ``PAYHOOKS_DISPATCH_POLL_SECONDS`` = the
+poll interval. N orders are registered and their paid events posted (all five
+providers; ProcessOut's fetched from a local fake API); the custom handler
+bench/failing_handler.py (``PAYHOOKS_HANDLER_MODULES``) fails every attempt,
+so each event makes 1 + len(schedule) attempts and goes ``dead``.
+
+Lateness of attempt k+1 = its ``started_at`` (the worker's claim) − the due
+time the failure of attempt k set. ``next_attempt_at`` is overwritten by each
+attempt, so a poller reads every ``retrying`` row's ``next_attempt_at`` every
+100 ms into a dict keyed (event, attempts) while the run goes on; a row stays
+``retrying`` for at least 90 % of the shortest delay, so every due time is
+seen. Both times are the database's ``clock_timestamp()``: no clock skew. As
+a cross-check that needs no poller: ``started_at(k+1) − finished_at(k) −
+nominal delay``, which also carries the ±10 % jitter. Exit 1 when an event
+does not end ``dead`` after exactly 1 + len(schedule) attempts, an attempt
+started before it was due, or a due time was missed by the poller; 2 when the
+run could not be set up. The lateness target (p99 ≤ poll + 1 s) is printed
+as met or MISSED and never changes the exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from bench import fake_processout
+from bench.common import ProcessSet, Signer, log
+from bench.cpu import CpuSampler
+from bench.retry_report import analyse, render
+from bench.sender import send_all
+from bench.services import ServiceOptions, service_target
+from bench.summary import REPO, machine, run_bench
+from bench.targets import Target
+from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
+from workers.retry import RetrySchedule
+
+POLL_DUE_SECONDS = 0.1
+HANDLER_MODULE = "bench.failing_handler"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.retry", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200, help="events, each failing every attempt [200]")
+    parser.add_argument("--schedule", default="1s,2s,3s", help="retry delays of every provider [1s,2s,3s]")
+    parser.add_argument("--poll", type=float, default=0.5, help="PAYHOOKS_DISPATCH_POLL_SECONDS [0.5]")
+    parser.add_argument("--rate", type=float, default=100.0, help="events posted per second [100]")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds after the first POST until every event must be dead "
+                             "[events/rate + 1.1 × the schedule's sum + 60]")
+    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
+    args = parser.parse_args(argv)
+    try:
+        args.delays = [d.total_seconds() for d in RetrySchedule.parse(args.schedule).delays]
+    except ValueError as exc:
+        parser.error(f"--schedule: {exc}")
+    if args.events < 1 or args.rate <= 0 or not 0 < args.poll <= 1:
+        parser.error("--events and --rate must be positive, --poll in (0, 1]")
+    if min(args.delays) * 0.9 <= 3 * POLL_DUE_SECONDS:
+        parser.error(f"--schedule: every delay must exceed {3 * POLL_DUE_SECONDS / 0.9:.2f} s so the poller "
+                     "sees each due time")
+    if args.timeout is None:
+        args.timeout = args.events / args.rate + 1.1 * sum(args.delays) + 60
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_bench("retry", args, lambda processes, workdir: _run(args, processes, workdir), render)
+
+
+def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
+    run_id = secrets.token_hex(3)
+    workload = build_workload(args.events, ALL_PROVIDERS, run_id=run_id)
+    fake = fake_processout.start(processes, workload.processout_events, workdir=workdir)
+    env = {f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": args.schedule for p in ALL_PROVIDERS}
+    env.update(PAYHOOKS_DISPATCH_POLL_SECONDS=f"{args.poll:g}", PAYHOOKS_HANDLER_MODULES=HANDLER_MODULE,
+               PYTHONPATH=str(REPO))
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
+                             services=("serve", "dispatcher", "worker"), env=env, processout=fake)
+    with service_target(options, processes=processes, workdir=workdir) as target:
+        return _measure(args, target, workload)
+
+
+def _measure(args: argparse.Namespace, target: Target, workload: Any) -> dict[str, Any]:
+    engine = target.engine()
+    sampler = CpuSampler(roots=target.cpu_roots).start()
+    poller = DuePoller(engine)
+    try:
+        insert_orders(engine, workload.orders)
+        _wait_worker_ready(target)
+        signer = Signer(target.secrets)
+        signer.sign_all(workload.requests)
+        poller.start()
+        log(f"posting {len(workload.requests)} events at {args.rate:g}/s")
+        result = send_all(target.base_url, workload.requests, concurrency=16, rate=args.rate, max_seconds=120)
+        waited = _wait_dead(engine, target, started=result.started, timeout=args.timeout)
+        poller.stop()
+        sampler.stop()
+        rows = _read(engine)
+    finally:
+        poller.stop()
+        engine.dispose()
+    figures = analyse(rows, due=poller.due, delays=args.delays, attempts_expected=1 + len(args.delays))
+    figures.update(machine=machine(), sent=result.figures(), wait=waited, poll_s=args.poll,
+                   schedule=args.schedule, events=args.events, poller_errors=poller.errors,
+                   cpu=sampler.summary(result.started, result.started + waited["seconds_after_first_post"]))
+    if result.accepted != args.events:
+        figures["problems"].insert(0, f"{args.events - result.accepted} events not accepted: {dict(result.outcomes)}")
+    if not waited["all_dead"]:
+        figures["problems"].append(f"not every event dead within {args.timeout:.0f} s: {waited}")
+    return figures
+
+
+@dataclass
+class DuePoller:
+    """Every ``retrying`` row's ``next_attempt_at``, read every 100 ms, keyed (event id, attempts)."""
+
+    engine: Engine
+    due: dict[tuple[int, int], float] = field(default_factory=dict)
+    errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="due-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        query = text("SELECT id, attempts, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhook_events "
+                     "WHERE status = 'retrying'")
+        while not self._stop.wait(POLL_DUE_SECONDS):
+            try:
+                with self.engine.connect() as conn:
+                    for event_id, attempts, due in conn.execute(query):
+                        self.due.setdefault((event_id, attempts), due)
+            except Exception:  # a missed poll shows as an uncaptured due time, reported
+                self.errors += 1
+
+
+def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
+    """Until the Celery worker logs "ready", so the first attempts do not wait for its start-up."""
+    path = target.processes.log_dir / "worker.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.died():
+            raise RuntimeError(f"{', '.join(target.died())} exited before the worker was ready")
+        if path.exists() and " ready." in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the worker did not log 'ready' within {timeout:.0f} s")
+
+
+def _wait_dead(engine: Engine, target: Target, *, started: float, timeout: float) -> dict[str, Any]:
+    deadline, last_log = started + timeout, 0.0
+    query = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
+                 "FROM webhook_events")
+    while True:
+        with engine.connect() as conn:
+            total, final = conn.execute(query).one()
+        now = time.monotonic()
+        if (total and final == total) or now > deadline or target.died():
+            break
+        if now - last_log >= 5:
+            log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
+            last_log = now
+        time.sleep(0.5)
+    return {"all_dead": bool(total) and final == total, "stored": total, "final": final,
+            "died": target.died(), "seconds_after_first_post": round(time.monotonic() - started, 2)}
+
+
+def _read(engine: Engine) -> dict[str, list[Any]]:
+    with engine.connect() as conn:
+        events = conn.execute(text(
+            "SELECT id, provider, status, attempts, EXTRACT(EPOCH FROM received_at)::float8 FROM webhook_events"
+        )).all()
+        attempts = conn.execute(text(
+            """SELECT event_id, number, EXTRACT(EPOCH FROM started_at)::float8,
+                      EXTRACT(EPOCH FROM finished_at)::float8, outcome
+                 FROM event_attempts ORDER BY event_id, number""")).all()
+    return {"events": [tuple(r) for r in events], "attempts": [tuple(r) for r in attempts]}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

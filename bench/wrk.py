@@ -1,0 +1,291 @@
+"""wrk as the load generator: pre-signed requests, each sent once, for a fixed time.
+
+wrk (C, epoll) costs a fraction of the CPU per request that a Python client
+does, so at saturation the receiver, not the generator, sets the pace. The
+Debian package is wrk 4.1 (no wrk2 ``-R``): it runs closed-loop, each
+connection sending its next request when the previous answer arrived.
+
+How a run stays exact (every request a distinct event, every stored row
+answered): the requests are written to one file per wrk thread
+(``<prefix>.<thread>``, each request as ``<length>\\n<raw HTTP/1.1 request>``),
+so the threads never share an event, and the Lua script sends each at most
+once. When the pool is used up or the deadline has passed (``duration``
+seconds after wrk was started, as an absolute CLOCK_MONOTONIC time, so a slow
+start-up shortens the window but never eats the tail), ``delay()`` parks the
+connection; what is in flight gets answered, and each thread stops once its
+last answer is in. wrk runs for ``duration + TAIL_SECONDS``, so it has counted
+every answer. Counters (answers by status, accepted, duplicate) and the
+first-send and last-answer times (CLOCK_MONOTONIC via LuaJIT's FFI) come back
+as one JSON line; latency percentiles are wrk's own histogram.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench.common import WebhookRequest
+
+TAIL_SECONDS = 6
+"""wrk runs this much longer than the sending window, so every request in flight gets its answer.
+Each thread stops as soon as it is done, so the tail is idle time only."""
+MARKER = "PAYHOOKS_WRK "
+
+_COMMON_LUA = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } payhooks_timespec;
+int clock_gettime(int clk_id, payhooks_timespec *tp);
+]]
+local ts = ffi.new("payhooks_timespec")
+function payhooks_now()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC: the same clock in every thread
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+
+local threads, thread_count = {}, 0
+function setup(thread)
+  thread:set("thread_index", thread_count)
+  thread_count = thread_count + 1
+  table.insert(threads, thread)
+end
+
+local COUNTERS = {"sent", "answered", "accepted", "duplicate", "other_200", "filler"}
+
+function done(summary, latency, requests)
+  local t = {sent = 0, answered = 0, accepted = 0, duplicate = 0, other_200 = 0, filler = 0}
+  local statuses, first_at, last_at = {}, nil, nil
+  for _, thread in ipairs(threads) do
+    for _, name in ipairs(COUNTERS) do t[name] = t[name] + (thread:get(name) or 0) end
+    local f, l = thread:get("first_at") or 0, thread:get("last_at") or 0
+    if f > 0 and (first_at == nil or f < first_at) then first_at = f end
+    if l > 0 and (last_at == nil or l > last_at) then last_at = l end
+    for status, n in pairs(thread:get("statuses") or {}) do statuses[status] = (statuses[status] or 0) + n end
+  end
+  local parts = {}
+  for status, n in pairs(statuses) do table.insert(parts, string.format('"%s":%d', status, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'PAYHOOKS_WRK {"sent":%d,"answered":%d,"accepted":%d,"duplicate":%d,"other_200":%d,"filler":%d,' ..
+    '"window_s":%.6f,"first_at":%.6f,"last_at":%.6f,"statuses":{%s},"wrk_requests":%d,"wrk_duration_s":%.6f,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_ms":{"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f,"mean":%.3f}}\n',
+    t.sent, t.answered, t.accepted, t.duplicate, t.other_200, t.filler,
+    (first_at and last_at) and (last_at - first_at) or (summary.duration / 1e6), first_at or 0, last_at or 0,
+    table.concat(parts, ","), summary.requests, summary.duration / 1e6,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, latency.mean / 1000))
+end
+"""
+
+_POOL_LUA = _COMMON_LUA + r"""
+local IDLE_MS = 3600000
+local pool, next_index, deadline, started = {}, 1, 0, false
+FILLER = "GET /healthz HTTP/1.1\r\nHost: " .. wrk.host .. ":" .. (wrk.port or "80") .. "\r\n\r\n"
+sent, answered, accepted, duplicate, other_200, first_at, last_at, filler = 0, 0, 0, 0, 0, 0, 0, 0
+statuses = {}
+
+function init(args)
+  deadline = tonumber(args[2])  -- CLOCK_MONOTONIC seconds, set by Python just before starting wrk
+  local file = assert(io.open(args[1] .. "." .. thread_index, "rb"))
+  local data = file:read("*a")
+  file:close()
+  local pos = 1
+  while pos <= #data do
+    local newline = string.find(data, "\n", pos, true)
+    local length = tonumber(string.sub(data, pos, newline - 1))
+    pool[#pool + 1] = string.sub(data, newline + 1, newline + length)
+    pos = newline + length + 1
+  end
+end
+
+-- wrk calls delay() before every request of a connection (the first one included) and
+-- request() when that delay has passed; other connections may send in between, so delay()
+-- reserves the request the connection will send, and parks it when none is left.
+local reserved = 0
+function delay()
+  local now = payhooks_now()
+  if not started then
+    started = true
+    first_at = now
+  end
+  if reserved >= #pool or now >= deadline then return IDLE_MS end
+  reserved = reserved + 1
+  return 0
+end
+
+function request()
+  if not started then
+    return pool[1]  -- wrk's start-up check of the script: parsed, never sent
+  end
+  if next_index > reserved then
+    filler = filler + 1  -- a reconnect resends without delay(): never an event twice
+    return FILLER
+  end
+  local raw = pool[next_index]
+  next_index = next_index + 1
+  sent = sent + 1
+  return raw
+end
+
+function response(status, headers, body)
+  if string.find(body, '"ok"', 1, true) then return end  -- the answer to a FILLER
+  answered = answered + 1
+  last_at = payhooks_now()
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+  if status == 200 then
+    if string.find(body, '"accepted"', 1, true) then accepted = accepted + 1
+    elseif string.find(body, '"duplicate"', 1, true) then duplicate = duplicate + 1
+    else other_200 = other_200 + 1 end
+  end
+  -- done sending and nothing in flight: stop this thread, so no parked connection outlives the
+  -- receiver's keep-alive (its close would count as a read error)
+  if answered == sent and (reserved >= #pool or last_at >= deadline) then wrk.thread:stop() end
+end
+"""
+
+_PLAIN_LUA = _COMMON_LUA + r"""
+sent, answered, accepted, duplicate, other_200, first_at, last_at = 0, 0, 0, 0, 0, 0, 0
+statuses = {}
+
+function response(status, headers, body)
+  if first_at == 0 then first_at = payhooks_now() end
+  answered = answered + 1
+  last_at = payhooks_now()
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    tool: str
+    threads: int
+    connections: int
+    sent: int
+    answered: int
+    accepted: int
+    duplicate: int
+    other_200: int
+    window_s: float
+    """First request sent → last answer received (wrk's whole run for a plain GET)."""
+    statuses: dict[str, int]
+    errors: dict[str, int]
+    latency_ms: dict[str, float]
+    first_at: float = 0.0
+    """time.monotonic() (CLOCK_MONOTONIC) of the first request sent (plain GET: the first answer)."""
+    last_at: float = 0.0
+    pool_size: int = 0
+    filler: int = 0
+    """GET /healthz sent in place of an event when a reconnect asked for a request it had not reserved."""
+    wrk_cpu_seconds: float = 0.0
+    raw: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.answered / self.window_s if self.window_s else 0.0
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.accepted / self.window_s if self.window_s else 0.0
+
+    @property
+    def unanswered(self) -> int:
+        """Requests sent and never answered: wrk stopped first (only the pool script counts sends)."""
+        return max(0, self.sent - self.answered) if self.sent else 0
+
+    @property
+    def pool_used_up(self) -> bool:
+        return bool(self.pool_size) and self.sent >= self.pool_size
+
+
+def available() -> str | None:
+    """The path of the wrk binary, or None."""
+    return shutil.which("wrk")
+
+
+def raw_request(request: WebhookRequest, *, host: str) -> bytes:
+    """The request as bytes on the wire (HTTP/1.1, keep-alive)."""
+    headers = {"Host": host, **(request.headers or {}), "Content-Length": str(len(request.body))}
+    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode("latin-1") + b"\r\n" + request.body
+
+
+def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int, base_url: str) -> None:
+    """Deal the signed requests round-robin into ``<prefix>.<thread>`` files."""
+    host = urlsplit(base_url).netloc
+    with ExitStack() as stack:
+        files = [stack.enter_context(open(f"{prefix}.{n}", "wb")) for n in range(threads)]
+        for index, request in enumerate(requests):
+            data = raw_request(request, host=host)
+            files[index % threads].write(b"%d\n" % len(data) + data)
+
+
+def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threads: int, connections: int,
+             workdir: Path, on_start: Callable[[int], None] | None = None) -> WrkResult:
+    """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds."""
+    script = workdir / "pool.lua"
+    script.write_text(_POOL_LUA)
+    deadline = time.monotonic() + duration_s  # wrk's own clock starts later: the tail stays whole
+    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}"],
+                  seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
+                  on_start=on_start)
+    result.pool_size = pool_size
+    return result
+
+
+def run_get(url: str, *, duration_s: float, threads: int, connections: int, workdir: Path,
+            on_start: Callable[[int], None] | None = None) -> WrkResult:
+    """GET ``url`` as fast as it answers for ``duration_s`` seconds (the /healthz baseline)."""
+    script = workdir / "get.lua"
+    script.write_text(_PLAIN_LUA)
+    return _run(url, script=script, args=[], seconds=int(duration_s + 0.999), threads=threads,
+                connections=connections, on_start=on_start)
+
+
+def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int, connections: int,
+         on_start: Callable[[int], None] | None) -> WrkResult:
+    binary = available()
+    if binary is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    argv = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+            "-s", str(script), url, "--", *args]
+    before = _children_cpu_seconds()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    if on_start is not None:
+        on_start(process.pid)
+    try:
+        stdout, stderr = process.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise RuntimeError(f"wrk did not finish: {stderr[-2000:]}") from None
+    line = next((x for x in stdout.splitlines() if x.startswith(MARKER)), None)
+    if process.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk exited {process.returncode}:\n{stdout[-2000:]}\n{stderr[-2000:]}")
+    data = json.loads(line.removeprefix(MARKER))
+    return WrkResult(
+        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})", threads=threads, connections=connections,
+        sent=data["sent"], answered=data["answered"], accepted=data["accepted"], duplicate=data["duplicate"],
+        other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
+        errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
+        first_at=data["first_at"], last_at=data["last_at"], wrk_cpu_seconds=_children_cpu_seconds() - before,
+        raw=data,
+    )
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds of every child reaped so far (wrk's own, as the difference around its run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
