@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench.common import ProcessSet, free_port, log, payhooks_command, wait_http_ok
 from bench.fake_processout import FakeProcessOut
@@ -30,9 +28,9 @@ from bench.targets import (
     _run_upgrade,
     _stack_env,
     find_postmaster,
+    fresh_database,
     worker_command,
 )
-from models.db import normalise_url
 
 ALL_SERVICES = ("serve", "dispatcher", "worker")
 QUIET_METRICS = {"PAYHOOKS_DISPATCHER_METRICS_PORT": "0", "PAYHOOKS_WORKER_METRICS_PORT": "0"}
@@ -53,13 +51,8 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
     unknown = set(options.services) - set(ALL_SERVICES)
     if unknown:
         raise ValueError(f"unknown services {sorted(unknown)}; choose from {ALL_SERVICES}")
-    database = f"payhooks_bench_{secrets.token_hex(4)}"
+    admin, database, database_url = fresh_database(options.server_url)
     queue = f"payhooks-bench-{secrets.token_hex(4)}"
-    admin = create_engine(normalise_url(options.server_url), isolation_level="AUTOCOMMIT", pool_size=1)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    log(f"created database {database}")
-    database_url = make_url(options.server_url).set(database=database).render_as_string(hide_password=False)
     target = Target(mode="services", base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
                     secrets={}, processes=processes, workdir=workdir)
     try:

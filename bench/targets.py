@@ -121,15 +121,20 @@ class StackOptions:
     processout: FakeProcessOut | None = None
 
 
-@contextmanager
-def stack_target(options: StackOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
+def fresh_database(server_url: str) -> tuple[Engine, str, str]:
+    """A new database on the server: (an admin engine to drop it with, its name, its URL)."""
     database = f"payhooks_bench_{secrets.token_hex(4)}"
-    queue = f"payhooks-bench-{secrets.token_hex(4)}"
-    admin = create_engine(normalise_url(options.server_url), isolation_level="AUTOCOMMIT", pool_size=1)
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT", pool_size=1)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
     log(f"created database {database}")
-    database_url = make_url(options.server_url).set(database=database).render_as_string(hide_password=False)
+    return admin, database, make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@contextmanager
+def stack_target(options: StackOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
+    admin, database, database_url = fresh_database(options.server_url)
+    queue = f"payhooks-bench-{secrets.token_hex(4)}"
     target = Target(mode="stack", base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
                     secrets={}, processes=processes, workdir=workdir)
     try:
