@@ -82,17 +82,10 @@ def unqueue(conn: Connection, table: str, ids: list[int]) -> int:
 
 def claim(conn: Connection, table: str, row_id: int, *, lease_seconds: int, worker: str) -> Claim:
     """queued → working, counting the attempt. Raises :class:`NotClaimable` otherwise."""
-    row = conn.execute(
-        text(f"""
-            UPDATE {table} SET status = '{_working(table)}', attempts = attempts + 1,
-                   lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-             WHERE id = :id AND status = 'queued'
-            RETURNING id, attempts, attempts - retry_base AS tries, clock_timestamp() AS started_at"""),
-        {"id": row_id, "lease": lease_seconds},
-    ).one_or_none()
-    if row is None:
+    claims = claim_many(conn, table, [row_id], lease_seconds=lease_seconds, worker=worker)
+    if not claims:
         raise NotClaimable(f"{table} row {row_id} is not queued")
-    return Claim(id=row.id, attempt=row.attempts, started_at=row.started_at, worker=worker, tries=row.tries)
+    return claims[0]
 
 
 def claim_many(conn: Connection, table: str, ids: list[int], *, lease_seconds: int, worker: str) -> list[Claim]:

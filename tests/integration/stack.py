@@ -281,3 +281,33 @@ def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: St
     except AssertionError:
         states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
         raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None
+
+
+@contextmanager
+def running_serve(*, database_url: str, workdir: Path, workers: int, threads: int,
+                  env: dict[str, str] | None = None) -> Iterator[str]:
+    """The real `payhooks serve` (gunicorn) on a free port, ready; yields its base URL."""
+    import httpx
+
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads)],
+        cwd=workdir, env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, timeout=30, message="payhooks serve")
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

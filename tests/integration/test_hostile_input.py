@@ -8,15 +8,19 @@ Either way the answer is a 4xx or a 200 that names a stored row.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from models.tables import WebhookEvent
 from receiver.providers.registry import PROVIDERS
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, TEST_SECRETS
 from tests.integration.helpers import signed_request
+from tests.integration.stack import running_serve
 
 SIGNED = ["smartpay", "senfenico", "yoco", "shadhinpay"]
 HEADER_NAMES = {
@@ -163,38 +167,12 @@ def test_a_repeated_signature_header_is_refused(client, settings, engine) -> Non
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, database_url, migrated_engine):
+def served(tmp_path_factory, database_url, migrated_engine) -> Iterator[int]:
     """The real `payhooks serve` (gunicorn), for attacks a test client cannot even express."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import httpx
-
-    from tests.conftest import TEST_SECRETS
-    from tests.integration.stack import free_port, wait_for
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
-    env.update({"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0],
-                "PAYHOOKS_API_TOKEN": API_TOKEN})
-    server = subprocess.Popen([sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "1", "--threads", "2"], cwd=tmp_path_factory.mktemp("serve"), env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(ready, timeout=30, message="payhooks serve")
-        yield port
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    env = {"PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0], "PAYHOOKS_API_TOKEN": API_TOKEN}
+    with running_serve(database_url=database_url, workdir=tmp_path_factory.mktemp("serve"), workers=1,
+                       threads=2, env=env) as base:
+        yield int(base.rpartition(":")[2])
 
 
 def _raw(port: int, request: bytes) -> int:

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_SECRETS
 from tests.integration.helpers import signed_request
-from tests.integration.stack import create_order, free_port, wait_final, wait_for
+from tests.integration.stack import create_order, free_port, running_serve, wait_final, wait_for
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -46,30 +42,13 @@ def test_receiver_metrics_count_answers_and_verification_failures(client, settin
 
 
 def test_metrics_add_up_across_gunicorn_workers(tmp_path, database_url, engine, settings) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
-    env.update({"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]})
-    server = subprocess.Popen([sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "3", "--threads", "2"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ready(base), timeout=30, message="payhooks serve")
+    with running_serve(database_url=database_url, workdir=tmp_path, workers=3, threads=2,
+                       env={"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]}) as base:
         for _ in range(30):  # new connections: spread over the three workers
             body, headers = signed_request(settings, "yoco")
             assert httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers).status_code == 200
         scraped = httpx.get(f"{base}/metrics").text
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     assert value(scraped, "payhooks_webhook_requests_total", provider="yoco", status="200") == 30
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_worker_and_dispatcher_expose_their_metrics(stack, sender, engine) -> None:
