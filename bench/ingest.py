@@ -21,6 +21,7 @@ printed as MISSED and does not change the exit status.
 from __future__ import annotations
 
 import argparse
+import shlex
 import secrets
 import sys
 import time
@@ -66,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-mode", choices=("gil", "busy"), default="gil",
                         help="gil: samples of the thread holding the GIL (Python's CPU); busy: every "
                              "non-idle thread, waits on Postgres included [gil]")
+    parser.add_argument("--serve-args", default="",
+                        help="extra `payhooks serve` options, e.g. '--workers 3 --threads 2' [production defaults]")
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="Postgres server on which a fresh database is created")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//",
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
-    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=("serve",))
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=("serve",),
+                             serve_args=tuple(shlex.split(args.serve_args)))
     with service_target(options, processes=processes, workdir=workdir) as target:
         figures = _measure(args, target, workdir)
     figures["problems"] = problems_in(figures)
@@ -104,7 +108,7 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
     pids: dict[str, int] = {}
     sampler = CpuSampler(roots=lambda: {**target.cpu_roots(), **{k: [v] for k, v in pids.items()}}).start()
     try:
-        workers = wait_for_workers(target)
+        workers = wait_for_workers(target, serve_args=args.serve_args)
         time.sleep(3)
         idle_cpu = sampler.summary(time.monotonic() - 3.5, time.monotonic())
         signer = Signer(target.secrets)
@@ -193,11 +197,13 @@ def _rows(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one())
 
 
-def wait_for_workers(target: Target, timeout: float = 60.0) -> list[int]:
+def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = "") -> list[int]:
     """Every gunicorn worker started (readyz answered from one of them only)."""
     from receiver.server import default_options
 
-    expected = int(default_options(bind="x")["workers"])
+    words = shlex.split(serve_args)
+    given = words[words.index("--workers") + 1] if "--workers" in words[:-1] else None
+    expected = int(given or default_options(bind="x")["workers"])
     master = psutil.Process(target.processes.processes["serve"].pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

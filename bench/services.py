@@ -44,6 +44,8 @@ class ServiceOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     """PAYHOOKS_* settings on top of the fresh database, broker, queue and generated secrets."""
     processout: FakeProcessOut | None = None
+    serve_args: tuple[str, ...] = ()
+    """Extra `payhooks serve` options (``--workers``, ``--threads``) instead of its production defaults."""
 
 
 @contextmanager
@@ -60,7 +62,7 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
                              processout=options.processout)
         env = {**_stack_env(target, stack, queue), **QUIET_METRICS, **options.env}
         _run_upgrade(env, workdir)
-        _start(target, options.services, env)
+        _start(target, options.services, env, serve_args=options.serve_args)
         target.postmaster_pid = find_postmaster(target)
         yield target
     finally:
@@ -70,9 +72,9 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
             _delete_queue(options.broker_url, queue)
 
 
-def _start(target: Target, services: tuple[str, ...], env: dict[str, str]) -> None:
+def _start(target: Target, services: tuple[str, ...], env: dict[str, str], *, serve_args: tuple[str, ...]) -> None:
     command = payhooks_command()
-    argv = {"serve": [*command, "serve", "--bind", target.base_url.removeprefix("http://")],
+    argv = {"serve": [*command, "serve", "--bind", target.base_url.removeprefix("http://"), *serve_args],
             "dispatcher": [*command, "dispatcher"], "worker": worker_command()}
     for name in ALL_SERVICES:
         if name in services:

@@ -19,21 +19,31 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def connect_args(settings: Settings, *, application_name: str) -> dict[str, object]:
+    """libpq options every payhooks connection gets: bounded connect, statement and lock waits."""
+    timeout_ms = int(settings.db_timeout_seconds * 1000)
+    return {
+        "connect_timeout": max(1, int(settings.db_timeout_seconds)),
+        "application_name": application_name,
+        "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+    }
+
+
+def libpq_url(url: str) -> str:
+    """The URL psycopg itself takes (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(
     settings: Settings, *, pool_size: int | None = None, application_name: str = "payhooks"
 ) -> Engine:
     if not settings.database_url:
         raise DatabaseNotConfigured(DatabaseNotConfigured.__doc__)
-    timeout_ms = int(settings.db_timeout_seconds * 1000)
     return create_engine(
         normalise_url(settings.database_url),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=2,
         pool_timeout=settings.db_timeout_seconds,
         pool_recycle=1800,
-        connect_args={
-            "connect_timeout": max(1, int(settings.db_timeout_seconds)),
-            "application_name": application_name,
-            "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
-        },
+        connect_args=connect_args(settings, application_name=application_name),
     )

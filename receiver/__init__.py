@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from models.db import make_engine
+from models.ingest import EventStore
 from models.settings import Settings
 from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
@@ -19,7 +20,14 @@ class ReceiverState:
 
     settings: Settings
     engine: Engine
+    """Orders API and readiness."""
+    store: EventStore
+    """Webhooks: an autocommit pool of its own, one round trip per stored event."""
     adapters: dict[str, Adapter]
+
+    def close(self) -> None:
+        """Close the webhook pool (the engine belongs to whoever made it)."""
+        self.store.close()
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
@@ -29,6 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["payhooks"] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),
+        store=EventStore(settings, size=settings.db_pool_size),
         adapters=build_adapters(settings),
     )
 

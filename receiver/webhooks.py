@@ -4,13 +4,11 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
 from flask import Blueprint, jsonify, request
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import metrics
-from models.ingest import store_event
 from receiver import state
 from receiver.providers.base import EnvelopeError, VerificationError
 
@@ -79,27 +77,25 @@ def _receive(provider: str):
         name: REDACTED if name in adapter.secret_headers else value for name, value in headers.items()
     }
     try:
-        with app_state.engine.begin() as conn:
-            stored = store_event(
-                conn,
-                provider=provider,
-                event_key=envelope.event_key,
-                event_type=envelope.event_type,
-                livemode=envelope.livemode,
-                raw_body=body,
-                headers=stored_headers,
-                payload=envelope.payload,
-                secret_index=verified.secret_index,
-                verify_method=verified.method,
-            )
-    except DataError as exc:
+        stored = app_state.store.store(
+            provider=provider,
+            event_key=envelope.event_key,
+            event_type=envelope.event_type,
+            livemode=envelope.livemode,
+            raw_body=body,
+            headers=stored_headers,
+            payload=envelope.payload,
+            payload_is_body=envelope.payload_is_body,
+            secret_index=verified.secret_index,
+            verify_method=verified.method,
+        )
+    except psycopg.DataError as exc:
         return _reject(400, "bad request", provider=provider, action="webhook.unstorable",
-                       reason=f"payload not storable: {type(exc.orig).__name__}")
-    except (OperationalError, PoolTimeout, DBAPIError) as exc:
+                       reason=f"payload not storable: {type(exc).__name__}")
+    except psycopg.Error as exc:  # unreachable, timed out (PoolTimeout), or failed over
         log.error(
             "database unavailable, asking %s to retry", provider,
-            extra={"action": "webhook.db_unavailable", "provider": provider,
-                   "error": type(getattr(exc, "orig", exc)).__name__},
+            extra={"action": "webhook.db_unavailable", "provider": provider, "error": type(exc).__name__},
         )
         response = jsonify(error="service unavailable")
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS

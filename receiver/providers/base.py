@@ -54,6 +54,8 @@ class Envelope:
     event_type: str
     livemode: bool | None
     payload: Any
+    payload_is_body: bool = True
+    """The payload is the body's JSON as sent, so the database can parse the body itself."""
 
 
 class Adapter(Protocol):

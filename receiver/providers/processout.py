@@ -34,8 +34,8 @@ PENDING_FETCH = "pending_fetch"
 """Event type of a thin event whose sender left ``event_type`` out; the worker fetches it."""
 
 
-def _thin_event(body: bytes) -> dict[str, Any]:
-    """The POSTed fields, from a JSON object or a form-encoded body."""
+def _thin_event(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The POSTed fields, from a JSON object or a form-encoded body; and whether it was JSON."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
@@ -43,12 +43,12 @@ def _thin_event(body: bytes) -> dict[str, Any]:
     else:
         if not isinstance(parsed, dict):
             raise EnvelopeError("body is not a JSON object")
-        return parsed
+        return parsed, True
     try:
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
     except ValueError:
         raise EnvelopeError("body is neither JSON nor a UTF-8 form") from None
-    return {name: values[0] for name, values in form.items()}
+    return {name: values[0] for name, values in form.items()}, False
 
 
 class ProcessOutAdapter:
@@ -82,14 +82,15 @@ class ProcessOutAdapter:
 
     def parse(self, *, body: bytes, headers: Mapping[str, str]) -> Envelope:
         """Event key ``event_id``; type ``event_type``, or ``pending_fetch`` when absent."""
-        event = _thin_event(body)
+        event, from_json = _thin_event(body)
         event_key = require_str(event.get("event_id"), "event_id")
         event_type = event.get("event_type")
         if isinstance(event_type, str) and event_type:
             event_type = require_str(event_type, "event_type")
         else:
             event_type = PENDING_FETCH
-        return Envelope(event_key=event_key, event_type=event_type, livemode=None, payload=event)
+        return Envelope(event_key=event_key, event_type=event_type, livemode=None, payload=event,
+                        payload_is_body=from_json)
 
     def sign(self, *, body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
         """The Authorization header for ``secret`` ("user:pass"); {} when it is empty."""

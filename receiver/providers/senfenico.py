@@ -78,7 +78,8 @@ class SenfenicoAdapter:
         event = require_object(load_json(body), "body")
         event_type = require_str(event.get("event"), "event")
         data = event.get("data")
-        if isinstance(data, str):
+        decoded = isinstance(data, str)
+        if decoded:
             try:
                 data = json.loads(data)
             except (ValueError, RecursionError):
@@ -96,7 +97,8 @@ class SenfenicoAdapter:
             event_key = hashlib.sha256(body).hexdigest()
         live_mode = data.get("live_mode") if data else None
         livemode = live_mode if isinstance(live_mode, bool) else None
-        return Envelope(event_key=event_key, event_type=event_type, livemode=livemode, payload=event)
+        return Envelope(event_key=event_key, event_type=event_type, livemode=livemode, payload=event,
+                        payload_is_body=not decoded)
 
     def sign(self, *, body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
         """The hash header over the raw body (the PHP SDK's form)."""

@@ -102,7 +102,9 @@ def settings(database_url: str) -> Settings:
 def app(settings: Settings, engine: Engine):
     from receiver import create_app
 
-    return create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine)
+    yield app
+    app.extensions["payhooks"].close()
 
 
 @pytest.fixture

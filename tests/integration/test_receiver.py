@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from models.tables import WebhookEvent
 from receiver import create_app
-from receiver.providers.registry import PROVIDERS
+from receiver.providers.registry import PROVIDERS, build_adapters
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
 from tests.integration.helpers import EVENT_TYPES, count_events, live_server, signed_request
 
@@ -44,7 +44,8 @@ def test_each_provider_is_verified_stored_and_accepted(client, settings, engine,
     assert (row.provider, row.status, row.event_type) == (provider, "pending", EVENT_TYPES[provider])
     assert bytes(row.raw_body) == body
     assert row.event_key
-    assert row.payload
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert row.payload == build_adapters(settings)[provider].parse(body=body, headers=lowered).payload
     # and the headers are kept with the signature (or credentials) redacted
     secret_header = SECRET_HEADERS[provider]
     assert row.headers[secret_header] == "[redacted]"
@@ -146,6 +147,17 @@ def test_verified_body_postgres_cannot_store_is_400_not_500(client, settings, en
     assert count_events(engine) == 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_payload_column_holds_the_json_of_any_encoding_python_reads(client, settings, engine, encoding) -> None:
+    # Postgres parses a plain UTF-8 body itself; a BOM or UTF-16 body is encoded by Python instead.
+    document = {"event": "payment.success", "eventId": f"evt_{encoding}", "data": {"note": "caf\u00e9 \u20ac"}}
+    body, headers = signed_request(settings, "shadhinpay", body=json.dumps(document).encode(encoding))
+    response = client.post("/webhooks/shadhinpay", data=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    (row,) = _rows(engine)
+    assert row.payload == document and bytes(row.raw_body) == body
+
+
 def test_unknown_provider_is_404(client, engine) -> None:
     response = client.post("/webhooks/paypal", data=b"{}")
     assert response.status_code == 404
@@ -156,6 +168,7 @@ def test_body_over_the_limit_is_413(settings, engine) -> None:
     app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), engine=engine)
     body, headers = signed_request(settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
     response = app.test_client().post("/webhooks/yoco", data=body, headers=headers)
+    app.extensions["payhooks"].close()
     assert response.status_code == 413
     assert count_events(engine) == 0
 
@@ -177,10 +190,12 @@ def test_database_unreachable_is_503_and_the_retry_is_kept(settings, engine) -> 
     assert "Traceback" not in response.get_data(as_text=True)
     # and /readyz says so
     assert down.test_client().get("/readyz").status_code == 503
+    down.extensions["payhooks"].close()
     # When the database is back and the provider retries, the event is stored
     up = create_app(settings, engine=engine)
     body, headers = signed_request(settings, "smartpay", body=body)
     retry = up.test_client().post("/webhooks/smartpay", data=body, headers=headers)
+    up.extensions["payhooks"].close()
     assert retry.status_code == 200 and retry.json["status"] == "accepted"
     assert count_events(engine) == 1
 
@@ -198,6 +213,7 @@ def test_secret_index_of_a_rotation_is_recorded(settings, engine) -> None:
     app = create_app(rotated, engine=engine)
     body, headers = signed_request(settings, "yoco")  # signed with the old (second) secret
     assert app.test_client().post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    app.extensions["payhooks"].close()
     assert _rows(engine)[0].secret_index == 1
 
 

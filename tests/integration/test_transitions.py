@@ -12,8 +12,9 @@ from models.ingest import store_event
 
 def _stored(engine: Engine, key: str = "evt_1") -> int:
     with engine.begin() as conn:
-        return store_event(conn, provider="yoco", event_key=key, event_type="payment.succeeded", livemode=False,
-                           raw_body=b"{}", headers={}, payload={}, secret_index=0, verify_method=None).id
+        return store_event(conn.connection.driver_connection, provider="yoco", event_key=key,
+                           event_type="payment.succeeded", livemode=False, raw_body=b"{}", headers={}, payload={},
+                           secret_index=0, verify_method=None).id
 
 
 def _dispatch_and_claim(engine: Engine, event_id: int, *, worker: str = "w1") -> transitions.Claim:
