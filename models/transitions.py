@@ -86,14 +86,32 @@ def _record_attempt(conn: Connection, claim: Claim, *, outcome: str, error: str 
     )
 
 
+# Every handled event runs this, so it is one fixed statement: the guarded
+# status change and its attempt row (no row changed: no attempt, lease lost).
+_FINISH = """
+    WITH done AS (
+        UPDATE webhook_events
+           SET status = %(status)s, processed_at = clock_timestamp(), lease_expires_at = NULL,
+               next_attempt_at = NULL, last_error = %(note)s,
+               order_id = COALESCE(%(order_id)s::bigint, order_id)
+         WHERE id = %(id)s AND status = 'processing' AND attempts = %(attempt)s
+        RETURNING id)
+    INSERT INTO event_attempts (event_id, number, started_at, finished_at, outcome, error, worker)
+    SELECT id, %(attempt)s, %(started_at)s, clock_timestamp(), %(status)s, %(note)s, %(worker)s FROM done"""
+
+
 def finish(conn: Connection, claim: Claim, *, status: str, note: str | None = None,
            order_id: int | None = None) -> None:
     """processing → succeeded | ignored, with the attempt row, in the handler's transaction."""
     if status not in ("succeeded", "ignored"):
         raise ValueError(f"finish() takes succeeded or ignored, not {status}")
-    leasing.finish(conn, TABLE, claim.lease, status=status, note=note,
-                   extra="order_id = COALESCE(CAST(:order_id AS bigint), order_id)", order_id=order_id)
-    _record_attempt(conn, claim, outcome=status, error=note)
+    result = conn.exec_driver_sql(_FINISH, {
+        "status": status, "note": note, "order_id": order_id, "id": claim.event_id, "attempt": claim.attempt,
+        "started_at": claim.started_at, "worker": claim.worker,
+    })
+    if result.rowcount != 1:
+        raise TransitionError(f"{TABLE} row {claim.event_id} attempt {claim.attempt} is no longer "
+                              "processing (lease lost)")
 
 
 def fail(conn: Connection, claim: Claim, *, error: str, traceback: str | None,

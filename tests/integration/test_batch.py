@@ -1,0 +1,101 @@
+"""A worker's batch: one transaction for every event, and a failing event costs only itself.
+
+``process_events`` runs in this process against real Postgres; the events
+are stored and dispatched (queued) as the receiver and dispatcher would.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import Engine, text
+
+from models import transitions
+from models.ingest import store_event
+from receiver.providers.samples import sample_body
+from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row
+from tests.integration.custom_handlers import custom
+from workers.handlers import handlers_for, register
+from workers.processing import Runtime, process_events
+
+
+@pytest.fixture
+def runtime(settings, engine: Engine) -> Runtime:
+    # The custom handler that fails for "boom-" orders runs after fulfilment, as a merchant's would.
+    handlers_for("payment.succeeded")
+    register("payment.succeeded", name="test_custom")(custom)
+    assert [name for name, _ in handlers_for("payment.succeeded")][-1] == "test_custom"
+    return Runtime(settings=settings, engine=engine)
+
+
+def _queued(engine: Engine, *refs: str) -> list[int]:
+    """One stored, dispatched ShadhinPay payment.completed event per payment reference."""
+    ids = []
+    with engine.begin() as conn:
+        for ref in refs:
+            body = sample_body("shadhinpay", "payment.completed", order_ref=ref, amount_minor=1000,
+                               event_id=f"evt_{ref}")
+            ids.append(store_event(conn.connection.driver_connection, provider="shadhinpay", event_key=f"evt_{ref}",
+                                   event_type="payment.completed", livemode=False, raw_body=body, headers={},
+                                   payload=json.loads(body), secret_index=0, verify_method="hmac").id)
+    with engine.begin() as conn:
+        assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == sorted(ids)
+    return ids
+
+
+def _paid_order(engine: Engine, ref: str, *, prefix: str = "R-") -> int:
+    return create_order(engine, reference=f"{prefix}{ref}", provider="shadhinpay", payment_ref=ref, amount=1000,
+                        currency="BDT")
+
+
+def test_a_batch_of_good_events_commits_every_effect_once(runtime, engine) -> None:
+    orders = {ref: _paid_order(engine, ref) for ref in ("ch_1", "ch_2", "ch_3")}
+    ids = _queued(engine, *orders)
+    assert process_events(runtime, ids) == {event_id: "succeeded" for event_id in ids}
+    for ref, order_id in orders.items():
+        assert order_row(engine, f"R-{ref}").status == "paid"
+        assert [kind for _, kind in deliveries(engine, order_id)] == ["fulfilment", "email.order_confirmation"]
+    for event_id in ids:
+        assert [(a.number, a.outcome) for a in attempts(engine, event_id)] == [(1, "succeeded")]
+    # The same ids again (a duplicate message) find nothing to do and change nothing.
+    assert process_events(runtime, ids) == {event_id: "not-claimable" for event_id in ids}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one() == 3
+
+
+def test_a_failing_event_is_recorded_alone_and_the_rest_of_its_batch_commits(runtime, engine) -> None:
+    # Given a batch whose middle event names an order that does not exist
+    first, last = _paid_order(engine, "ch_first"), _paid_order(engine, "ch_last")
+    good_1, orphan, good_2 = _queued(engine, "ch_first", "ch_missing", "ch_last")
+    outcomes = process_events(runtime, [good_1, orphan, good_2])
+    # Then the good events are done with all their effects
+    assert outcomes == {good_1: "succeeded", orphan: "retrying", good_2: "succeeded"}
+    for order_id, ref in ((first, "ch_first"), (last, "ch_last")):
+        assert order_row(engine, f"R-{ref}").status == "paid"
+        assert len(deliveries(engine, order_id)) == 2
+    # and the failing one is retrying with one failed attempt, and wrote nothing else
+    row = event_row(engine, orphan)
+    assert (row.status, row.attempts) == ("retrying", 1)
+    assert "ch_missing" in row.last_error
+    assert [(a.number, a.outcome) for a in attempts(engine, orphan)] == [(1, "failed")]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM order_transitions WHERE event_id = :e"),
+                            {"e": orphan}).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM deliveries WHERE event_id = :e"),
+                            {"e": orphan}).scalar_one() == 0
+        # and each good event moved its order exactly once (the optimistic try left nothing behind)
+        assert conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one() == 2
+
+
+def test_a_handler_failing_after_writes_leaves_none_of_them(runtime, engine) -> None:
+    # Given a batch whose middle order has a custom handler that fails after fulfilment wrote
+    good, boom = _paid_order(engine, "ch_ok"), _paid_order(engine, "ch_boom", prefix="boom-")
+    ok_id, boom_id = _queued(engine, "ch_ok", "ch_boom")
+    assert process_events(runtime, [ok_id, boom_id]) == {ok_id: "succeeded", boom_id: "retrying"}
+    # Then the failing event's order move, transition and deliveries were all rolled back
+    assert order_row(engine, "boom-ch_boom").status == "pending"
+    assert deliveries(engine, boom) == []
+    assert "boom for boom-ch_boom" in event_row(engine, boom_id).last_error
+    # while the other event of the batch kept all of its effects
+    assert order_row(engine, "R-ch_ok").status == "paid"
+    assert len(deliveries(engine, good)) == 2
