@@ -1,6 +1,6 @@
 """End-to-end benchmark: N paid events for N registered orders, receiver → dispatcher → workers.
 
-    python -m bench.e2e [--mode stack|up] [--events 2000] [--concurrency 32] [--rate R] [--json]
+    python -m bench.e2e [--mode stack|up] [--events 10000] [--concurrency 32] [--rate R] [--json]
 
 Before the clock: the target runs (``--mode stack``: separate processes on the
 machine's Postgres and RabbitMQ; ``--mode up``: ``payhooks up``), the orders
@@ -40,7 +40,7 @@ PRESIGN_LIMIT_SECONDS = 120.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("stack", "up"), default="stack")
-    parser.add_argument("--events", type=int, default=2000, help="events (and orders) [2000]")
+    parser.add_argument("--events", type=int, default=10_000, help="events (and orders) [10000]")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight [32]")
     parser.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
     parser.add_argument("--timeout", type=float, default=300.0,
