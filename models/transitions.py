@@ -105,7 +105,7 @@ def finish(conn: Connection, claim: Claim, *, status: str, note: str | None = No
     """processing → succeeded | ignored, with the attempt row, in the handler's transaction."""
     if status not in ("succeeded", "ignored"):
         raise ValueError(f"finish() takes succeeded or ignored, not {status}")
-    result = conn.exec_driver_sql(_FINISH, {
+    result = conn.connection.driver_connection.execute(_FINISH, {  # psycopg itself: the hot path
         "status": status, "note": note, "order_id": order_id, "id": claim.event_id, "attempt": claim.attempt,
         "started_at": claim.started_at, "worker": claim.worker,
     })

@@ -119,13 +119,16 @@ def _handle_batch(runtime: Runtime, claims: list[transitions.Claim], events: dic
     if not any(isinstance(result, Exception) for result in resolved.values()):
         try:
             with runtime.engine.begin() as conn:
+                orders = _lock_orders(runtime, conn, claims, events, resolved)
                 return [_timed(claim, lambda c=claim: _handle_optimistic(runtime, conn, c, events[c.event_id],
-                                                                         resolved[c.event_id]))
+                                                                         resolved[c.event_id], orders))
                         for claim in claims]
         except _Redo:
             pass
     with runtime.engine.begin() as conn:
-        return [_timed(claim, lambda c=claim: _handle(runtime, conn, c, events[c.event_id], resolved[c.event_id]))
+        orders = _lock_orders(runtime, conn, claims, events, resolved)
+        return [_timed(claim, lambda c=claim: _handle(runtime, conn, c, events[c.event_id], resolved[c.event_id],
+                                                      orders))
                 for claim in claims]
 
 
@@ -136,12 +139,12 @@ def _timed(claim: transitions.Claim, handle) -> Handled:
 
 
 def _handle_optimistic(runtime: Runtime, conn: Connection, claim: transitions.Claim, event: Any,
-                       resolved: Resolved) -> tuple[str, None]:
+                       resolved: Resolved, orders: Orders) -> tuple[str, None]:
     event_type, payload, fetched = resolved  # type: ignore[misc]  (no exception reaches here)
     try:
         if fetched:
             transitions.store_fetched(conn, claim, payload=payload, event_type=event_type)
-        status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload)
+        status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload, orders)
         transitions.finish(conn, claim, status=status, note=note, order_id=order_id)
     except Exception as exc:
         raise _Redo() from exc
@@ -163,7 +166,7 @@ def _resolve(runtime: Runtime, event: Any) -> Resolved:
 
 
 def _handle(runtime: Runtime, conn: Connection, claim: transitions.Claim, event: Any,
-            resolved: Resolved) -> tuple[str, str | None]:
+            resolved: Resolved, orders: Orders) -> tuple[str, str | None]:
     """One event inside the batch's transaction: its writes commit together or not at all."""
     try:
         if isinstance(resolved, Exception):
@@ -172,7 +175,8 @@ def _handle(runtime: Runtime, conn: Connection, claim: transitions.Claim, event:
         if fetched:  # kept even when the handler then fails
             transitions.store_fetched(conn, claim, payload=payload, event_type=event_type)
         with conn.begin_nested():
-            status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload)
+            status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload,
+                                                   orders)
             transitions.finish(conn, claim, status=status, note=note, order_id=order_id)
         return status, None
     except transitions.TransitionError as exc:
@@ -197,14 +201,14 @@ def _report(claim: transitions.Claim, status: str, error: str | None, seconds: f
 
 
 def _run_handlers(runtime: Runtime, conn, claim: transitions.Claim, provider: str, event_type: str,
-                  payload: Any) -> tuple[str, str | None, int | None]:
+                  payload: Any, orders: Orders) -> tuple[str, str | None, int | None]:
     kind = runtime.adapters[provider].kinds.get(event_type)
     handlers = handlers_for(kind) if kind else []
     if not handlers:
         return "ignored", f"no handler for {event_type}", None
     payment = extract(provider, event_type, payload)
     try:
-        order = _lock_order(conn, provider, payment)
+        order = orders.pop((provider, payment.payment_ref), None) or _lock_order(conn, provider, payment)
     except Ignored as exc:
         return "ignored", exc.reason, None
     ctx = HandlerContext(conn=conn, event_id=claim.event_id, provider=provider, event_type=event_type,
@@ -214,6 +218,43 @@ def _run_handlers(runtime: Runtime, conn, claim: transitions.Claim, provider: st
                              phone=order.customer_phone))
     notes = [note for _, handler in handlers if (note := handler(ctx))]
     return "succeeded", "; ".join(notes) or None, order.id
+
+
+Orders = dict[tuple[str, str | None], Any]
+"""Order rows locked for a batch, by (provider, payment reference); each is handed out once."""
+
+
+def _lock_orders(runtime: Runtime, conn: Connection, claims: list[transitions.Claim], events: dict[int, Any],
+                 resolved: dict[int, Resolved]) -> Orders:
+    """Lock the orders a batch names in one statement, in id order (one round trip, not one per event).
+
+    A row serves the first event that asks for it; a later event of the same
+    batch for the same order reads it again, so it sees what the first changed.
+    """
+    keys: list[tuple[str, str]] = []
+    for claim in claims:
+        result, provider = resolved[claim.event_id], events[claim.event_id].provider
+        if isinstance(result, Exception):
+            continue
+        event_type, payload, _ = result
+        kind = runtime.adapters[provider].kinds.get(event_type)
+        if not kind or not handlers_for(kind):
+            continue
+        try:
+            payment = extract(provider, event_type, payload)
+        except Exception:  # the handler will meet the same error and record it
+            continue
+        if payment.payment_ref:
+            keys.append((provider, payment.payment_ref))
+    if not keys:
+        return {}
+    rows = conn.exec_driver_sql(
+        """SELECT * FROM orders
+            WHERE (provider, provider_payment_ref) IN (SELECT * FROM unnest(%(p)s::text[], %(r)s::text[]))
+            ORDER BY id FOR UPDATE""",
+        {"p": [p for p, _ in keys], "r": [r for _, r in keys]},
+    )
+    return {(row.provider, row.provider_payment_ref): row for row in rows}
 
 
 def _lock_order(conn, provider: str, payment: Payment):

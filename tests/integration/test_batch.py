@@ -28,19 +28,30 @@ def runtime(settings, engine: Engine) -> Runtime:
     return Runtime(settings=settings, engine=engine)
 
 
-def _queued(engine: Engine, *refs: str) -> list[int]:
-    """One stored, dispatched ShadhinPay payment.completed event per payment reference."""
+def _queued(engine: Engine, *refs: str, event_type: str = "payment.completed") -> list[int]:
+    """One stored, dispatched ShadhinPay event per payment reference (in that order)."""
     ids = []
     with engine.begin() as conn:
         for ref in refs:
-            body = sample_body("shadhinpay", "payment.completed", order_ref=ref, amount_minor=1000,
-                               event_id=f"evt_{ref}")
-            ids.append(store_event(conn.connection.driver_connection, provider="shadhinpay", event_key=f"evt_{ref}",
-                                   event_type="payment.completed", livemode=False, raw_body=body, headers={},
+            key = f"evt_{event_type}_{ref}"
+            body = sample_body("shadhinpay", event_type, order_ref=ref, amount_minor=1000, event_id=key)
+            ids.append(store_event(conn.connection.driver_connection, provider="shadhinpay", event_key=key,
+                                   event_type=event_type, livemode=False, raw_body=body, headers={},
                                    payload=json.loads(body), secret_index=0, verify_method="hmac").id)
     with engine.begin() as conn:
         assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == sorted(ids)
     return ids
+
+
+def _stored(engine: Engine, *refs: str, event_type: str) -> list[int]:
+    """Stored but not yet dispatched."""
+    with engine.begin() as conn:
+        return [store_event(conn.connection.driver_connection, provider="shadhinpay", event_key=f"evt_{event_type}_{r}",
+                            event_type=event_type, livemode=False,
+                            raw_body=(body := sample_body("shadhinpay", event_type, order_ref=r, amount_minor=1000,
+                                                          event_id=f"evt_{event_type}_{r}")),
+                            headers={}, payload=json.loads(body), secret_index=0, verify_method="hmac").id
+                for r in refs]
 
 
 def _paid_order(engine: Engine, ref: str, *, prefix: str = "R-") -> int:
@@ -99,3 +110,18 @@ def test_a_handler_failing_after_writes_leaves_none_of_them(runtime, engine) -> 
     # while the other event of the batch kept all of its effects
     assert order_row(engine, "R-ch_ok").status == "paid"
     assert len(deliveries(engine, good)) == 2
+
+
+def test_a_second_event_for_the_same_order_in_a_batch_sees_what_the_first_did(runtime, engine) -> None:
+    # Given the payment and its refund of one order in the same batch
+    _paid_order(engine, "ch_twice")
+    paid, refunded = _stored(engine, "ch_twice", event_type="payment.completed") + _stored(
+        engine, "ch_twice", event_type="payment.refunded")
+    with engine.begin() as conn:
+        assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == [paid, refunded]
+    # Then the refund finds the order paid (not the row as locked before the payment moved it)
+    assert process_events(runtime, [paid, refunded]) == {paid: "succeeded", refunded: "succeeded"}
+    assert order_row(engine, "R-ch_twice").status == "refunded"
+    with engine.connect() as conn:
+        moves = conn.execute(text("SELECT from_status, to_status FROM order_transitions ORDER BY id")).all()
+    assert [tuple(m) for m in moves] == [("pending", "paid"), ("paid", "refunded")]

@@ -34,9 +34,11 @@ from workers.normalise import Payment
 
 _orders = Order.__table__
 
-# The statements every event runs are fixed SQL through the driver: building
-# and compiling a SQLAlchemy construct per call cost several times the CPU of
-# running it. Moving an order and recording the transition is one statement.
+# The statements every event runs are fixed SQL, run by psycopg itself on the
+# connection (and in the transaction) of ``ctx.conn``: building and compiling
+# a SQLAlchemy construct per call cost several times the CPU of running it,
+# and SQLAlchemy's result set-up alone about 0.13 ms a statement. Moving an
+# order and recording the transition is one statement.
 _MOVE = """
     WITH moved AS (UPDATE orders SET status = %(to_status)s, updated_at = clock_timestamp(){assignments}
                     WHERE id = %(order_id)s RETURNING id)
@@ -55,6 +57,11 @@ _OUTBOUND_SKIPPED = _OUTBOUND.format(
     skipped_columns=", status, last_error, next_attempt_at, processed_at",
     skipped_values=", 'skipped', %(reason)s, NULL, clock_timestamp()")
 _NOW = "clock_timestamp()"
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn``: same session, same open transaction."""
+    return conn.connection.driver_connection
 
 
 def _sql_value(name: str, value: Any) -> tuple[str, Any] | None:
@@ -98,11 +105,11 @@ class HandlerContext:
                 return
             assignments.append(f", {name} = {sql[0]}")
             params[name] = sql[1]
-        self.conn.exec_driver_sql(_MOVE.format(assignments="".join(assignments)), params)
+        _driver(self.conn).execute(_MOVE.format(assignments="".join(assignments)), params)
 
     def record(self, to_status: str, *, note: str | None = None) -> None:
         """Record what this event did (or was not allowed to do) to the order."""
-        self.conn.exec_driver_sql(_RECORD, self._transition(to_status, note))
+        _driver(self.conn).execute(_RECORD, self._transition(to_status, note))
 
     def _transition(self, to_status: str, note: str | None) -> dict[str, Any]:
         return {"order_id": self.order.id, "event_id": self.event_id, "from_status": self.order.status,
@@ -116,10 +123,10 @@ class HandlerContext:
         and a replay sends it once the setting exists.
         """
         reason = self.unsendable(kind)
-        inserted = self.conn.exec_driver_sql(_OUTBOUND_SKIPPED if reason else _OUTBOUND_PENDING, {
+        inserted = _driver(self.conn).execute(_OUTBOUND_SKIPPED if reason else _OUTBOUND_PENDING, {
             "event_id": self.event_id, "order_id": self.order.id, "handler": handler, "kind": kind,
             "payload": Jsonb(payload), "reason": reason,
-        }).scalar_one_or_none()
+        }).fetchone()
         return inserted is not None
 
     def order_summary(self) -> dict[str, Any]:
