@@ -47,6 +47,8 @@ class Runtime:
     delivery_schedule: RetrySchedule = field(init=False)
     processout: ProcessOutClient = field(init=False)
     http: httpx.Client = field(init=False)
+    fetchers: ThreadPoolExecutor = field(init=False)
+    """Threads that fetch a batch's ProcessOut events concurrently (kept, not started per batch)."""
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     pid: int = field(default_factory=os.getpid)
 
@@ -56,6 +58,7 @@ class Runtime:
         self.delivery_schedule = RetrySchedule.parse(self.settings.delivery_retry_schedule)
         self.processout = ProcessOutClient(self.settings)
         self.http = httpx.Client(follow_redirects=False)
+        self.fetchers = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_FETCHES, thread_name_prefix="fetch")
 
 
 def process_event(runtime: Runtime, event_id: int) -> str:
@@ -84,13 +87,11 @@ def process_events(runtime: Runtime, event_ids: list[int]) -> dict[int, str]:
         return outcomes
     # Resolve before the transaction (a slow provider API holds no database lock), and
     # concurrently: a batch waits about one fetch, not the sum, within its time limit.
-    fetches = sum(events[claim.event_id].provider == "processout" for claim in claims)
-    if fetches > 1:
-        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_FETCHES, fetches)) as pool:
-            outcomes_of = list(pool.map(lambda claim: _resolve(runtime, events[claim.event_id]), claims))
-    else:
-        outcomes_of = [_resolve(runtime, events[claim.event_id]) for claim in claims]
-    resolved = {claim.event_id: result for claim, result in zip(claims, outcomes_of, strict=True)}
+    fetching = [claim.event_id for claim in claims if events[claim.event_id].provider == "processout"]
+    fetched = dict(zip(fetching, runtime.fetchers.map(lambda event_id: _resolve(runtime, events[event_id]),
+                                                      fetching), strict=True)) if len(fetching) > 1 else {}
+    resolved = {claim.event_id: fetched[claim.event_id] if claim.event_id in fetched
+                else _resolve(runtime, events[claim.event_id]) for claim in claims}
     done = _handle_batch(runtime, claims, events, resolved)
     for claim, status, _, _ in done:
         outcomes[claim.event_id] = status
