@@ -67,7 +67,9 @@ def process_event(runtime: Runtime, event_id: int) -> str:
 
 
 def process_events(runtime: Runtime, event_ids: list[int]) -> dict[int, str]:
-    """Handle a batch of events: one claim, one transaction, a savepoint per event.
+    """Handle a batch of events: one claim, then one transaction for all of them.
+
+    A failing event still costs only itself (see :func:`_handle_batch`).
 
     Returns each id's outcome: the status it ended in, ``not-claimable`` (a
     duplicate message, or not due any more) or ``lease-lost``.
