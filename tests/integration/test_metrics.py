@@ -81,6 +81,10 @@ def test_worker_logs_are_json_lines_with_an_action(stack, sender, engine) -> Non
     stack.start_dispatcher()
     event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_l1", amount=900)
     wait_final(engine, event_id, stack=stack)
+    # The line is written just after the commit that made the event final; stopping the
+    # process group in between would kill the pool child before it writes it.
+    wait_for(lambda: '"event.succeeded"' in (stack.workdir / "worker.log").read_text(), timeout=15,
+             message="the worker's event.succeeded line")
     stack.stop()
     records = []
     for line in (stack.workdir / "worker.log").read_text().splitlines() + \
