@@ -14,12 +14,8 @@ succeeded, or had an effect twice; 2 when the run could not be set up.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +26,7 @@ from bench.cpu import CpuSampler
 from bench.figures import collect, problems_in
 from bench.report import render
 from bench.sender import SendResult, send_all
+from bench.summary import run_bench
 from bench.targets import StackOptions, Target, stack_target, up_target
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
 
@@ -75,40 +72,7 @@ def _providers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    log_dir = Path(tempfile.mkdtemp(prefix="payhooks-bench-logs-"))
-    workdir = Path(tempfile.mkdtemp(prefix="payhooks-bench-"))
-    processes = ProcessSet(log_dir)
-    figures: dict[str, Any] = {}
-    try:
-        figures = _run(args, processes, workdir)
-    except KeyboardInterrupt:
-        log("interrupted")
-        figures = {"ok": False, "problems": ["interrupted"]}
-    except Exception as exc:
-        log(f"setup or run failed: {type(exc).__name__}: {exc}")
-        for path in sorted(log_dir.glob("*.log")):
-            log(f"--- last lines of {path.name}\n{processes.tail(path.stem)}")
-        figures = {"ok": False, "problems": [f"{type(exc).__name__}: {exc}"], "setup_failed": True}
-    finally:
-        processes.stop(timeout=30)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return _finish(args, figures, log_dir)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _finish(args: argparse.Namespace, figures: dict[str, Any], log_dir: Path) -> int:
-    if figures.get("ok") and not args.keep_logs:
-        shutil.rmtree(log_dir, ignore_errors=True)
-    else:
-        figures["log_dir"] = str(log_dir)
-    print(json.dumps(figures, indent=2, default=str) if args.json else render(figures), flush=True)
-    if figures.get("setup_failed"):
-        return 2
-    return 0 if figures.get("ok") else 1
+    return run_bench("e2e", args, lambda processes, workdir: _run(args, processes, workdir), render)
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:

@@ -243,7 +243,8 @@ def worker_memory(target: Target) -> dict[str, Any]:
 def _settings(args: argparse.Namespace, target: Target, workers: int) -> dict[str, Any]:
     return {"rates": args.rates, "duration_s": args.duration, "saturation": args.saturation,
             "events_cap": args.events, "tool": args.tool, "threads": args.threads,
-            "connections": args.connections, "gunicorn_workers": workers, "base_url": target.base_url}
+            "connections": args.connections, "gunicorn_workers": workers, "serve_args": args.serve_args,
+            "base_url": target.base_url}
 
 
 def _phase_dict(phase: phases.Phase) -> dict[str, Any]:

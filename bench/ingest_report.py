@@ -78,11 +78,12 @@ def render(figures: dict[str, Any]) -> str:
     if "phases" not in figures:
         return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
     m, s = figures["machine"], figures["settings"]
+    server = (f"`payhooks serve {s['serve_args']}`" if s.get("serve_args") else
+              f"`payhooks serve` production defaults ({s['gunicorn_workers']} gthread workers × 4 threads)")
     lines = [
         f"payhooks ingest — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average {m['load_average_1m']}",
-        (f"receiver: `payhooks serve` production defaults ({s['gunicorn_workers']} gthread workers × 4 threads), "
-        f"alone on a fresh database; distinct signed events, all five providers round-robin; "
-        f"{s['connections']} connections, {s['duration_s']:g} s per phase"),
+        (f"receiver: {server}, alone on a fresh database; distinct signed events, all five providers round-robin; "
+         f"{s['connections']} connections, {s['duration_s']:g} s per phase"),
         cpu_line(figures.get("idle_cpu") or {}, indent="before load: "),
     ]
     for phase in figures["phases"]:
