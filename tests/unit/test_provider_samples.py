@@ -212,13 +212,16 @@ def test_build_adapters_from_settings() -> None:
                                                                      now=NOW - 61))
 
 
-def test_build_adapters_without_secrets_fails_closed_except_processout() -> None:
+def test_build_adapters_without_secrets_fails_closed_for_every_provider() -> None:
     adapters = build_adapters(Settings(_env_file=None, smartpay_secrets=[], senfenico_secrets=[],
                                        yoco_secrets=[], shadhinpay_secrets=[], processout_basic_auth=None))
-    assert adapters["processout"].verify(body=b"{}", headers={}).secret_index is None
-    for provider in ("smartpay", "senfenico", "yoco", "shadhinpay"):
-        with pytest.raises(VerificationError, match="no secret configured"):
+    for provider in PROVIDERS:
+        assert not adapters[provider].configured
+        with pytest.raises(VerificationError, match="no (secret|credentials) configured"):
             adapters[provider].verify(body=b"{}", headers={})
+    allowed = build_adapters(Settings(_env_file=None, processout_basic_auth=None,
+                                      processout_allow_unauthenticated=True))
+    assert allowed["processout"].configured and allowed["processout"].max_body_bytes == 8192
 
 
 # -- fuzzing: nothing but VerificationError / EnvelopeError escapes --------------
@@ -352,7 +355,7 @@ def test_pathological_json_is_contained(provider: str, body: bytes) -> None:
         ("processout", b'{"event_id":"ev_1","event_type":"x\\u0000"}', {}),
         ("senfenico", b'{"event":"checkout.success","data":{"reference":"chk_\\udfff"}}', {}),
         ("yoco", b'{"type":"payment.succeeded"}', {"webhook-id": "msg_\x00"}),
-        ("shadhinpay", b'{"event":"payment.completed"}', {"x-shadhinpay-event-id": "e\udcff"}),
+        ("shadhinpay", b'{"eventId":"e\\udcff","event":"payment.completed"}', {}),
         ("shadhinpay", b'{"event":"payment.completed","data":{"payment_id":"SP_\\ud800"}}', {}),
     ],
 )
