@@ -15,7 +15,7 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def refund_body(provider: str, *, event_id: str, refund_id: str, order_ref: str, amount_minor: int,
+def refund_body(provider: str, *, event_id: str, refund_id: str | None, order_ref: str, amount_minor: int,
                 processout: Any = None, at: str = "2026-11-27T10:00:00Z") -> bytes:
     """A refund event of ``provider`` for ``refund_id``; ProcessOut's full event goes to the fake API."""
     currency = CURRENCY[provider]
@@ -29,9 +29,11 @@ def refund_body(provider: str, *, event_id: str, refund_id: str, order_ref: str,
             "id": refund_id, "type": "refund", "createdDate": at, "amount": amount_minor, "currency": currency,
             "status": "succeeded", "mode": "test", "metadata": {"checkoutId": order_ref}, "paymentId": "p_1"}})
     if provider == "shadhinpay":  # the documented envelope, no eventId: keyed by its signed fields
-        return _compact({"event": "payment.refunded", "timestamp": at, "data": {
-            "payment_id": order_ref, "status": "REFUNDED", "amount": minor_to_major(amount_minor, currency),
-            "currency": currency, "transaction_id": f"TXN-{event_id}", "refund_id": refund_id}})
+        data = {"payment_id": order_ref, "status": "REFUNDED", "amount": minor_to_major(amount_minor, currency),
+                "currency": currency, "transaction_id": f"TXN-{event_id}"}
+        if refund_id is not None:
+            data["refund_id"] = refund_id
+        return _compact({"event": "payment.refunded", "timestamp": at, "data": data})
     if provider == "processout":
         event = sample_processout_event(event_id=event_id, event_type="transaction.refunded", order_ref=order_ref,
                                         amount_minor=amount_minor, refund_id=refund_id)["event"]
