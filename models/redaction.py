@@ -10,7 +10,9 @@ A configured secret is known in its derived forms too:
   base64 value an ``Authorization: Basic`` header carries;
 - a ``whsec_`` (Standard Webhooks) secret: also its key part without the prefix;
 - a URL with credentials (database, broker, fulfilment, notify): its password,
-  percent-encoded or not, and the base64 Basic value an HTTP client sends for it.
+  percent-encoded or not, and the base64 Basic value an HTTP client sends for it;
+- the ProcessOut project secret as the workers' Basic value, the SMTP password
+  as SMTP AUTH PLAIN and LOGIN carry it (base64).
 
 Beyond the configured values, any ``scheme://user:password@`` in a text has its
 password replaced, so a URL we were never told about still loses its credentials.
@@ -105,6 +107,9 @@ class Redactor:
         project_id, project_secret = settings.processout_project_id, settings.processout_project_secret
         if project_secret is not None:  # the worker's API calls carry Basic "project_id:secret"
             found.add(_basic(f"{project_id or ''}:{project_secret.get_secret_value()}"))
+        if settings.smtp_password is not None:  # SMTP AUTH PLAIN and LOGIN carry it base64-encoded
+            password = settings.smtp_password.get_secret_value()
+            found |= {_basic(password), _basic(f"\0{settings.smtp_username or ''}\0{password}")}
         return cls(secrets=tuple(found))
 
     def text(self, value: str) -> str:
