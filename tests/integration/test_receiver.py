@@ -231,6 +231,8 @@ def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
     from models.redaction import Redactor
 
     # The production log pipeline (the JSON handler on stderr with the redaction filter)
+    root = logging.getLogger()
+    previous = root.handlers[:], root.level
     logs.configure(redactor=Redactor.from_settings(settings), json_lines=True)
     app = create_app(settings, engine=engine)
     client = app.test_client()
@@ -248,7 +250,8 @@ def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
             logging.getLogger("payhooks.test").warning("request carried %s", headers)
     finally:
         app.extensions["payhooks"].close()
-        logging.getLogger().handlers[:] = []
+        root.handlers[:], level = previous
+        root.setLevel(level)
     log_text = capfd.readouterr().err
     rows = _rows(engine)
     assert len(rows) == len(PROVIDERS)
