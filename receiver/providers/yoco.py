@@ -116,7 +116,7 @@ class YocoAdapter:
         raise VerificationError("signature does not match")
 
     def parse(self, *, body: bytes, headers: Mapping[str, str]) -> Envelope:
-        """Key ``$.id`` (fallback: the webhook-id header), type ``$.type``."""
+        """Key ``$.id`` (fallback: the webhook-id header, which the signature covers), type ``$.type``."""
         event = require_object(load_json(body), "body")
         event_type = require_str(event.get("type"), "type")
         event_id = event.get("id")
