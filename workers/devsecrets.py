@@ -37,8 +37,10 @@ def ensure(data_dir: Path) -> tuple[dict[str, str], bool]:
                 values[name.strip()] = value.strip()
         missing = {name: value for name, value in generate().items() if name not in values}
         if missing:  # a file from an older payhooks: add what it lacks, keep the rest
+            text = path.read_text()
             with path.open("a") as file:
-                file.write("".join(f"{name}={value}\n" for name, value in missing.items()))
+                file.write(("" if text.endswith("\n") or not text else "\n")
+                           + "".join(f"{name}={value}\n" for name, value in missing.items()))
             values.update(missing)
         return values, False
     values = generate()

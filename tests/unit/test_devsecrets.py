@@ -22,3 +22,10 @@ def test_a_file_from_before_gets_the_missing_ones_and_keeps_the_rest(tmp_path: P
     text = (tmp_path / "secrets.env").read_text()
     assert text.startswith("# old\nPAYHOOKS_YOCO_SECRETS=whsec_old\n")
     assert devsecrets.ensure(tmp_path) == (values, False)
+
+
+def test_a_last_line_without_a_newline_stays_intact(tmp_path: Path) -> None:
+    (tmp_path / "secrets.env").write_text("PAYHOOKS_API_TOKEN=tok")
+    values, _ = devsecrets.ensure(tmp_path)
+    assert values["PAYHOOKS_API_TOKEN"] == "tok"
+    assert devsecrets.ensure(tmp_path)[0]["PAYHOOKS_API_TOKEN"] == "tok"
