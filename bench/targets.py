@@ -151,12 +151,10 @@ def stack_target(options: StackOptions, *, processes: ProcessSet, workdir: Path)
 
 
 def _stack_env(target: Target, options: StackOptions, queue: str) -> dict[str, str]:
-    generated = devsecrets.generate()
-    basic_auth = f"hooks:{secrets.token_urlsafe(12)}"
+    generated = devsecrets.generate()  # ProcessOut's Basic auth included
     env = env_without_payhooks(
         PAYHOOKS_DATABASE_URL=target.database_url, PAYHOOKS_BROKER_URL=options.broker_url,
-        PAYHOOKS_QUEUE_NAME=queue, PAYHOOKS_DATA_DIR=str(target.workdir / ".payhooks"),
-        PAYHOOKS_PROCESSOUT_BASIC_AUTH=basic_auth, **generated,
+        PAYHOOKS_QUEUE_NAME=queue, PAYHOOKS_DATA_DIR=str(target.workdir / ".payhooks"), **generated,
     )
     if options.processout is not None:
         env.update(options.processout.env())

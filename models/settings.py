@@ -88,6 +88,27 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="connect and statement timeout for the receiver's queries"
     )
 
+    # Trust boundary (issue 11): nothing unverified is stored, bounded work before a match,
+    # /metrics behind an optional token.
+    processout_allow_unauthenticated: bool = Field(
+        default=False,
+        description="accept ProcessOut webhooks without Basic auth (anyone can then make the workers "
+                    "fetch ids they choose); thin bodies are then capped at 8 KiB",
+    )
+    max_body_bytes_smartpay: int | None = Field(default=None, ge=1024, description="default: max_body_bytes")
+    max_body_bytes_processout: int | None = Field(default=None, ge=1024, description="default: max_body_bytes")
+    max_body_bytes_senfenico: int | None = Field(default=None, ge=1024, description="default: max_body_bytes")
+    max_body_bytes_yoco: int | None = Field(default=None, ge=1024, description="default: max_body_bytes")
+    max_body_bytes_shadhinpay: int | None = Field(default=None, ge=1024, description="default: max_body_bytes")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token /metrics on the receiver asks for; unset: open"
+    )
+
+    def body_limit_for(self, provider: str) -> int:
+        """The largest body ``provider``'s endpoint reads: its own limit, else the global one."""
+        own = getattr(self, f"max_body_bytes_{provider}", None)
+        return own if own is not None else self.max_body_bytes
+
     @field_validator(
         "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",
         mode="before",
@@ -111,7 +132,7 @@ class Settings(BaseSettings):
             for value in getattr(self, f"{name}_secrets")
         ]
         for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token,
-                       self.smtp_password, self.fulfilment_secret, self.notify_secret):
+                       self.smtp_password, self.fulfilment_secret, self.notify_secret, self.metrics_token):
             if single is not None:
                 found.append(single.get_secret_value())
         return found

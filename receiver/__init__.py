@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from models.db import make_engine
 from models.ingest import EventStore
+from models.redaction import Redactor
 from models.settings import Settings
 from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
@@ -24,6 +25,8 @@ class ReceiverState:
     store: EventStore
     """Webhooks: an autocommit pool of its own, one round trip per stored event."""
     adapters: dict[str, Adapter]
+    redactor: Redactor
+    """Stored headers: secret headers replaced whole, every other value scrubbed."""
 
     def close(self) -> None:
         """Close the webhook pool (the engine belongs to whoever made it)."""
@@ -33,12 +36,13 @@ class ReceiverState:
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # each webhook endpoint sets its own
     app.extensions["payhooks"] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),
         store=EventStore(settings, size=settings.db_pool_size),
         adapters=build_adapters(settings),
+        redactor=Redactor.from_settings(settings),
     )
 
     from receiver import health, orders, webhooks

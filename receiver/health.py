@@ -1,9 +1,10 @@
 """Liveness (the process answers) and readiness (the database answers)."""
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +21,18 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics():
+    """Prometheus text; behind ``Authorization: Bearer <PAYHOOKS_METRICS_TOKEN>`` when that is set."""
     from models.metrics import render
+
+    token = state().settings.metrics_token
+    if token is not None:
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        expected = token.get_secret_value().encode("utf-8")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+            log.warning("metrics scrape refused", extra={"action": "metrics.unauthorized"})
+            response = jsonify(error="unauthorized")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="payhooks metrics"'
+            return response, 401
 
     body, content_type = render()
     return Response(body, content_type=content_type)

@@ -16,7 +16,6 @@ bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("payhooks.receiver")
 
 MAX_KEY_LENGTH = 255
-REDACTED = "[redacted]"
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -50,6 +49,13 @@ def _receive(provider: str):
     if adapter is None:
         return _reject(404, "unknown provider", provider=provider[:32], action="webhook.unknown_provider",
                        reason="no such provider")
+    if not adapter.configured:  # not live: nothing read, nothing stored
+        return _reject(404, "provider not configured", provider=provider,
+                       action="webhook.unconfigured_provider", reason="no secret configured")
+    limit = app_state.settings.body_limit_for(provider)
+    if adapter.max_body_bytes is not None:
+        limit = min(limit, adapter.max_body_bytes)
+    request.max_content_length = limit
     try:
         body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     except RequestEntityTooLarge:
@@ -73,9 +79,7 @@ def _receive(provider: str):
         return _reject(400, "bad request", provider=provider, action="webhook.bad_envelope",
                        reason=exc.reason)
 
-    stored_headers = {
-        name: REDACTED if name in adapter.secret_headers else value for name, value in headers.items()
-    }
+    stored_headers = app_state.redactor.headers(headers, secret_names=adapter.secret_headers)
     try:
         stored = app_state.store.store(
             provider=provider,

@@ -13,6 +13,7 @@ import click
 import httpx
 
 from models.db import make_engine
+from models.redaction import redact
 from models.settings import Settings, load_settings
 
 
@@ -21,12 +22,13 @@ def _configure_logging() -> None:
     from pydantic import ValidationError
 
     from models import logs
+    from models.redaction import Redactor
 
     try:
-        secrets_to_hide = load_settings().secret_values()
+        redactor = Redactor.from_settings(load_settings())
     except ValidationError:  # the command itself reports bad settings
-        secrets_to_hide = []
-    logs.configure(secrets=secrets_to_hide)
+        redactor = Redactor()
+    logs.configure(redactor=redactor)  # also the redactor of every CLI output and error string
 
 
 def _settings_with_database() -> Settings:
@@ -257,6 +259,11 @@ def send(provider: str, event_type: str, url: str, order_ref: str | None, amount
     if provider == "processout":
         auth = settings.processout_basic_auth
         secret = auth.get_secret_value() if auth else ""
+        if not secret and not settings.processout_allow_unauthenticated:
+            raise click.ClickException(
+                "no ProcessOut Basic auth configured: set PAYHOOKS_PROCESSOUT_BASIC_AUTH=user:pass "
+                "or run `payhooks up` once to generate dev secrets"
+            )
     else:
         configured = settings.secrets_for(provider)
         if not configured:
@@ -276,7 +283,7 @@ def send(provider: str, event_type: str, url: str, order_ref: str | None, amount
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=10.0)
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"could not reach {target}: {exc}") from None
+        raise click.ClickException(redact(f"could not reach {target}: {exc}")) from None
     click.echo(f"{response.status_code} {response.text.strip()}")
     if not response.is_success:
         sys.exit(1)

@@ -17,6 +17,8 @@ def generate() -> dict[str, str]:
         "PAYHOOKS_YOCO_SECRETS": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         "PAYHOOKS_SHADHINPAY_SECRETS": "sp_whsec_" + secrets.token_urlsafe(24),
         "PAYHOOKS_API_TOKEN": secrets.token_urlsafe(24),
+        # ProcessOut has no signature: the Basic credentials of the registered URL are its check.
+        "PAYHOOKS_PROCESSOUT_BASIC_AUTH": f"processout:{secrets.token_urlsafe(18)}",
     }
 
 
@@ -33,6 +35,13 @@ def ensure(data_dir: Path) -> tuple[dict[str, str], bool]:
             if "=" in line and not line.startswith("#"):
                 name, _, value = line.partition("=")
                 values[name.strip()] = value.strip()
+        missing = {name: value for name, value in generate().items() if name not in values}
+        if missing:  # a file from an older payhooks: add what it lacks, keep the rest
+            text = path.read_text()
+            with path.open("a") as file:
+                file.write(("" if text.endswith("\n") or not text else "\n")
+                           + "".join(f"{name}={value}\n" for name, value in missing.items()))
+            values.update(missing)
         return values, False
     values = generate()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from models.audit import event_record, find_event_id, list_events
+from models.redaction import Redactor
 from models.tables import EVENT_STATUSES
 from workers.ops_common import (
-    Redactor,
     build_event_filter,
     console,
     echo_json,

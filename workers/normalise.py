@@ -24,6 +24,27 @@ class Payment:
     alt_payment_id: str | None = None
     """Smartpay refunds without ``data.order``: a payment id the order listed when authorised."""
     extra: dict[str, Any] = field(default_factory=dict)
+    refund_ref: str | None = None
+    """The provider's own id of the refund an event is about (see :func:`refund_identity`)."""
+
+
+def refund_identity(payment: Payment, *, event_id: int) -> str:
+    """What makes a refund one refund: the provider's refund id, else the event.
+
+    Two events about one refund (a provider resending it under a new event id)
+    share the provider's id and book it once; two partial refunds of one
+    payment have two ids and book twice. Without an id, one refund per event.
+    """
+    if payment.refund_ref:
+        return f"ref:{payment.refund_ref}"[:255]
+    return f"event:{event_id}"
+
+
+def _ref(value: Any) -> str | None:
+    """A usable id: a non-empty string, or an integer (not a bool) as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -70,7 +91,8 @@ def _smartpay(event_type: str, payload: Any) -> Payment:
         order = data.get("order")
         return Payment(payment_ref=order if isinstance(order, str) else None,
                        amount_minor=_integer(data.get("amount")), currency=currency,
-                       alt_payment_id=data.get("payment") if isinstance(data.get("payment"), str) else None)
+                       alt_payment_id=data.get("payment") if isinstance(data.get("payment"), str) else None,
+                       refund_ref=_ref(data.get("id")))
     payments = data.get("payments")
     return Payment(payment_ref=data.get("id"), amount_minor=_integer(data.get("amount")), currency=currency,
                    extra={"payments": [p for p in payments if isinstance(p, str)]}
@@ -81,11 +103,12 @@ def _processout(event_type: str, payload: Any) -> Payment:
     data = _as_dict(_get(payload, "data"))
     transaction = _as_dict(data.get("transaction"))
     currency = _upper(transaction.get("currency"))
-    amount = transaction.get("amount")
+    amount, refund_ref = transaction.get("amount"), None
     if event_type == "transaction.refunded":
         amount = _get(data, "refund", "amount") or transaction.get("refunded_amount") or amount
+        refund_ref = _ref(_get(data, "refund", "id"))  # the refund transaction, from the fetched event
     return Payment(payment_ref=transaction.get("id"), amount_minor=to_minor(amount, currency),
-                   currency=currency)
+                   currency=currency, refund_ref=refund_ref)
 
 
 def _senfenico(event_type: str, payload: Any) -> Payment:
@@ -96,19 +119,25 @@ def _senfenico(event_type: str, payload: Any) -> Payment:
 
 def _yoco(event_type: str, payload: Any) -> Payment:
     inner = _as_dict(_get(payload, "payload"))
+    refund_ref = _ref(inner.get("id")) if event_type.startswith("refund.") else None
     return Payment(payment_ref=_get(inner, "metadata", "checkoutId"),
-                   amount_minor=_integer(inner.get("amount")), currency=_upper(inner.get("currency")))
+                   amount_minor=_integer(inner.get("amount")), currency=_upper(inner.get("currency")),
+                   refund_ref=refund_ref)
 
 
 def _shadhinpay(event_type: str, payload: Any) -> Payment:
     if isinstance(_get(payload, "payload"), dict):  # the newer envelope
         inner = payload["payload"]
         ref, currency = inner.get("paymentId"), _upper(inner.get("currency"))
+        refund_ref = _ref(inner.get("refundId")) or _ref(inner.get("refundReference"))
     else:
         inner = _as_dict(_get(payload, "data"))
         ref, currency = inner.get("payment_id"), _upper(inner.get("currency"))
+        refund_ref = _ref(inner.get("refund_id")) or _ref(inner.get("refund_reference"))
+    if not event_type.startswith("payment.refund"):
+        refund_ref = None
     return Payment(payment_ref=ref, amount_minor=to_minor(inner.get("amount"), currency or "BDT"),
-                   currency=currency)
+                   currency=currency, refund_ref=refund_ref)
 
 
 EXTRACTORS: dict[str, Callable[[str, Any], Payment]] = {

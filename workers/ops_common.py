@@ -3,19 +3,18 @@
 Settings and an engine per command, the time options (ISO 8601 or relative:
 ``30m``, ``1h``, ``2d``), the event filter options, JSON output, a rich
 console, and the last line of defence against leaking a secret: every value
-printed passes through :class:`Redactor`, which replaces any configured secret
-(headers are stored redacted already; this also covers an error message or a
-body that happens to carry one).
+printed passes through the process's :class:`models.redaction.Redactor`
+(installed with the settings when the command starts), which replaces any
+configured secret in any of its derived forms (headers are stored redacted
+already; this also covers an error message or a body that happens to carry one).
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,11 +27,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from models.audit import EventFilter
 from models.db import make_engine
+from models.redaction import current
 from models.settings import Settings
-
-REDACTED = "[redacted]"
-MIN_SECRET_LENGTH = 4
-"""Shorter values are not secrets worth the name, and replacing them would garble the output."""
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -135,61 +131,33 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Redactor:
-    secrets: tuple[str, ...]
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Redactor:
-        """Every configured secret, plus the forms a request carries them in.
-
-        The ProcessOut Basic auth ``user:pass`` also travels as its password
-        alone and base64-encoded in an ``Authorization`` header; a Yoco-style
-        ``whsec_`` secret also as its key without the prefix.
-        """
-        found: set[str] = set()
-        for value in settings.secret_values():
-            found.add(value)
-            if value.startswith("whsec_"):
-                found.add(value.removeprefix("whsec_"))
-        if settings.processout_basic_auth is not None:
-            basic = settings.processout_basic_auth.get_secret_value()
-            found.add(base64.b64encode(basic.encode()).decode())
-            found.add(basic.partition(":")[2])
-        usable = (s for s in found if len(s) >= MIN_SECRET_LENGTH)
-        return cls(secrets=tuple(sorted(usable, key=len, reverse=True)))  # longest first: no half-redactions
-
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    def __call__(self, value: Any) -> Any:
-        """The same structure with every string scrubbed (keys included)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self(k): self(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        return value
-
-
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(current().text(json.dumps(value, indent=2, ensure_ascii=False)))
+
+
+class RedactedStream:
+    """A text stream whose every write passes through the process's redactor."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(current().text(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def console() -> Console:
     """Rich output to the current stdout; wide enough for a table when piped to a file."""
     stream = sys.stdout
     terminal = stream.isatty()
-    return Console(file=stream, width=None if terminal else 200, markup=False, highlight=False,
-                   emoji=False)
+    return Console(file=RedactedStream(stream), width=None if terminal else 200, markup=False,
+                   highlight=False, emoji=False)
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, markup=False, highlight=False, emoji=False)
+    return Console(file=RedactedStream(sys.stderr), markup=False, highlight=False, emoji=False)
 
 
 def short(value: Any, width: int = 60) -> str:

@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from models.order_service import DuplicateOrder, OrderInput, create_order, field_errors, get_order
+from models.redaction import redact
 
 
 def _engine():
@@ -59,7 +60,7 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
             with engine.begin() as conn:
                 order = create_order(conn, data)
         except DuplicateOrder as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(redact(str(exc))) from None
     _echo_json(order)
 
 

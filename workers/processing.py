@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import Connection, Engine, select, text
 
 from models import metrics, transitions
+from models.redaction import redact
 from models.settings import Settings
 from models.tables import WebhookEvent
 from receiver.providers.base import Adapter
@@ -284,11 +285,11 @@ def _record_failure(runtime: Runtime, conn: Connection, claim: transitions.Claim
                     exc: Exception) -> tuple[str, str]:
     permanent = isinstance(exc, PermanentError)
     retry_in = None if permanent else runtime.schedules[claim.provider].delay_for(claim.tries)
-    error = str(exc) or type(exc).__name__
+    error = redact(str(exc) or type(exc).__name__)
     try:
         with conn.begin_nested():
             status = transitions.fail(conn, claim, error=error, retry_in=retry_in,
-                                      traceback=None if permanent else _traceback(exc))
+                                      traceback=None if permanent else redact(_traceback(exc)))
     except transitions.TransitionError as lost:
         return "lease-lost", str(lost)
     return status, error

@@ -65,6 +65,10 @@ class Adapter(Protocol):
     kinds: Mapping[str, str]
     secret_headers: frozenset[str]
     """Lower-cased header names whose values are redacted before storage."""
+    configured: bool
+    """False without a usable secret: the endpoint is then not live (404, nothing stored)."""
+    max_body_bytes: int | None
+    """A cap of the adapter's own below the configured body limit (None: none)."""
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified: ...
 

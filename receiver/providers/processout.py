@@ -1,7 +1,11 @@
-"""ProcessOut: no signature; a thin ``{event_id, event_type}`` POST, optional HTTP Basic.
+"""ProcessOut: no signature; a thin ``{event_id, event_type}`` POST behind HTTP Basic.
 
-Trust comes from the worker fetching the event back from ProcessOut's API; the
-receiver only checks the Basic credentials embedded in the registered URL.
+Trust comes from the worker fetching the event back from ProcessOut's API (its
+type, order and amount come only from there); the receiver checks the Basic
+credentials embedded in the registered URL. Without them the endpoint is not
+live, unless ``allow_unauthenticated`` says so explicitly: then any caller can
+make the workers fetch ids of its choosing, and the thin body is capped at
+:data:`UNAUTHENTICATED_MAX_BODY_BYTES`.
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ KINDS: dict[str, str] = {
     "transaction.chargeback.created": "payment.charged_back",
 }
 
+MAX_FORM_FIELDS = 16
+"""A thin event has two fields; a form with more than this is refused before it is parsed."""
+UNAUTHENTICATED_MAX_BODY_BYTES = 8 * 1024
+
 PENDING_FETCH = "pending_fetch"
 """Event type of a thin event whose sender left ``event_type`` out; the worker fetches it."""
 
@@ -45,9 +53,9 @@ def _thin_event(body: bytes) -> tuple[dict[str, Any], bool]:
             raise EnvelopeError("body is not a JSON object")
         return parsed, True
     try:
-        form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-    except ValueError:
-        raise EnvelopeError("body is neither JSON nor a UTF-8 form") from None
+        form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # not UTF-8, or more fields than a thin event has
+        raise EnvelopeError("body is neither JSON nor a UTF-8 form of a few fields") from None
     return {name: values[0] for name, values in form.items()}, False
 
 
@@ -58,14 +66,20 @@ class ProcessOutAdapter:
     kinds = KINDS
     secret_headers = frozenset({"authorization"})
 
-    def __init__(self, *, basic_auth: str | None = None, clock: Clock = system_clock) -> None:
+    def __init__(self, *, basic_auth: str | None = None, allow_unauthenticated: bool = False,
+                 clock: Clock = system_clock) -> None:
         self._credentials = basic_auth.encode("utf-8") if basic_auth else None
         self._clock = clock  # unused (no timestamp); accepted so every adapter builds alike
+        unauthenticated = self._credentials is None and allow_unauthenticated
+        self.configured = self._credentials is not None or unauthenticated
+        self.max_body_bytes = UNAUTHENTICATED_MAX_BODY_BYTES if unauthenticated else None
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified:
-        """Pass when no credentials are configured, else require a matching Basic header."""
+        """Require a matching Basic header; pass without one only when explicitly allowed."""
         if self._credentials is None:
-            return Verified(secret_index=None)
+            if not self.configured:
+                raise VerificationError("no credentials configured")
+            return Verified(secret_index=None, method="unauthenticated")
         value = headers.get("authorization")
         if not value:
             raise VerificationError("missing authorization header")

@@ -27,6 +27,7 @@ def build_adapters(settings: Settings, *, clock: Clock = system_clock) -> dict[s
         ),
         "processout": ProcessOutAdapter(
             basic_auth=basic_auth.get_secret_value() if basic_auth is not None else None,
+            allow_unauthenticated=settings.processout_allow_unauthenticated,
             clock=clock,
         ),
         "senfenico": SenfenicoAdapter(secrets=settings.secrets_for("senfenico"), clock=clock),

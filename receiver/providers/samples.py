@@ -177,15 +177,21 @@ def sample_processout_event(
     amount_minor: int,
     currency: str | None = None,
     sandbox: bool = True,
+    refund_id: str | None = None,
 ) -> dict[str, Any]:
-    """What ``GET /events/{event_id}`` answers for a thin event (for a fake ProcessOut API)."""
+    """What ``GET /events/{event_id}`` answers for a thin event (for a fake ProcessOut API).
+
+    A ``transaction.refunded`` event names its refund (``data.refund``: id, amount).
+    """
     currency = currency or DEFAULT_CURRENCY["processout"]
     amount = minor_to_major(amount_minor, currency)
     status = _PROCESSOUT_STATUS.get(event_type, event_type.rpartition(".")[2])
     transaction = {"id": order_ref, "amount": amount, "currency": currency, "status": status}
+    data: dict[str, Any] = {"transaction": transaction}
     if event_type == "transaction.refunded":
         transaction["refunded_amount"] = amount
+        data["refund"] = {"id": refund_id or f"re_{_token()}", "amount": amount}
     return {"event": {
         "id": event_id, "project_id": "proj_test", "name": event_type,
-        "data": {"transaction": transaction}, "sandbox": sandbox, "fired_at": _iso(time.time()),
+        "data": data, "sandbox": sandbox, "fired_at": _iso(time.time()),
     }}

@@ -2,7 +2,14 @@
 
 Its Python SDK hashes ``json.dumps(json.loads(raw))`` (default separators), its
 PHP SDK the raw bytes: both candidates are accepted and the one that matched is
-recorded as ``Verified.method``. There is no timestamp, so no tolerance.
+recorded as ``Verified.method``. The canonical candidate costs a parse and a
+re-serialisation, so it is built only after the raw one failed and only for
+bodies up to :data:`MAX_CANONICAL_BYTES`. There is no timestamp, so no tolerance.
+
+Identity comes from what the hash covers. Under the canonical method the hash
+covers the *canonical* form, not the bytes (whitespace, and a duplicate key
+that a later one overrides, can change freely), so an event without a
+reference is keyed by the SHA-256 of its canonical form, never of its raw bytes.
 """
 from __future__ import annotations
 
@@ -34,16 +41,16 @@ KINDS: dict[str, str] = {
 HASH_HEADER = "x-webhook-hash"
 
 
-def _candidates(body: bytes) -> list[tuple[str, bytes]]:
-    """The raw body, then its canonical re-serialisation when the body is JSON."""
-    found = [("raw", body)]
+MAX_CANONICAL_BYTES = 64 * 1024
+"""Larger bodies are checked against the raw candidate only."""
+
+
+def canonical_form(body: bytes) -> bytes | None:
+    """``json.dumps(json.loads(body))`` as the Python SDK hashes it; None when the body is not JSON."""
     try:
-        canonical = json.dumps(json.loads(body)).encode("ascii")
+        return json.dumps(json.loads(body)).encode("ascii")
     except (ValueError, RecursionError):
-        return found
-    if canonical != body:
-        found.append(("canonical", canonical))
-    return found
+        return None
 
 
 class SenfenicoAdapter:
@@ -56,6 +63,8 @@ class SenfenicoAdapter:
     def __init__(self, *, secrets: Sequence[str], clock: Clock = system_clock) -> None:
         self._keys = [secret.encode("utf-8", "surrogatepass") for secret in secrets]
         self._clock = clock  # unused (no timestamp); accepted so every adapter builds alike
+        self.configured = any(self._keys)
+        self.max_body_bytes: int | None = None
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified:
         """Try every secret against the raw, then the canonical, payload bytes."""
@@ -64,14 +73,25 @@ class SenfenicoAdapter:
         given = as_sha256_hex(headers.get(HASH_HEADER) or "")
         if given is None:
             raise VerificationError("missing or malformed hash header")
-        for method, payload in _candidates(body):
-            for index, key in enumerate(self._keys):
-                if key and hmac.compare_digest(hashlib.sha256(payload + key).hexdigest(), given):
-                    return Verified(secret_index=index, method=method)
+        index = self._match(body, given)
+        if index is not None:
+            return Verified(secret_index=index, method="raw")
+        if len(body) <= MAX_CANONICAL_BYTES:
+            canonical = canonical_form(body)
+            if canonical is not None and canonical != body:
+                index = self._match(canonical, given)
+                if index is not None:
+                    return Verified(secret_index=index, method="canonical")
         raise VerificationError("hash does not match")
 
+    def _match(self, payload: bytes, given: str) -> int | None:
+        for index, key in enumerate(self._keys):
+            if key and hmac.compare_digest(hashlib.sha256(payload + key).hexdigest(), given):
+                return index
+        return None
+
     def parse(self, *, body: bytes, headers: Mapping[str, str]) -> Envelope:
-        """Key ``"{event}:{data.reference}"``, else the SHA-256 of the raw body.
+        """Key ``"{event}:{data.reference}"``, else the SHA-256 of the body's canonical form.
 
         ``data`` may arrive double-encoded (a JSON string); the payload holds it decoded.
         """
@@ -94,7 +114,7 @@ class SenfenicoAdapter:
         if isinstance(reference, str) and reference:
             event_key = require_str(f"{event_type}:{reference}", "data.reference")
         else:
-            event_key = hashlib.sha256(body).hexdigest()
+            event_key = hashlib.sha256(canonical_form(body) or body).hexdigest()
         live_mode = data.get("live_mode") if data else None
         livemode = live_mode if isinstance(live_mode, bool) else None
         return Envelope(event_key=event_key, event_type=event_type, livemode=livemode, payload=event,

@@ -2,11 +2,16 @@
 
 ``t=<unix s>,v1=<hex>`` (newer docs, unconfirmed) signs ``"{t}.{raw body}"`` and
 gets the same tolerance check as Smartpay; the two older forms sign the raw body.
+
+Identity comes from the signed body only. ``X-ShadhinPay-Event-Id`` is not
+signed (a captured body resent with a fresh one must stay the same event), so it
+is stored with the headers for audit and never keys anything.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,6 +68,17 @@ def _as_id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def body_digest(event: dict[str, Any]) -> str:
+    """32 hex digits of the SHA-256 of every signed field (keys sorted, compact).
+
+    Two events of one payment differ in some field (timestamp, amount,
+    transaction or refund id), so they get two keys; the identical body resent,
+    even re-serialised, gets the same one.
+    """
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 class ShadhinPayAdapter:
     """Verify, parse and sign ShadhinPay webhooks."""
 
@@ -76,6 +92,8 @@ class ShadhinPayAdapter:
         self._keys = [secret.encode("utf-8", "surrogatepass") for secret in secrets]
         self._tolerance_seconds = tolerance_seconds
         self._clock = clock
+        self.configured = any(self._keys)
+        self.max_body_bytes: int | None = None
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified:
         """Recognise the header form, then try every secret; method is the form."""
@@ -109,13 +127,13 @@ class ShadhinPayAdapter:
         raise VerificationError("signature does not match")
 
     def parse(self, *, body: bytes, headers: Mapping[str, str]) -> Envelope:
-        """Key: event-id header, else ``$.eventId``, else ``"{event}_{payment id}"``."""
+        """Key ``$.eventId``, else ``"{event}_{payment id}_{body digest}"`` (see :func:`body_digest`)."""
         event = require_object(load_json(body), "body")
         event_type = event.get("event")
         if not isinstance(event_type, str) or not event_type:
             event_type = event.get("eventType")
         event_type = require_str(event_type, "event or eventType")
-        event_key = (headers.get(EVENT_ID_HEADER) or "").strip() or _as_id(event.get("eventId"))
+        event_key = _as_id(event.get("eventId"))
         if not event_key:
             data, newer = event.get("data"), event.get("payload")
             payment_id = None
@@ -125,7 +143,7 @@ class ShadhinPayAdapter:
                 payment_id = _as_id(newer.get("paymentId"))
             if payment_id is None:
                 raise EnvelopeError("no event id and no payment id")
-            event_key = f"{event_type}_{payment_id}"
+            event_key = f"{event_type}_{payment_id}_{body_digest(event)}"
         event_key = require_str(event_key, "event id")
         return Envelope(event_key=event_key, event_type=event_type, livemode=None, payload=event)
 

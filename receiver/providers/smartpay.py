@@ -67,6 +67,8 @@ class SmartpayAdapter:
         self._keys = [_key_or_none(secret) for secret in secrets]
         self._tolerance_seconds = tolerance_seconds
         self._clock = clock
+        self.configured = any(key is not None for key in self._keys)
+        self.max_body_bytes: int | None = None
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified:
         """Check the signature over the raw bytes with every secret; raise on failure."""

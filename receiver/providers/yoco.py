@@ -82,6 +82,8 @@ class YocoAdapter:
         self._webhooks = [_webhook_or_none(secret) for secret in secrets]
         self._tolerance_seconds = tolerance_seconds
         self._clock = clock
+        self.configured = any(webhook is not None for webhook in self._webhooks)
+        self.max_body_bytes: int | None = None
 
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> Verified:
         """Check the timestamp with our clock, then let the package match the signature."""
@@ -114,7 +116,7 @@ class YocoAdapter:
         raise VerificationError("signature does not match")
 
     def parse(self, *, body: bytes, headers: Mapping[str, str]) -> Envelope:
-        """Key ``$.id`` (fallback: the webhook-id header), type ``$.type``."""
+        """Key ``$.id`` (fallback: the webhook-id header, which the signature covers), type ``$.type``."""
         event = require_object(load_json(body), "body")
         event_type = require_str(event.get("type"), "type")
         event_id = event.get("id")

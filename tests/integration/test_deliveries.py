@@ -1,6 +1,7 @@
 """Deliveries with a real worker, dispatcher, Postgres and broker; a local SMTP server and merchant."""
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -108,19 +109,40 @@ def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured,
     assert tries(engine, "fulfilment") == [("succeeded", 200)]
 
 
+def delivery_keys(engine: Engine) -> list[tuple[int, str, str]]:
+    """Every delivery row (event, handler, kind), duplicates included."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT event_id, handler, kind FROM deliveries ORDER BY id"))]
+
+
+def paid_transitions(engine: Engine, event_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("""SELECT count(*) FROM order_transitions
+                                     WHERE event_id = :e AND to_status = 'paid' AND from_status = 'pending'"""),
+                            {"e": event_id}).scalar_one()
+
+
 def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, merchant) -> None:
     configured.start_worker()
     configured.start_dispatcher()
     event_id = pay(engine, sender)
     wait_deliveries(engine, 2, configured)
+    first = delivery_keys(engine)
+    assert sorted(first) == [(event_id, "fulfilment", "email.order_confirmation"),
+                             (event_id, "fulfilment", "fulfilment")]
+    # Given the order put back to pending by hand, so the replayed handler writes its deliveries
+    # again (not the "already paid" branch): only the unique (event, handler, kind) key stops them
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET status = 'pending' WHERE reference = 'ORD-1'"))
     # When an operator forces a replay of the succeeded event
     with engine.begin() as conn:
         assert transitions.replay(conn, [event_id], include_succeeded=True) == [event_id]
     wait_for(lambda: event_row(engine, event_id).replay_count == 1 and status_of(engine, event_id) == "succeeded",
              message="the replay to finish")
+    assert paid_transitions(engine, event_id) == 2  # the handler did run its effect again
     wait_deliveries(engine, 2, configured)
+    assert delivery_keys(engine) == first
     assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
-    assert len(delivery_rows(engine)) == 2
 
 
 def test_a_500_then_200_is_retried_and_done(configured, sender, engine, merchant) -> None:
@@ -263,3 +285,27 @@ def test_worker_killed_after_smtp_data_resends_the_same_message_id(configured, s
     assert len(smtp.sink.messages) == 2
     assert len({m["Message-ID"] for m in smtp.sink.messages}) == 1  # one message, recognisably resent
     assert json.dumps(smtp.sink.messages[0]["Message-ID"]).count("@merchant.example") == 1
+
+
+def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log(configured, sender, engine,
+                                                                                   merchant) -> None:
+    # Given a fulfilment URL with credentials in it, and a merchant refusing the call
+    password = "fulfil-pa55word"
+    configured.env["PAYHOOKS_FULFILMENT_URL"] = merchant.url.replace("http://", f"http://shop:{password}@") + "/fulfil"
+    merchant.answers = [400]
+    configured.start_worker()
+    configured.start_dispatcher()
+    pay(engine, sender)
+    rows = wait_deliveries(engine, 2, configured)
+    assert rows["fulfilment"] == ("dead", 1)
+    # The call was made with the credentials (httpx sends them as Basic) ...
+    basic = base64.b64encode(f"shop:{password}".encode()).decode()
+    assert merchant.received[0].headers["authorization"] == f"Basic {basic}"
+    # ... and the error names the URL without them, in the row, the attempts and the worker's log
+    with engine.connect() as conn:
+        error = conn.execute(text("SELECT last_error FROM deliveries WHERE kind = 'fulfilment'")).scalar_one()
+        attempts = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM delivery_attempts"))], default=str)
+    assert error.startswith("HTTP 400 from http://shop:[redacted]@127.0.0.1:")
+    logs = configured.logs()
+    for form in (password, basic):
+        assert form not in error and form not in attempts and form not in logs

@@ -1,6 +1,7 @@
 """The receiver against real Postgres: every answer in DESIGN.md's table."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -217,13 +218,47 @@ def test_secret_index_of_a_rotation_is_recorded(settings, engine) -> None:
     assert _rows(engine)[0].secret_index == 1
 
 
-def test_no_secret_reaches_the_log_or_the_row(client, settings, engine, caplog) -> None:
-    with caplog.at_level(logging.DEBUG):
+def _secret_forms() -> list[str]:
+    """Each test secret as it travels: plain, the whsec_ key part, the Basic value, its password alone."""
+    password = PROCESSOUT_BASIC_AUTH.partition(":")[2]
+    return [*(s for values in TEST_SECRETS.values() for s in values),
+            TEST_SECRETS["yoco"][0].removeprefix("whsec_"), API_TOKEN, PROCESSOUT_BASIC_AUTH, password,
+            base64.b64encode(PROCESSOUT_BASIC_AUTH.encode()).decode()]
+
+
+def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
+    from models import logs
+    from models.redaction import Redactor
+
+    # The production log pipeline (the JSON handler on stderr with the redaction filter)
+    root = logging.getLogger()
+    previous = root.handlers[:], root.level
+    logs.configure(redactor=Redactor.from_settings(settings), json_lines=True)
+    app = create_app(settings, engine=engine)
+    client = app.test_client()
+    # A proxy that forwards the registered URL (credentials and all) and an Authorization header on
+    # every provider's request: what a careless front end or the provider itself may add
+    proxy_url = f"https://{PROCESSOUT_BASIC_AUTH}@hooks.example/webhooks/processout"
+    basic = "Basic " + base64.b64encode(PROCESSOUT_BASIC_AUTH.encode()).decode()
+    try:
         for provider in PROVIDERS:
             body, headers = signed_request(settings, provider)
-            client.post(f"/webhooks/{provider}", data=body, headers=headers)
-            client.post(f"/webhooks/{provider}", data=body + b"x", headers=headers)
-    stored = json.dumps([dict(r.headers) for r in _rows(engine)])
-    for secret in [*settings.secret_values(), API_TOKEN, PROCESSOUT_BASIC_AUTH]:
-        assert secret not in caplog.text
-        assert secret not in stored
+            headers = {"authorization": basic, **{k.lower(): v for k, v in headers.items()},
+                       "x-original-url": proxy_url}
+            assert client.post(f"/webhooks/{provider}", data=body, headers=headers).status_code == 200
+            assert client.post(f"/webhooks/{provider}", data=body + b"x", headers=headers).status_code in (401, 400)
+            logging.getLogger("payhooks.test").warning("request carried %s", headers)
+    finally:
+        app.extensions["payhooks"].close()
+        root.handlers[:], level = previous
+        root.setLevel(level)
+    log_text = capfd.readouterr().err
+    rows = _rows(engine)
+    assert len(rows) == len(PROVIDERS)
+    assert all(r.headers["x-original-url"].endswith("[redacted]@hooks.example/webhooks/processout")
+               and r.headers["authorization"] == "[redacted]" for r in rows)
+    stored = json.dumps([dict(r.headers) for r in rows])
+    assert "request carried" in log_text
+    for secret in _secret_forms():
+        assert secret not in log_text, secret
+        assert secret not in stored, secret

@@ -253,6 +253,10 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, send
     plain = run("replay", "--yes", str(event_id))
     assert "needs --force" in plain.stdout and "nothing to replay" in plain.stdout
     assert events_by_id(engine)[event_id].replay_count == 0
+    # Given the order put back to pending by hand, so the replayed handler writes its deliveries
+    # again (not the "already paid" branch): only the unique (event, handler, kind) key stops them
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET status = 'pending' WHERE reference = 'once-1'"))
     # With --force it runs again, and the unique keys stop a second delivery
     forced = run("replay", "--yes", "--force", str(event_id))
     assert forced.exit_code == 0, forced.output
@@ -262,6 +266,11 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, send
 
     wait_for(rerun_finished, timeout=45, message="the forced replay to finish")
     assert events_by_id(engine)[event_id].replay_count == 1
+    with engine.connect() as conn:
+        reruns = conn.execute(text("""SELECT count(*) FROM order_transitions
+                                       WHERE event_id = :e AND from_status = 'pending' AND to_status = 'paid'"""),
+                              {"e": event_id}).scalar_one()
+    assert reruns == 2  # the handler did run its effect again
     assert _delivery_count(engine, event_id) == 2
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM orders WHERE reference = 'once-1'")).scalar_one() == "paid"

@@ -68,6 +68,9 @@ def test_up_accepts_a_sent_event_and_stops_cleanly(tmp_path: Path, clean_env: di
                    "--order-ref", "ch_up", "--amount", "2500")
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert sent.stdout.startswith("200 ") and '"accepted"' in sent.stdout
+        # ProcessOut is live too: `up` generated its Basic credentials and `send` uses them
+        thin = run("send", "processout", "transaction.captured", "--url", f"http://127.0.0.1:{port}")
+        assert thin.stdout.startswith("200 ") and '"accepted"' in thin.stdout, thin.stdout + thin.stderr
         # The dispatcher and the worker that `up` runs turn the event into the paid order
         deadline = time.monotonic() + 60
         while json.loads(run("orders", "show", "UP-1").stdout)["status"] != "paid":

@@ -12,14 +12,38 @@ BODY = b'{"event_id":"ev_2Xk9","event_type":"transaction.failed"}'
 GOOD = "Basic " + base64.b64encode(b"hook:s3cr3t").decode()
 
 
-def test_without_configured_credentials_everything_passes() -> None:
+def test_without_configured_credentials_nothing_passes() -> None:
     adapter = ProcessOutAdapter(basic_auth=None)
-    assert adapter.verify(body=BODY, headers={}) == Verified(secret_index=None, method=None)
-    assert adapter.verify(body=b"\xff", headers={"authorization": "garbage"}).secret_index is None
+    assert not adapter.configured
+    for headers in ({}, {"authorization": GOOD}, {"authorization": "garbage"}):
+        with pytest.raises(VerificationError, match="no credentials configured"):
+            adapter.verify(body=BODY, headers=headers)
 
 
 def test_empty_configured_credentials_count_as_absent() -> None:
-    assert ProcessOutAdapter(basic_auth="").verify(body=BODY, headers={}).secret_index is None
+    adapter = ProcessOutAdapter(basic_auth="")
+    assert not adapter.configured
+    with pytest.raises(VerificationError):
+        adapter.verify(body=BODY, headers={})
+
+
+def test_unauthenticated_only_when_explicitly_allowed_and_then_capped() -> None:
+    adapter = ProcessOutAdapter(basic_auth=None, allow_unauthenticated=True)
+    assert adapter.configured and adapter.max_body_bytes == 8 * 1024
+    assert adapter.verify(body=BODY, headers={}) == Verified(secret_index=None, method="unauthenticated")
+    # Configured credentials always win over the switch: no cap, and they are required
+    with_auth = ProcessOutAdapter(basic_auth="hook:s3cr3t", allow_unauthenticated=True)
+    assert with_auth.max_body_bytes is None
+    with pytest.raises(VerificationError, match="missing authorization"):
+        with_auth.verify(body=BODY, headers={})
+
+
+def test_form_bodies_with_more_fields_than_a_thin_event_are_refused() -> None:
+    adapter = ProcessOutAdapter(basic_auth="hook:s3cr3t")
+    assert adapter.parse(body=b"event_id=ev_1&event_type=transaction.captured", headers={}).event_key == "ev_1"
+    many = "&".join(f"f{i}=x" for i in range(17)).encode()
+    with pytest.raises(EnvelopeError, match="a few fields"):
+        adapter.parse(body=b"event_id=ev_1&" + many, headers={})
 
 
 def test_matching_basic_credentials_pass() -> None:

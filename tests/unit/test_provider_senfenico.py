@@ -125,16 +125,51 @@ def test_parse_data_as_object() -> None:
     assert envelope.payload["data"]["note"] == "café"
 
 
-def test_parse_without_reference_keys_by_body_hash() -> None:
+def test_parse_without_reference_keys_by_the_hash_of_the_canonical_form() -> None:
     body = b'{"event":"settlement.paid","data":{"amount":10}}'
     envelope = adapter().parse(body=body, headers={})
-    assert envelope.event_key == hashlib.sha256(body).hexdigest()
+    canonical = b'{"event": "settlement.paid", "data": {"amount": 10}}'  # what the Python SDK hashes
+    assert envelope.event_key == hashlib.sha256(canonical).hexdigest()
     assert envelope.livemode is None
 
 
-def test_parse_without_data_keys_by_body_hash() -> None:
+def test_parse_without_data_keys_by_the_hash_of_the_canonical_form() -> None:
     body = b'{"event":"charge.pending"}'
-    assert adapter().parse(body=body, headers={}).event_key == hashlib.sha256(body).hexdigest()
+    assert adapter().parse(body=body, headers={}).event_key == hashlib.sha256(b'{"event": "charge.pending"}').hexdigest()
+
+
+def test_a_canonically_signed_body_re_spaced_keeps_its_key() -> None:
+    # Under the canonical method the hash covers json.dumps(json.loads(raw)), so whitespace and
+    # an overridden duplicate key can change without breaking it: the key must not change either.
+    original = b'{"event":"charge.pending","data":{"amount":10}}'
+    digest = hashlib.sha256(json.dumps(json.loads(original)).encode() + KEY.encode()).hexdigest()
+    reshaped = b'{ "event" : "x", "event":"charge.pending",\n "data":{"amount":10} }'
+    for body in (original, reshaped):
+        assert adapter().verify(body=body, headers={"x-webhook-hash": digest}).method == "canonical"
+    assert adapter().parse(body=reshaped, headers={}).event_key == adapter().parse(body=original, headers={}).event_key
+
+
+def test_the_canonical_candidate_is_built_only_for_bodies_up_to_64_kib() -> None:
+    pad = {"event": "charge.pending", "data": {"note": "x" * (64 * 1024)}}
+    raw = json.dumps(pad, separators=(",", ":")).encode()
+    digest = hashlib.sha256(json.dumps(pad).encode() + KEY.encode()).hexdigest()
+    with pytest.raises(VerificationError, match="does not match"):
+        adapter().verify(body=raw, headers={"x-webhook-hash": digest})
+    small = {"event": "charge.pending", "data": {"note": "x" * 100}}
+    raw_small = json.dumps(small, separators=(",", ":")).encode()
+    digest_small = hashlib.sha256(json.dumps(small).encode() + KEY.encode()).hexdigest()
+    assert adapter().verify(body=raw_small, headers={"x-webhook-hash": digest_small}).method == "canonical"
+
+
+def test_the_canonical_candidate_is_not_built_when_the_raw_one_matches(monkeypatch) -> None:
+    from receiver.providers import senfenico
+
+    body = b'{"event":"charge.pending"}'
+    built = []
+    monkeypatch.setattr(senfenico, "canonical_form", lambda raw: built.append(raw))
+    digest = hashlib.sha256(body + KEY.encode()).hexdigest()
+    assert adapter().verify(body=body, headers={"x-webhook-hash": digest}).method == "raw"
+    assert built == []
 
 
 @pytest.mark.parametrize(

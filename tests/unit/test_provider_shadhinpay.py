@@ -1,13 +1,14 @@
-"""ShadhinPay adapter: three signature header forms, two envelopes, event-id precedence."""
+"""ShadhinPay adapter: three signature header forms, two envelopes, identity from the signed body."""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import pytest
 
 from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.shadhinpay import KINDS, ShadhinPayAdapter
+from receiver.providers.shadhinpay import KINDS, ShadhinPayAdapter, body_digest
 
 SECRET = "sp_whsec_test"
 BODY = (
@@ -140,9 +141,9 @@ NEWER = (
 )
 
 
-def test_parse_documented_envelope_uses_the_providers_idempotency_key() -> None:
+def test_parse_documented_envelope_keys_by_payment_and_signed_fields() -> None:
     envelope = adapter().parse(body=BODY, headers={})
-    assert envelope.event_key == "payment.completed_SP_1234567890"
+    assert envelope.event_key == f"payment.completed_SP_1234567890_{body_digest(json.loads(BODY))}"
     assert envelope.event_type == "payment.completed"
     assert envelope.livemode is None
     assert envelope.payload["data"]["amount"] == 1500
@@ -154,15 +155,28 @@ def test_parse_newer_envelope() -> None:
     assert envelope.payload["payload"]["paymentId"] == "SP_9"
 
 
-def test_parse_newer_envelope_without_event_id_falls_back_to_payment_id() -> None:
+def test_parse_newer_envelope_without_event_id_falls_back_to_payment_id_and_fields() -> None:
     body = b'{"eventType":"payment.refunded","payload":{"paymentId":"SP_9"}}'
-    assert adapter().parse(body=body, headers={}).event_key == "payment.refunded_SP_9"
+    assert adapter().parse(body=body, headers={}).event_key.startswith("payment.refunded_SP_9_")
 
 
-def test_event_id_header_takes_precedence() -> None:
-    headers = {"x-shadhinpay-event-id": "hdr_1"}
-    assert adapter().parse(body=NEWER, headers=headers).event_key == "hdr_1"
-    assert adapter().parse(body=BODY, headers=headers).event_key == "hdr_1"
+def test_the_unsigned_event_id_header_never_decides_identity() -> None:
+    # The HMAC covers the body only: a captured body resent with a fresh header is the same event
+    for body in (NEWER, BODY):
+        keys = {adapter().parse(body=body, headers=headers).event_key
+                for headers in ({}, {"x-shadhinpay-event-id": "hdr_1"}, {"x-shadhinpay-event-id": "hdr_2"})}
+        assert len(keys) == 1 and "hdr_" not in keys.pop()
+
+
+def test_two_partial_refunds_of_one_payment_get_two_keys_and_a_resent_body_one() -> None:
+    first = (b'{"event":"payment.refunded","timestamp":"2024-01-01T12:05:00Z","data":{"payment_id":"SP_1",'
+             b'"amount":"5.00","currency":"BDT","transaction_id":"TXN1"}}')
+    second = first.replace(b"12:05", b"13:40").replace(b"TXN1", b"TXN2")
+    respaced = first.replace(b",", b", ")
+    key = adapter().parse(body=first, headers={}).event_key
+    assert adapter().parse(body=second, headers={}).event_key != key
+    assert adapter().parse(body=first, headers={}).event_key == key
+    assert adapter().parse(body=respaced, headers={}).event_key == key
 
 
 def test_body_event_id_beats_the_payment_id_fallback() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from models import deliveries, metrics
 from models.deliveries import Result
+from models.redaction import redact
 from workers.deliveries.senders import (
     NotConfigured,
     Rejected,
@@ -48,6 +49,7 @@ def send_delivery(runtime: Any, delivery_id: int) -> str:
         status, result, error = _send(runtime, key=key, row=row)
     except Exception as exc:  # connection refused, timeout, template bug: retried
         status, result, error = "failed", Result(), f"{type(exc).__name__}: {exc}"
+    error = redact(error) if error else error  # a URL or secret inside an exception never reaches the row
     try:
         with engine.begin() as conn:
             if status in ("succeeded", "skipped"):

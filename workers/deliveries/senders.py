@@ -21,6 +21,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from models.deliveries import Result
+from models.redaction import safe_url
 from models.settings import Settings
 from workers.deliveries.content import render_email, render_sms
 
@@ -178,8 +179,8 @@ def post_signed(http: httpx.Client, *, url: str, secret: str, key: str, document
     if response.is_success:
         return result
     if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_HTTP:
-        raise Rejected(f"HTTP {response.status_code} from {url}", result=result)
-    raise TemporaryFailure(f"HTTP {response.status_code} from {url}", result=result)
+        raise Rejected(f"HTTP {response.status_code} from {safe_url(url)}", result=result)
+    raise TemporaryFailure(f"HTTP {response.status_code} from {safe_url(url)}", result=result)
 
 
 def send_fulfilment(settings: Settings, http: httpx.Client, *, key: str, payload: dict[str, Any],

@@ -6,6 +6,7 @@ from sqlalchemy.dialects.postgresql import insert
 from models.orders import Refund
 from workers.errors import AmountMismatch, RefundBeforePayment
 from workers.handlers import HandlerContext, register
+from workers.normalise import refund_identity
 
 REFUNDABLE = ("paid", "partially_refunded")
 _refunds = Refund.__table__
@@ -27,11 +28,12 @@ def _refund(ctx: HandlerContext, *, chargeback: bool) -> str | None:
     inserted = ctx.conn.execute(
         insert(_refunds)
         .values(order_id=order.id, event_id=ctx.event_id, kind="chargeback" if chargeback else "refund",
-                amount=amount, currency=order.currency)
-        .on_conflict_do_nothing(constraint="uq_refunds_event_id")
+                refund_key=refund_identity(payment, event_id=ctx.event_id), amount=amount,
+                currency=order.currency)
+        .on_conflict_do_nothing()  # uq_refunds_event_id, and uq_refunds_order_id_refund_key
         .returning(_refunds.c.id)
     ).scalar_one_or_none()
-    if inserted is None:  # a replay of an event whose refund is already booked
+    if inserted is None:  # a replay of this event, or another event about a refund already booked
         return "refund already recorded"
     refunded = order.refunded_amount + amount
     if chargeback:

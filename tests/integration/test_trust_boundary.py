@@ -1,0 +1,102 @@
+"""The receiver's trust boundary: a provider is live only when configured, limits per provider, /metrics token."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from receiver import create_app
+from receiver.providers.registry import PROVIDERS
+from tests.conftest import make_settings
+from tests.integration.helpers import count_events, signed_request
+
+UNCONFIGURED = {"smartpay_secrets": [], "senfenico_secrets": [], "yoco_secrets": [], "shadhinpay_secrets": [],
+                "processout_basic_auth": None}
+
+
+@pytest.fixture
+def make_client(database_url, engine):
+    apps = []
+
+    def build(**overrides):
+        app = create_app(make_settings(database_url=database_url, **overrides), engine=engine)
+        apps.append(app)
+        return app.test_client()
+
+    yield build
+    for app in apps:
+        app.extensions["payhooks"].close()
+
+
+def _requests_total(client, provider: str, status: str) -> float:
+    from tests.integration.test_metrics import value
+
+    return value(client.get("/metrics").get_data(as_text=True), "payhooks_webhook_requests_total",
+                 provider=provider, status=status)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unconfigured_provider_is_404_logged_counted_and_stores_nothing(make_client, settings, engine,
+                                                                          caplog, provider) -> None:
+    client = make_client(**UNCONFIGURED)
+    # Even a request signed with what would be the right secret: the endpoint is not live
+    body, headers = signed_request(settings, provider)
+    before = _requests_total(client, provider, "404")
+    with caplog.at_level(logging.WARNING, logger="payhooks.receiver"):
+        response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+    assert (response.status_code, response.json) == (404, {"error": "provider not configured"})
+    assert _requests_total(client, provider, "404") == before + 1
+    (record,) = [r for r in caplog.records if getattr(r, "action", None) == "webhook.unconfigured_provider"]
+    assert record.provider == provider
+    assert count_events(engine) == 0
+
+
+def test_one_configured_provider_does_not_open_the_others(make_client, settings, engine) -> None:
+    client = make_client(**{**UNCONFIGURED, "yoco_secrets": settings.secrets_for("yoco")})
+    body, headers = signed_request(settings, "yoco")
+    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    body, headers = signed_request(settings, "processout")
+    assert client.post("/webhooks/processout", data=body, headers=headers).status_code == 404
+    assert count_events(engine) == 1
+
+
+def test_unauthenticated_processout_only_when_allowed_and_capped_at_8_kib(make_client, engine) -> None:
+    client = make_client(processout_basic_auth=None, processout_allow_unauthenticated=True)
+    thin = json.dumps({"event_id": "ev_open_1", "event_type": "transaction.captured"}).encode()
+    assert client.post("/webhooks/processout", data=thin).json["status"] == "accepted"
+    padded = json.dumps({"event_id": "ev_open_2", "pad": "x" * 8192}).encode()
+    assert client.post("/webhooks/processout", data=padded).status_code == 413
+    assert count_events(engine) == 1
+
+
+def test_a_provider_body_limit_applies_to_that_provider_only(make_client, settings, engine) -> None:
+    client = make_client(max_body_bytes_yoco=2048)
+    big = b'{"id":"evt_big","type":"payment.succeeded","pad":"' + b"x" * 4096 + b'"}'
+    body, headers = signed_request(settings, "yoco", body=big)
+    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 413
+    body, headers = signed_request(settings, "shadhinpay", body=big.replace(b'"id"', b'"eventId"', 1)
+                                   .replace(b'"type"', b'"event"', 1))
+    assert client.post("/webhooks/shadhinpay", data=body, headers=headers).status_code == 200
+    assert count_events(engine) == 1
+
+
+def test_a_provider_limit_may_be_larger_than_the_global_one(make_client, settings, engine) -> None:
+    client = make_client(max_body_bytes=2048, max_body_bytes_shadhinpay=16384)
+    big = b'{"eventId":"evt_big","event":"payment.completed","pad":"' + b"x" * 4096 + b'"}'
+    body, headers = signed_request(settings, "shadhinpay", body=big)
+    assert client.post("/webhooks/shadhinpay", data=body, headers=headers).status_code == 200
+    body, headers = signed_request(settings, "yoco", body=big.replace(b'"eventId"', b'"id"'))
+    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 413
+
+
+def test_metrics_ask_for_the_bearer_token_when_one_is_set(make_client) -> None:
+    client = make_client(metrics_token="scrape-token-0123")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic scrape-token-0123"}):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401 and response.json == {"error": "unauthorized"}
+        assert "payhooks_" not in response.get_data(as_text=True)
+    response = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123"})
+    assert response.status_code == 200 and "payhooks_webhook_requests_total" in response.get_data(as_text=True)
+    # Without a token the endpoint stays open (scraped on a private network)
+    assert make_client().get("/metrics").status_code == 200
