@@ -6,6 +6,8 @@ import secrets
 import string
 from pathlib import Path
 
+from models.datadir import read_env_file
+
 BASE62 = string.ascii_uppercase + string.ascii_lowercase + string.digits
 
 
@@ -17,6 +19,9 @@ def generate() -> dict[str, str]:
         "PAYHOOKS_YOCO_SECRETS": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         "PAYHOOKS_SHADHINPAY_SECRETS": "sp_whsec_" + secrets.token_urlsafe(24),
         "PAYHOOKS_API_TOKEN": secrets.token_urlsafe(24),
+        # The project credentials of `up`'s ProcessOut API simulator (never the real API's).
+        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_dev_" + secrets.token_hex(6),
+        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "key_dev_" + secrets.token_urlsafe(18),
     }
 
 
@@ -24,16 +29,16 @@ def ensure(data_dir: Path) -> tuple[dict[str, str], bool]:
     """Read the dev secrets file, creating it (mode 0600) on first use.
 
     Returns the values and whether they were just created (so the caller prints
-    them once).
+    them once). A file from an older payhooks gets the secrets it lacks appended.
     """
     path = data_dir / "secrets.env"
     if path.exists():
-        values = {}
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                name, _, value = line.partition("=")
-                values[name.strip()] = value.strip()
-        return values, False
+        values = read_env_file(path)
+        missing = {name: value for name, value in generate().items() if name not in values}
+        if missing:
+            with path.open("a") as file:
+                file.write("".join(f"{name}={value}\n" for name, value in missing.items()))
+        return values | missing, False
     values = generate()
     data_dir.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

@@ -1,0 +1,45 @@
+"""Small things every command's output shares: plurals, prompts that can be answered, error wording."""
+from __future__ import annotations
+
+import sys
+
+import click
+from pydantic import ValidationError
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 event``, ``2 events``, ``0 deliveries`` (pass the plural when it is not ``singular + "s"``)."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+class NeedsYes(click.ClickException):
+    """A question was needed and nobody can answer it (stdin is not a terminal): exit 2."""
+
+    exit_code = 2
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask ``question`` unless ``--yes`` was given; no answer possible means exit 2 with "use --yes"."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise NeedsYes(f"{question.rstrip('?')}: cannot ask (stdin is not a terminal); use --yes to go ahead")
+    if not click.confirm(question, default=False):
+        raise click.ClickException("nothing done (answered no); run it again with --yes to go ahead")
+
+
+class SettingsError(click.ClickException):
+    """Bad settings stop a command at start, naming each setting and what to do."""
+
+    exit_code = 2
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> SettingsError:
+        problems = []
+        for error in exc.errors():
+            message = str(error.get("msg", "")).removeprefix("Value error, ")
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"PAYHOOKS_{where.upper()}: {message}" if where else message)
+        hint = "" if all("set PAYHOOKS_" in problem for problem in problems) else (
+            "; fix it in the environment or .env")
+        return cls("settings error: " + "; ".join(problems) + hint)
