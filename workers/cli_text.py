@@ -13,19 +13,28 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 
 
 class NeedsYes(click.ClickException):
-    """A question was needed and nobody can answer it (stdin is not a terminal): exit 2."""
+    """A question was needed and nobody can answer it (stdin closed or at its end): exit 2."""
 
     exit_code = 2
 
 
 def confirm(question: str, *, yes: bool) -> None:
-    """Ask ``question`` unless ``--yes`` was given; no answer possible means exit 2 with "use --yes"."""
+    """Ask ``question`` unless ``--yes`` was given.
+
+    No answer possible (stdin at its end: ``< /dev/null``, a closed pipe, a
+    script) stops with "use --yes" and exit 2; an answer other than yes stops
+    with exit 1. Ctrl-C at the prompt stops as usual.
+    """
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise NeedsYes(f"{question.rstrip('?')}: cannot ask (stdin is not a terminal); use --yes to go ahead")
-    if not click.confirm(question, default=False):
-        raise click.ClickException("nothing done (answered no); run it again with --yes to go ahead")
+    click.echo(f"{question} [y/N]: ", nl=False)
+    answer = sys.stdin.readline()
+    if not answer:
+        click.echo()
+        raise NeedsYes(f"{question.rstrip('?')}: there is no one to answer (stdin is closed); "
+                       "use --yes to go ahead")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise click.ClickException("Aborted: nothing changed (answered no); use --yes to go ahead without asking")
 
 
 class SettingsError(click.ClickException):

@@ -51,7 +51,8 @@ def operator_engine(settings: Settings) -> Iterator[Engine]:
         yield engine
     except (OperationalError, InterfaceError, PoolTimeout) as exc:
         raise click.ClickException(
-            f"database unavailable: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            f"database unavailable ({type(getattr(exc, 'orig', None) or exc).__name__}): check that Postgres "
+            "answers at PAYHOOKS_DATABASE_URL, or, under `payhooks up`, that `up` still runs"
         ) from None
     finally:
         engine.dispose()
