@@ -153,7 +153,10 @@ def up(bind: str, workers: int) -> None:
     signal.signal(signal.SIGINT, _terminate)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        child_env = {**dev_secrets, **os.environ, "PAYHOOKS_LOG_FORMAT": "json",
+        # Metrics listeners on fixed ports are for deployments: a second `up` on the host would only
+        # warn that they are taken. Set the ports to have them.
+        child_env = {"PAYHOOKS_DISPATCHER_METRICS_PORT": "0", "PAYHOOKS_WORKER_METRICS_PORT": "0",
+                     **dev_secrets, **os.environ, "PAYHOOKS_LOG_FORMAT": "json",
                      "PAYHOOKS_DATA_DIR": str(data_dir.path)}
         runtime: dict[str, str] = {}
         settings = load_settings()
