@@ -52,3 +52,13 @@ def test_a_retrying_event_is_linked_to_its_order(stack, sender, engine, run) -> 
     assert event_row(engine, refund_id).order_id == order_id
     listed = json.loads(run("events", "list", "--order", "ORD-R", "--json").stdout)
     assert [row["id"] for row in listed] == [refund_id]
+
+
+def test_ups_suggestion_fits_the_orders_already_there(settings, engine) -> None:
+    from workers.up_cli import _suggestion
+
+    assert _suggestion(settings) == ("ORD-1", "ch_demo")
+    create_order(engine, reference="ORD-1", provider="yoco", payment_ref="ch_demo", amount=2500, currency="ZAR")
+    assert _suggestion(settings) == ("ORD-2", "ch_demo_2")
+    create_order(engine, reference="ORD-9", provider="yoco", payment_ref="ch_demo_2", amount=2500, currency="ZAR")
+    assert _suggestion(settings) == ("ORD-3", "ch_demo_3")  # ORD-2 is free, but its checkout id is not

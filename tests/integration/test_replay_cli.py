@@ -274,3 +274,12 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, send
     assert _delivery_count(engine, event_id) == 2
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM orders WHERE reference = 'once-1'")).scalar_one() == "paid"
+
+
+def test_human_output_by_default_log_lines_only_with_verbose(run, engine, mixed) -> None:
+    quiet = run("replay", "--yes", "--status", "dead", "--provider", "yoco", env={"PAYHOOKS_LOG_LEVEL": None})
+    assert quiet.exit_code == 0 and "replayed 1 event " in quiet.stdout
+    assert "operator.replay" not in quiet.output
+    verbose = run("-v", "replay", "--yes", "--status", "dead", "--provider", "smartpay",
+                  env={"PAYHOOKS_LOG_LEVEL": None})
+    assert verbose.exit_code == 0 and "operator.replay" in verbose.stderr
