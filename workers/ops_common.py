@@ -115,7 +115,8 @@ def event_filter_options(*, default_status: tuple[str, ...] = ()) -> Callable[[C
 def build_event_filter(*, statuses: tuple[str, ...], providers: tuple[str, ...], types: tuple[str, ...],
                        order_reference: str | None, since: datetime | None,
                        until: datetime | None) -> EventFilter:
-    return EventFilter(statuses=split_values(statuses), providers=split_values(providers),
+    return EventFilter(statuses=split_values(statuses),
+                       providers=tuple(p.lower() for p in split_values(providers)),  # `Yoco` is yoco
                        types=split_values(types), order_reference=order_reference, since=since, until=until)
 
 

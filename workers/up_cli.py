@@ -103,7 +103,8 @@ def _suggestion(settings: Settings) -> tuple[str, str]:
         with engine.connect() as conn:
             taken = {row[0] for row in conn.execute(text(
                 "SELECT reference FROM orders WHERE reference LIKE 'ORD-%' UNION ALL "
-                "SELECT provider_payment_ref FROM orders WHERE provider = 'yoco' AND provider_payment_ref LIKE 'ch_demo%'"))}
+                "SELECT provider_payment_ref FROM orders "
+                "WHERE provider = 'yoco' AND provider_payment_ref LIKE 'ch_demo%'"))}
     finally:
         engine.dispose()
     number = 1
