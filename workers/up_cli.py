@@ -204,7 +204,8 @@ def up(bind: str, workers: int) -> None:
     except KeyboardInterrupt:
         log.info("stopping payhooks…", extra={"action": "up.stopping"})
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean stop short
+            signal.signal(signum, signal.SIG_IGN)
         _stop_children(children)
         for thread in pumps:
             thread.join(timeout=5)
