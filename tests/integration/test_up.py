@@ -124,9 +124,13 @@ def test_every_provider_pays_its_order_under_up_and_the_cli_works_from_a_subdire
             return {row["id"]: row["status"] for row in json.loads(listed.stdout)}
 
         deadline = time.monotonic() + 120
-        while set(statuses().values()) != {"succeeded"} or len(statuses()) < len(ORDERS):
-            assert time.monotonic() < deadline, f"{statuses()}\n{up.text()}"
+        while len(now := statuses()) < len(ORDERS) or set(now.values()) != {"succeeded"}:
+            assert time.monotonic() < deadline and not {"dead", "ignored"} & set(now.values()), (
+                f"{now}\n{up.text()}")
             time.sleep(0.5)
+        # A second `up` in the same tree finds this one instead of starting another
+        second = run("up", "--bind", f"127.0.0.1:{_free_port()}")
+        assert second.returncode == 1 and "already running" in second.stderr, second.stderr
         for provider, (reference, _, _) in ORDERS.items():
             order = json.loads(run("orders", "show", reference).stdout)
             assert order["status"] == "paid", (provider, order)

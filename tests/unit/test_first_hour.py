@@ -226,3 +226,27 @@ def test_the_simulator_answers_like_processouts_api(tmp_path: Path) -> None:
 
 def test_the_default_api_url_is_the_real_one() -> None:
     assert make_settings().processout_api_url == "https://api.processout.com"
+
+
+def test_send_processout_without_the_simulator_warns_it_will_end_dead(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "processout", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path),
+                                               "PAYHOOKS_PROCESSOUT_API_URL": None})
+    assert result.exit_code == 2, result.output
+    assert "https://api.processout.com" in result.stderr and "end `dead`" in result.stderr
+    assert "payhooks up" in result.stderr and "use --yes" in result.stderr
+
+
+def test_send_without_a_secret_says_where_to_get_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                env={"PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_YOCO_SECRETS": None})
+    assert result.exit_code == 1
+    assert "set PAYHOOKS_YOCO_SECRETS" in result.stderr and "payhooks up" in result.stderr
+
+
+def test_send_to_nothing_listening_says_what_to_start(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                env={"PAYHOOKS_DATA_DIR": str(tmp_path),
+                                     "PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    assert result.exit_code == 1
+    assert "could not reach http://127.0.0.1:9/webhooks/yoco" in result.stderr and "payhooks up" in result.stderr
