@@ -139,8 +139,9 @@ def quiet_worker(*, queue: str) -> None:
     from celery.exceptions import SecurityWarning
 
     warnings.filterwarnings("ignore", category=SecurityWarning)
-    log = logging.getLogger("payhooks.worker.ready")
-    log.setLevel(logging.INFO)  # shown even when `--loglevel WARNING` quiets Celery's per-task lines
+    # Our lines ("event 3 succeeded") at our level, even when `--loglevel WARNING` quiets Celery's own
+    logging.getLogger("payhooks").setLevel(os.environ.get("PAYHOOKS_LOG_LEVEL", "INFO").upper())
+    log = logging.getLogger("payhooks.worker")
 
     @signals.worker_ready.connect(weak=False)
     def _ready(sender: Any = None, **_: Any) -> None:
