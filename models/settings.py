@@ -6,11 +6,10 @@ secret matches, and the index of the one that matched is recorded.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SecretList = Annotated[list[SecretStr], NoDecode]
@@ -119,6 +118,18 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _signed_calls_have_a_secret(self) -> Settings:
+        """A fulfilment or SMS URL without its signing secret is refused at start, not skipped per call."""
+        if self.fulfilment_url and self.fulfilment_secret is None:
+            raise ValueError("PAYHOOKS_FULFILMENT_URL is set but PAYHOOKS_FULFILMENT_SECRET is not (our calls "
+                             "are always signed): set PAYHOOKS_FULFILMENT_SECRET, or unset PAYHOOKS_FULFILMENT_URL")
+        if self.notify_url and self.notify_secret is None and self.fulfilment_secret is None:
+            raise ValueError("PAYHOOKS_NOTIFY_URL is set but neither PAYHOOKS_NOTIFY_SECRET nor "
+                             "PAYHOOKS_FULFILMENT_SECRET is (our calls are always signed): set "
+                             "PAYHOOKS_NOTIFY_SECRET, or unset PAYHOOKS_NOTIFY_URL")
+        return self
+
     def secrets_for(self, provider: str) -> list[str]:
         """Plain secret strings of one provider, for the adapter that verifies with them."""
         values: list[SecretStr] = getattr(self, f"{provider}_secrets", [])
@@ -144,8 +155,17 @@ def load_settings(**overrides: object) -> Settings:
     `payhooks up` keeps its generated dev secrets in ``<data_dir>/secrets.env``
     and, while it runs, the embedded database URL in ``<data_dir>/runtime.env``,
     so `payhooks send`, `payhooks orders …` and the other commands find them.
-    Later files win; the process environment wins over every file.
+    The data directory is ``PAYHOOKS_DATA_DIR``, else the nearest ``.payhooks``
+    in the working directory or a parent (:mod:`models.datadir`). Later files
+    win; the process environment wins over every file.
     """
-    data_dir = Path(os.environ.get("PAYHOOKS_DATA_DIR", ".payhooks"))
-    env_files = (data_dir / "secrets.env", data_dir / "runtime.env", Path(".env"))
+    from models.datadir import find_data_dir
+
+    data_dir = find_data_dir()
+    env_files = [data_dir.path / "secrets.env", data_dir.path / "runtime.env"]
+    if data_dir.found and data_dir.project_root != Path.cwd().resolve():
+        env_files.append(data_dir.project_root / ".env")  # the project's, found from a subdirectory
+    env_files.append(Path(".env"))
+    if not data_dir.explicit:
+        overrides.setdefault("data_dir", str(data_dir.path))
     return Settings(_env_file=tuple(str(p) for p in env_files), **overrides)  # type: ignore[call-arg]

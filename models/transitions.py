@@ -24,7 +24,7 @@ from models.leasing import NotClaimable, TransitionError
 from models.tables import EventAttempt, WebhookEvent
 
 __all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_many", "claim_due", "unqueue", "finish", "fail",
-           "store_fetched", "expired_leases", "replay"]
+           "link_order", "store_fetched", "expired_leases", "replay"]
 
 TABLE = "webhook_events"
 _events = WebhookEvent.__table__
@@ -125,6 +125,12 @@ def fail(conn: Connection, claim: Claim, *, error: str, traceback: str | None,
     outcome = "lost" if lost else ("failed" if status == "retrying" else "dead")
     _record_attempt(conn, claim, outcome=outcome, error=error, traceback=traceback)
     return status
+
+
+def link_order(conn: Connection, claim: Claim, *, order_id: int | None) -> None:
+    """Name the order a failed event touched, so `events list --order` finds it whatever the outcome."""
+    if order_id is not None:
+        conn.execute(update(_events).where(_events.c.id == claim.event_id).values(order_id=order_id))
 
 
 def store_fetched(conn: Connection, claim: Claim, *, payload: object, event_type: str) -> None:

@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import click
-import httpx
 
 from models.db import make_engine
-from models.redaction import redact
 from models.settings import Settings, load_settings
 
 
-def _configure_logging() -> None:
+SERVICES = frozenset({"up", "serve", "dispatcher", "worker"})
+"""Long-running commands: they log at INFO. The others print for a person and log only warnings,
+unless --verbose."""
+
+
+def _configure_logging(*, level: str | None) -> None:
     """JSON lines (readable on a terminal), with every configured secret redacted."""
     from pydantic import ValidationError
 
@@ -28,22 +26,40 @@ def _configure_logging() -> None:
         redactor = Redactor.from_settings(load_settings())
     except ValidationError:  # the command itself reports bad settings
         redactor = Redactor()
-    logs.configure(redactor=redactor)  # also the redactor of every CLI output and error string
+    logs.configure(redactor=redactor, level=level)  # also the redactor of every CLI output and error string
 
 
 def _settings_with_database() -> Settings:
+    from models.datadir import find_data_dir, no_database_hint
+
     settings = load_settings()
     if not settings.database_url:
-        raise click.ClickException(
-            "PAYHOOKS_DATABASE_URL is not set; set it, or run `payhooks up` for the embedded database"
-        )
+        raise click.ClickException(no_database_hint(find_data_dir()))
     return settings
 
 
-@click.group()
-def main() -> None:
+class _Group(click.Group):
+    """Bad settings end any command with one readable line (exit 2), never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from pydantic import ValidationError
+
+        from workers.cli_text import SettingsError
+
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            raise SettingsError.of(exc) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="payhooks", prog_name="payhooks", message="%(prog)s %(version)s")
+@click.option("--verbose", "-v", is_flag=True, help="also print the log lines of commands (they go to stderr)")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """payhooks: verified, durable, exactly-once payment webhooks."""
-    _configure_logging()
+    quiet = ctx.invoked_subcommand not in SERVICES and not verbose and "PAYHOOKS_LOG_LEVEL" not in os.environ
+    _configure_logging(level="WARNING" if quiet else None)
 
 
 @main.group()
@@ -112,7 +128,9 @@ def dispatcher() -> None:
 @click.option("--hostname", "-n", default=None,
               help="Celery node name [payhooks-<pid>@<host>]; unique per process, so several workers can "
                    "share a host and a broker")
-def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | None) -> None:
+@click.option("--quiet", is_flag=True, hidden=True,
+              help="no Celery banner or root warning: one `worker.ready` log line instead (`payhooks up`)")
+def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | None, quiet: bool) -> None:
     """Run a Celery worker for process_event (same as `celery -A workers worker`)."""
     from models.multiproc import enable_multiprocess
 
@@ -130,175 +148,29 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
             "--without-mingle"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
+    if quiet:
+        from workers.up_output import quiet_worker
+
+        argv.insert(0, "--quiet")  # celery's own option, before its `worker` sub-command
+        quiet_worker(queue=settings.queue_name)
     make_celery(settings).worker_main(argv)
-
-
-def _wait_ready(url: str, *, children: list[subprocess.Popen], timeout_seconds: float) -> bool:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            return False
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def _stop_children(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-@main.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the receiver")
-@click.option("--workers", type=int, default=2, show_default=True, help="receiver worker processes")
-def up(bind: str, workers: int) -> None:
-    """Run everything for a first try: embedded Postgres, schema, receiver, dispatcher, worker.
-
-    With PAYHOOKS_DATABASE_URL unset, Postgres runs embedded with its data under
-    ./.payhooks/. Ctrl-C stops every process this command started.
-    """
-    from models.migrate import upgrade
-    from workers import devsecrets
-    from workers.embedded import EmbeddedPostgres
-
-    started = time.monotonic()
-    settings = load_settings()
-    data_dir = Path(settings.data_dir)
-    dev_secrets, created = devsecrets.ensure(data_dir)
-    runtime_env = data_dir / "runtime.env"
-    embedded: EmbeddedPostgres | None = None
-    children: list[subprocess.Popen] = []
-
-    def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: a clean stop
-        raise KeyboardInterrupt
-
-    # Explicit handlers: a shell that starts `up` in the background sets SIGINT
-    # to "ignore", which Python would otherwise inherit.
-    signal.signal(signal.SIGINT, _terminate)
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        child_env = {**dev_secrets, **os.environ}
-        if not settings.database_url:
-            embedded = EmbeddedPostgres(data_dir / "pg")
-            database_url = embedded.start()
-            runtime_env.write_text(f"PAYHOOKS_DATABASE_URL={database_url}\n")
-            child_env["PAYHOOKS_DATABASE_URL"] = database_url
-        settings = load_settings()
-        engine = make_engine(settings)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-
-        command = [sys.executable, "-m", "workers.cli"]
-        children.append(
-            subprocess.Popen([*command, "serve", "--bind", bind, "--workers", str(workers)], env=child_env)
-        )
-        children.append(subprocess.Popen([*command, "dispatcher"], env=child_env))
-        children.append(subprocess.Popen([*command, "worker", "--concurrency", "2", "--loglevel", "WARNING"],
-                                         env=child_env))
-        host, _, port = bind.rpartition(":")
-        base_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
-        if not _wait_ready(f"{base_url}/readyz", children=children, timeout_seconds=60):
-            raise click.ClickException("the receiver did not become ready; see the log above")
-        if created:
-            click.echo(f"\nDev secrets, generated once into {data_dir / 'secrets.env'} (shown only now):")
-            for name, value in dev_secrets.items():
-                click.echo(f"  {name}={value}")
-        click.echo(
-            f"\npayhooks is up on {base_url} (ready in {time.monotonic() - started:.1f} s).\n"
-            f"Webhook URLs: {base_url}/webhooks/<smartpay|processout|senfenico|yoco|shadhinpay>\n"
-            "Try it:\n"
-            "  payhooks orders create --reference ORD-1 --provider yoco --provider-payment-ref ch_demo \\\n"
-            "      --amount 2500 --currency ZAR --customer-email you@example.com --customer-phone +27110000000\n"
-            "  payhooks send yoco payment.succeeded --order-ref ch_demo --amount 2500\n"
-            "  payhooks orders show ORD-1        (status: paid)\n"
-            "Ctrl-C stops everything.\n"
-        )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        raise click.ClickException("a payhooks process exited; stopping the rest")
-    except KeyboardInterrupt:
-        click.echo("\nstopping payhooks…")
-    finally:
-        _stop_children(children)
-        if embedded is not None:
-            embedded.stop()
-            runtime_env.unlink(missing_ok=True)
-
-
-@main.command()
-@click.argument("provider")
-@click.argument("event_type")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="receiver base URL, or a full webhook URL")
-@click.option("--order-ref", default=None, help="the order's provider payment reference")
-@click.option("--amount", type=int, default=1000, show_default=True, help="amount in minor units")
-@click.option("--currency", default=None, help="ISO 4217 code [the provider's usual one]")
-@click.option("--event-id", default=None, help="reuse an event id (to see duplicate handling)")
-def send(provider: str, event_type: str, url: str, order_ref: str | None, amount: int,
-         currency: str | None, event_id: str | None) -> None:
-    """Build, sign and post a realistic PROVIDER event of EVENT_TYPE."""
-    from receiver.providers.registry import PROVIDERS, build_adapters
-    from receiver.providers.samples import sample_body
-
-    if provider not in PROVIDERS:
-        raise click.BadParameter(f"choose one of {', '.join(PROVIDERS)}", param_hint="PROVIDER")
-    settings = load_settings()
-    if provider == "processout":
-        auth = settings.processout_basic_auth
-        secret = auth.get_secret_value() if auth else ""
-        if not secret and not settings.processout_allow_unauthenticated:
-            raise click.ClickException(
-                "no ProcessOut Basic auth configured: set PAYHOOKS_PROCESSOUT_BASIC_AUTH=user:pass "
-                "or run `payhooks up` once to generate dev secrets"
-            )
-    else:
-        configured = settings.secrets_for(provider)
-        if not configured:
-            raise click.ClickException(
-                f"no {provider} secret configured: set PAYHOOKS_{provider.upper()}_SECRETS "
-                "or run `payhooks up` once to generate dev secrets"
-            )
-        secret = configured[0]
-    body = sample_body(
-        provider, event_type,
-        order_ref=order_ref or f"ord_{secrets.token_hex(6)}",
-        amount_minor=amount, currency=currency, event_id=event_id,
-    )
-    headers = {"Content-Type": "application/json",
-               **build_adapters(settings)[provider].sign(body=body, secret=secret)}
-    target = url if "/webhooks/" in url else f"{url.rstrip('/')}/webhooks/{provider}"
-    try:
-        response = httpx.post(target, content=body, headers=headers, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(redact(f"could not reach {target}: {exc}")) from None
-    click.echo(f"{response.status_code} {response.text.strip()}")
-    if not response.is_success:
-        sys.exit(1)
 
 
 def _add_subcommands() -> None:
     from workers.events_cli import events
     from workers.orders_cli import orders
     from workers.replay_cli import replay
+    from workers.send_cli import providers, send
     from workers.stats_cli import stats
+    from workers.up_cli import up
 
     main.add_command(orders)
     main.add_command(events)
     main.add_command(replay)
     main.add_command(stats)
+    main.add_command(up)
+    main.add_command(send)
+    main.add_command(providers)
 
 
 _add_subcommands()

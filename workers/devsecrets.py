@@ -6,6 +6,8 @@ import secrets
 import string
 from pathlib import Path
 
+from models.datadir import read_env_file
+
 BASE62 = string.ascii_uppercase + string.ascii_lowercase + string.digits
 
 
@@ -19,6 +21,9 @@ def generate() -> dict[str, str]:
         "PAYHOOKS_API_TOKEN": secrets.token_urlsafe(24),
         # ProcessOut has no signature: the Basic credentials of the registered URL are its check.
         "PAYHOOKS_PROCESSOUT_BASIC_AUTH": f"processout:{secrets.token_urlsafe(18)}",
+        # The project credentials of `up`'s ProcessOut API simulator (never the real API's).
+        "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_dev_" + secrets.token_hex(6),
+        "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "key_dev_" + secrets.token_urlsafe(18),
     }
 
 
@@ -26,23 +31,18 @@ def ensure(data_dir: Path) -> tuple[dict[str, str], bool]:
     """Read the dev secrets file, creating it (mode 0600) on first use.
 
     Returns the values and whether they were just created (so the caller prints
-    them once).
+    them once). A file from an older payhooks gets the secrets it lacks appended.
     """
     path = data_dir / "secrets.env"
     if path.exists():
-        values = {}
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                name, _, value = line.partition("=")
-                values[name.strip()] = value.strip()
+        values = read_env_file(path)
         missing = {name: value for name, value in generate().items() if name not in values}
         if missing:  # a file from an older payhooks: add what it lacks, keep the rest
             text = path.read_text()
             with path.open("a") as file:
                 file.write(("" if text.endswith("\n") or not text else "\n")
                            + "".join(f"{name}={value}\n" for name, value in missing.items()))
-            values.update(missing)
-        return values, False
+        return values | missing, False
     values = generate()
     data_dir.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

@@ -14,6 +14,7 @@ from rich.text import Text
 from models.audit import event_record, find_event_id, list_events
 from models.redaction import Redactor
 from models.tables import EVENT_STATUSES
+from workers.cli_text import plural
 from workers.ops_common import (
     build_event_filter,
     console,
@@ -72,7 +73,7 @@ def list_command(statuses: tuple[str, ...], providers: tuple[str, ...], types: t
     if as_json:
         echo_json(rows)
         return
-    table = Table(title=f"{len(rows)} event(s), newest first", title_justify="left")
+    table = Table(title=f"{plural(len(rows), 'event')}, newest first", title_justify="left")
     for name in ("id", "received (UTC)", "provider", "type", "status", "tries", "replays", "order", "last error"):
         table.add_column(name, no_wrap=name != "last error", justify="right" if name in ("id", "tries",
                                                                                           "replays") else "left")
@@ -108,10 +109,11 @@ def show_command(event_id: int | None, provider: str | None, event_key: str | No
         if event_id is None:
             event_id = find_event_id(conn, provider=provider or "", event_key=event_key or "")
             if event_id is None:
-                raise click.ClickException(f"no {provider} event with key {event_key!r}")
+                raise click.ClickException(f"no {provider} event with key {event_key!r}: check the key, or find "
+                                           f"the event with `payhooks events list --provider {provider}`")
         record = event_record(conn, event_id)
     if record is None:
-        raise click.ClickException(f"no event {event_id}")
+        raise click.ClickException(f"no event {event_id}: find its id with `payhooks events list`")
     record.update(_body(record.pop("raw_body")))
     record["attempts_count"] = record.pop("attempts")
     record["attempts"] = record.pop("attempts_detail")

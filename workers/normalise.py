@@ -1,7 +1,7 @@
 """From a provider's event to what the handlers need: kind, order reference, amount.
 
-One extractor per provider, following PROVIDERS.md's table "Which order an
-event belongs to, and its amount". Amounts come out in minor units.
+One extractor per provider, following the table "Which order an event is for,
+and in what units" of docs/PROVIDERS.md. Amounts come out in minor units.
 """
 from __future__ import annotations
 

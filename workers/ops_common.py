@@ -47,7 +47,8 @@ def operator_engine(settings: Settings) -> Iterator[Engine]:
         yield engine
     except (OperationalError, InterfaceError, PoolTimeout) as exc:
         raise click.ClickException(
-            f"database unavailable: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            f"database unavailable ({type(getattr(exc, 'orig', None) or exc).__name__}): check that Postgres "
+            "answers at PAYHOOKS_DATABASE_URL, or, under `payhooks up`, that `up` still runs"
         ) from None
     finally:
         engine.dispose()
@@ -110,7 +111,8 @@ def event_filter_options(*, default_status: tuple[str, ...] = ()) -> Callable[[C
 def build_event_filter(*, statuses: tuple[str, ...], providers: tuple[str, ...], types: tuple[str, ...],
                        order_reference: str | None, since: datetime | None,
                        until: datetime | None) -> EventFilter:
-    return EventFilter(statuses=split_values(statuses), providers=split_values(providers),
+    return EventFilter(statuses=split_values(statuses),
+                       providers=tuple(p.lower() for p in split_values(providers)),  # `Yoco` is yoco
                        types=split_values(types), order_reference=order_reference, since=since, until=until)
 
 

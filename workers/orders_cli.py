@@ -33,9 +33,10 @@ def orders() -> None:
 
 @orders.command("create")
 @click.option("--reference", required=True, help="the merchant's own order reference")
-@click.option("--provider", required=True, help="smartpay, processout, senfenico, yoco or shadhinpay")
+@click.option("--provider", required=True,
+              help="smartpay, processout, senfenico, yoco or shadhinpay (any case)")
 @click.option("--provider-payment-ref", required=True,
-              help="the provider's payment reference (see PROVIDERS.md)")
+              help="the provider's payment reference (which field carries it: docs/PROVIDERS.md)")
 @click.option("--amount", type=int, required=True, help="amount in minor units (cents; yen and XOF as is)")
 @click.option("--currency", required=True, help="ISO 4217 code, e.g. ZAR")
 @click.option("--customer-email", default=None, help="where payment emails go")
@@ -46,7 +47,7 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
     """Register an order before the customer pays; prints it as JSON."""
     try:
         data = OrderInput(
-            reference=reference, provider=provider, provider_payment_ref=provider_payment_ref,
+            reference=reference, provider=provider.strip().lower(), provider_payment_ref=provider_payment_ref,
             amount=amount, currency=currency, customer_email=customer_email,
             customer_phone=customer_phone, customer_name=customer_name,
         )
@@ -54,13 +55,15 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
         problems = "; ".join(
             f"--{name.replace('_', '-')}: {message}" for name, message in field_errors(exc).items()
         )
-        raise click.ClickException(f"invalid order: {problems}") from None
+        raise click.ClickException(f"invalid order: {problems}; correct and run it again") from None
     with _engine() as engine:
         try:
             with engine.begin() as conn:
                 order = create_order(conn, data)
         except DuplicateOrder as exc:
-            raise click.ClickException(redact(str(exc))) from None
+            raise click.ClickException(
+                f"{redact(str(exc))}: choose another --reference/--provider-payment-ref, or see "
+                f"the existing order with `payhooks orders show {reference}`") from None
     _echo_json(order)
 
 
@@ -71,5 +74,6 @@ def show(reference: str) -> None:
     with _engine() as engine, engine.connect() as conn:
         order = get_order(conn, reference)
     if order is None:
-        raise click.ClickException(f"no order with reference {reference!r}")
+        raise click.ClickException(f"no order with reference {reference!r}: check it, or register it with "
+                                   "`payhooks orders create`")
     _echo_json(order)

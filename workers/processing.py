@@ -220,7 +220,11 @@ def _run_handlers(runtime: Runtime, conn, claim: transitions.Claim, provider: st
                          unsendable=lambda delivery_kind: unsendable(
                              runtime.settings, kind=delivery_kind, email=order.customer_email,
                              phone=order.customer_phone))
-    notes = [note for _, handler in handlers if (note := handler(ctx))]
+    try:
+        notes = [note for _, handler in handlers if (note := handler(ctx))]
+    except Exception as exc:
+        exc.payhooks_order_id = order.id  # type: ignore[attr-defined]  (the failure is linked to it too)
+        raise
     return "succeeded", "; ".join(notes) or None, order.id
 
 
@@ -290,6 +294,7 @@ def _record_failure(runtime: Runtime, conn: Connection, claim: transitions.Claim
         with conn.begin_nested():
             status = transitions.fail(conn, claim, error=error, retry_in=retry_in,
                                       traceback=None if permanent else redact(_traceback(exc)))
+            transitions.link_order(conn, claim, order_id=getattr(exc, "payhooks_order_id", None))
     except transitions.TransitionError as lost:
         return "lease-lost", str(lost)
     return status, error

@@ -27,11 +27,17 @@ class ProcessOutClient:
         try:
             response = self._http.get(url, auth=self._auth)
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"ProcessOut fetch failed: {type(exc).__name__}") from None
+            raise ProviderUnavailable(
+                f"ProcessOut fetch failed: {type(exc).__name__} from {self._base_url} (is "
+                "PAYHOOKS_PROCESSOUT_API_URL right? `payhooks up` sets it to its simulator)") from None
         if response.status_code == 404:
             raise NotFoundAtProvider(f"ProcessOut has no event {event_id}")
+        if response.status_code == 401:
+            raise ProviderUnavailable(
+                f"ProcessOut answered 401 at {self._base_url}: check PAYHOOKS_PROCESSOUT_PROJECT_ID and "
+                "PAYHOOKS_PROCESSOUT_PROJECT_SECRET")
         if response.status_code != 200:
-            raise ProviderUnavailable(f"ProcessOut answered {response.status_code}")
+            raise ProviderUnavailable(f"ProcessOut answered {response.status_code} at {self._base_url}")
         try:
             event = response.json()["event"]
         except (ValueError, KeyError, TypeError):

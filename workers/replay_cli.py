@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from models import audit, deliveries, transitions
 from models.orders import DELIVERY_STATUSES
 from models.tables import EVENT_STATUSES
+from workers.cli_text import confirm, plural
 from workers.events_cli import check_statuses
 from workers.ops_common import (
     build_event_filter,
@@ -76,8 +77,12 @@ class Plan:
         plan.missing = sorted(set(requested or ()) - set(statuses))
         return plan
 
+    @property
+    def singular(self) -> str:
+        return "delivery" if self.target == "deliveries" else "event"
+
     def summary(self) -> str:
-        parts = [f"{len(self.replay)} {self.target} to replay"]
+        parts = [f"{plural(len(self.replay), self.singular, self.target)} to replay"]
         if self.by_status:
             parts[0] += " (" + ", ".join(f"{s} {n}" for s, n in sorted(self.by_status.items())) + ")"
         if self.succeeded_skipped:
@@ -160,13 +165,14 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
         if not plan.replay:
             click.echo("nothing to replay")
             return
-        if not yes:
-            click.confirm(f"Replay {len(plan.replay)} {target}?", abort=True)
+        confirm(f"Replay {plural(len(plan.replay), plan.singular, target)}?", yes=yes)
         done, action_id = _run(engine, plan=plan, actor=_actor(by), selection=selection, force=force,
                                batch_size=batch_size)
-    click.echo(f"replayed {done} {target} (operator action {action_id})")
+    click.echo(f"replayed {plural(done, plan.singular, target)} (operator action {action_id})")
     if done < len(plan.replay):
-        click.echo(f"{len(plan.replay) - done} changed state since they were selected and were left alone")
+        left = len(plan.replay) - done
+        click.echo(f"{plural(left, plan.singular, target)} changed state since selected and "
+                   f"{'was' if left == 1 else 'were'} left alone")
 
 
 def _run(engine, *, plan: Plan, actor: str, selection: dict[str, object], force: bool,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from models.orders import DELIVERY_STATUSES
 from models.stats import LATENCY_WINDOW_MINUTES, RECENT_DEAD_HOURS, collect
 from models.tables import EVENT_STATUSES
+from workers.cli_text import plural
 from workers.events_cli import STATUS_STYLE
 from workers.ops_common import console, echo_json, jsonable, load_operator_settings, operator_engine
 
@@ -75,7 +76,7 @@ def stats(as_json: bool) -> None:
     summary.add_row(f"dead in the last {RECENT_DEAD_HOURS} h", str(events["dead_last_24h"]))
     summary.add_row(f"receive → done, last {LATENCY_WINDOW_MINUTES} min",
                     f"p50 {_seconds(latency['p50_seconds'])}, p99 {_seconds(latency['p99_seconds'])}"
-                    f" over {latency['count']} event(s)")
+                    f" over {plural(latency['count'], 'event')}")
     out.print(summary)
     out.print()
     if deliveries["by_kind_status"]:

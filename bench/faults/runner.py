@@ -6,7 +6,7 @@ was interrupted.
 """
 from __future__ import annotations
 
-import json
+import re
 import secrets as random_tokens
 import threading
 import time
@@ -112,11 +112,9 @@ def _cli_event(plan: planning.Plan) -> planning.Event:
 
 
 def _answered_id(output: str) -> int | None:
-    """The row id in ``payhooks send``'s ``200 {"id": N, "status": …}`` line."""
-    try:
-        return int(json.loads(output.splitlines()[0][4:])["id"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
+    """The row id in ``payhooks send``'s ``200 accepted: yoco payment.succeeded is event N`` line."""
+    found = re.match(r"\d{3} \w+: .* is event (\d+)$", output.splitlines()[0] if output else "")
+    return int(found.group(1)) if found else None
 
 
 def _send_with_cli(run: Run, event: planning.Event, *, retry_for_s: float = 60.0) -> None:

@@ -105,7 +105,7 @@ def test_list_defaults_to_50(run, engine) -> None:
 def test_list_table_is_readable(run, six) -> None:
     result = run("events", "list", "--status", "dead")
     assert result.exit_code == 0, result.output
-    assert "2 event(s), newest first" in result.stdout and "received (UTC)" in result.stdout
+    assert "2 events, newest first" in result.stdout and "received (UTC)" in result.stdout
     lines = result.stdout.splitlines()
     e4 = next(line for line in lines if f" {six['e4']} " in f" {line} " and "shadhinpay" in line)
     assert "payment.completed" in e4 and "dead" in e4 and "order not found: SP_1" in e4

@@ -99,6 +99,15 @@ def test_answering_no_changes_nothing(run, engine, mixed) -> None:
     assert _states(engine)[mixed["dead_yoco"]] == ("pending", 1)
 
 
+def test_a_prompt_nobody_can_answer_says_use_yes_and_exits_2(run, engine, mixed) -> None:
+    # Given stdin at its end (a script, `< /dev/null`): the question cannot be answered
+    before = _states(engine)
+    result = run("replay", input="")
+    assert result.exit_code == 2, result.output
+    assert "use --yes" in result.stderr and "Aborted" not in result.output
+    assert _states(engine) == before and operator_actions(engine) == []
+
+
 def test_actor_defaults_to_the_os_user(run, engine, mixed) -> None:
     result = run("replay", "--yes", env={"LOGNAME": "opsperson"})
     assert result.exit_code == 0, result.output
@@ -109,7 +118,7 @@ def test_ids_skip_succeeded_without_force(run, engine, mixed) -> None:
     ids = [mixed["succeeded"], mixed["dead_yoco"], mixed["processing"], 987654]
     result = run("replay", "--yes", "--by", "carol", *map(str, ids))
     assert result.exit_code == 0, result.output
-    assert "1 events to replay (dead 1)" in result.stdout
+    assert "1 event to replay (dead 1)" in result.stdout
     assert "skipped 1 succeeded (replaying them needs --force)" in result.stdout
     assert "skipped 1 pending or in progress" in result.stdout and "not found: 987654" in result.stdout
     states = _states(engine)
@@ -182,7 +191,7 @@ def _delivery_states(engine: Engine) -> dict[int, tuple[str, int]]:
 def test_replay_deliveries_by_kind(run, engine, deliveries) -> None:
     result = run("replay", "--deliveries", "--kind", "fulfilment", "--yes", "--by", "dave")
     assert result.exit_code == 0, result.output
-    assert "replayed 1 deliveries" in result.stdout
+    assert "replayed 1 delivery" in result.stdout
     states = _delivery_states(engine)
     assert states[deliveries["dead_fulfilment"]] == ("pending", 1)
     assert states[deliveries["dead_email"]] == ("dead", 0)
@@ -230,7 +239,7 @@ def test_a_dead_event_succeeds_once_its_order_exists(run, stack, sender, engine)
                  currency="BDT")
     result = run("replay", "--yes", "--by", "erin")
     assert result.exit_code == 0, result.output
-    assert "replayed 1 events" in result.stdout
+    assert "replayed 1 event " in result.stdout
     # Then it runs again and succeeds, and the order is paid
     wait_for(lambda: status_of(engine, event_id) == "succeeded", timeout=45, message="the replayed event")
     row = events_by_id(engine)[event_id]
@@ -274,3 +283,12 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, send
     assert _delivery_count(engine, event_id) == 2
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM orders WHERE reference = 'once-1'")).scalar_one() == "paid"
+
+
+def test_human_output_by_default_log_lines_only_with_verbose(run, engine, mixed) -> None:
+    quiet = run("replay", "--yes", "--status", "dead", "--provider", "yoco", env={"PAYHOOKS_LOG_LEVEL": None})
+    assert quiet.exit_code == 0 and "replayed 1 event " in quiet.stdout
+    assert "operator.replay" not in quiet.output
+    verbose = run("-v", "replay", "--yes", "--status", "dead", "--provider", "smartpay",
+                  env={"PAYHOOKS_LOG_LEVEL": None})
+    assert verbose.exit_code == 0 and "operator.replay" in verbose.stderr

@@ -99,7 +99,7 @@ def test_stats_table_for_a_person(run, data) -> None:
     assert "retries due now" in out and "dead in the last 24 h" in out
     dead_line = next(line for line in out.splitlines() if "dead in the last 24 h" in line and "deliveries" not in line)
     assert dead_line.split()[-1] == "2"
-    assert f"p50 {_percentile(DONE_SECONDS + [2.5], 0.5):.3f} s" in out and "over 6 event(s)" in out
+    assert f"p50 {_percentile(DONE_SECONDS + [2.5], 0.5):.3f} s" in out and "over 6 events" in out
     assert "deliveries by kind and status" in out and "sms.payment_failed" in out
 
 

@@ -1,10 +1,15 @@
-"""`payhooks up` from a clean directory with no environment: it comes up,
-accepts a simulated event that pays a registered order, and Ctrl-C leaves no
-Postgres behind."""
+"""`payhooks up` from a clean directory with no environment, as a newcomer runs it.
+
+All five providers' canonical ``payment.succeeded`` pay their orders (ProcessOut's
+through `up`'s API simulator), every command works from a subdirectory, the
+output is one stream of JSON lines off a terminal, and Ctrl-C leaves no
+Postgres behind. The README's quickstart runs as written.
+"""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +21,16 @@ from pathlib import Path
 import psutil
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAYHOOKS = [sys.executable, "-m", "workers.cli"]
+ORDERS = {  # provider: (order reference, provider payment reference, currency)
+    "smartpay": ("ORD-S", "order_e2e", "JPY"),
+    "processout": ("ORD-P", "tr_e2e", "USD"),
+    "senfenico": ("ORD-F", "chk_e2e", "XOF"),
+    "yoco": ("ORD-Y", "ch_e2e", "ZAR"),
+    "shadhinpay": ("ORD-H", "SP_e2e", "BDT"),
+}
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -26,7 +41,10 @@ def _free_port() -> int:
 def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except psutil.Error:
+            continue
         if proc.info["name"] == "postgres" and str(data_dir) in cmdline:
             found.append(proc)
     return found
@@ -37,53 +55,145 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
 
 
-def test_up_accepts_a_sent_event_and_stops_cleanly(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    port = _free_port()
-    payhooks = [sys.executable, "-m", "workers.cli"]
-    up = subprocess.Popen(
-        [*payhooks, "up", "--bind", f"127.0.0.1:{port}"],
-        cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output: list[str] = []
-    # Drain the output all along, so a chatty child can never block on a full pipe.
-    reader = threading.Thread(target=lambda: output.extend(iter(up.stdout.readline, "")), daemon=True)
-    reader.start()
-    try:
+class Up:
+    """`payhooks up` in ``directory`` with its output drained all along (a full pipe never blocks it)."""
+
+    def __init__(self, directory: Path, env: dict[str, str]) -> None:
+        self.directory, self.env, self.port = directory, env, _free_port()
+        self.output: list[str] = []
+        self.process = subprocess.Popen([*PAYHOOKS, "up", "--bind", f"127.0.0.1:{self.port}"], cwd=directory,
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.reader = threading.Thread(target=lambda: self.output.extend(iter(self.process.stdout.readline, "")),
+                                       daemon=True)
+        self.reader.start()
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 120
-        while not any("payhooks is up on" in line for line in output):
-            assert up.poll() is None and time.monotonic() < deadline, "".join(output)
+        while not any('"up.ready"' in line for line in self.output):
+            assert self.process.poll() is None and time.monotonic() < deadline, self.text()
             time.sleep(0.1)
-        assert (tmp_path / ".payhooks" / "secrets.env").exists()
-        assert _postgres_processes(tmp_path / ".payhooks")
 
-        def run(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([*payhooks, *args], cwd=tmp_path, env=clean_env, capture_output=True,
-                                  text=True, timeout=60)
-
-        created = run("orders", "create", "--reference", "UP-1", "--provider", "yoco",
-                      "--provider-payment-ref", "ch_up", "--amount", "2500", "--currency", "ZAR",
-                      "--customer-email", "a@example.com", "--customer-phone", "+27110000000")
-        assert created.returncode == 0, created.stdout + created.stderr
-        sent = run("send", "yoco", "payment.succeeded", "--url", f"http://127.0.0.1:{port}",
-                   "--order-ref", "ch_up", "--amount", "2500")
-        assert sent.returncode == 0, sent.stdout + sent.stderr
-        assert sent.stdout.startswith("200 ") and '"accepted"' in sent.stdout
-        # ProcessOut is live too: `up` generated its Basic credentials and `send` uses them
-        thin = run("send", "processout", "transaction.captured", "--url", f"http://127.0.0.1:{port}")
-        assert thin.stdout.startswith("200 ") and '"accepted"' in thin.stdout, thin.stdout + thin.stderr
-        # The dispatcher and the worker that `up` runs turn the event into the paid order
-        deadline = time.monotonic() + 60
-        while json.loads(run("orders", "show", "UP-1").stdout)["status"] != "paid":
-            assert time.monotonic() < deadline, "".join(output)
-            time.sleep(0.5)
-    finally:
-        up.send_signal(signal.SIGINT)
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
         try:
-            up.wait(timeout=60)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        reader.join(timeout=10)
-    assert up.returncode == 0, "".join(output)
-    assert not _postgres_processes(tmp_path / ".payhooks"), "".join(output)
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=10)
+        return self.process.returncode
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([*PAYHOOKS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_every_provider_pays_its_order_under_up_and_the_cli_works_from_a_subdirectory(
+        tmp_path: Path, clean_env: dict[str, str]) -> None:
+    up = Up(tmp_path, clean_env)
+    subdirectory = tmp_path / "src" / "shop"
+    subdirectory.mkdir(parents=True)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return _cli(*args, cwd=subdirectory, env=clean_env)
+
+    try:
+        up.wait_ready()
+        ids = {}
+        for provider, (reference, payment_ref, currency) in ORDERS.items():
+            created = run("orders", "create", "--reference", reference, "--provider", provider,
+                          "--provider-payment-ref", payment_ref, "--amount", "1000", "--currency", currency,
+                          "--customer-email", "buyer@example.com")
+            assert created.returncode == 0, created.stdout + created.stderr
+            # The canonical kind, the provider's name in any case, no --url: `send` finds `up`'s receiver
+            sent = run("send", provider.capitalize(), "payment.succeeded", "--order-ref", payment_ref,
+                       "--amount", "1000")
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            answered = re.match(r"200 accepted: .* is event (\d+)$", sent.stdout.splitlines()[0])
+            assert answered, sent.stdout
+            ids[provider] = int(answered.group(1))
+
+        def statuses() -> dict[int, str]:
+            listed = run("events", "list", "--json")
+            assert listed.returncode == 0, listed.stdout + listed.stderr
+            return {row["id"]: row["status"] for row in json.loads(listed.stdout)}
+
+        deadline = time.monotonic() + 120
+        while len(now := statuses()) < len(ORDERS) or set(now.values()) != {"succeeded"}:
+            assert time.monotonic() < deadline and not {"dead", "ignored"} & set(now.values()), (
+                f"{now}\n{up.text()}")
+            time.sleep(0.5)
+        # A second `up` in the same tree finds this one instead of starting another
+        second = run("up", "--bind", f"127.0.0.1:{_free_port()}")
+        assert second.returncode == 1 and "already running" in second.stderr, second.stderr
+        for provider, (reference, _, _) in ORDERS.items():
+            order = json.loads(run("orders", "show", reference).stdout)
+            assert order["status"] == "paid", (provider, order)
+        # ProcessOut's event was fetched back from the simulator (the thin POST carries no order)
+        processout = json.loads(run("events", "show", str(ids["processout"]), "--json").stdout)
+        assert processout["fetched_payload"]["data"]["transaction"]["id"] == "tr_e2e"
+        # The human table, from the subdirectory, with a correct plural
+        table = run("events", "list")
+        assert table.returncode == 0 and "5 events, newest first" in table.stdout, table.stdout + table.stderr
+        assert table.stderr == ""  # no log lines by default
+    finally:
+        code = up.stop()
+    assert code == 0, up.text()
+    assert not _postgres_processes(tmp_path / ".payhooks"), up.text()
     assert not (tmp_path / ".payhooks" / "runtime.env").exists()
+    # Off a terminal the output is one stream of JSON lines: ours, the children's, and theirs folded in
+    records = [json.loads(line) for line in up.output if line.strip()]
+    assert {"receiver", "dispatcher", "worker", "up"} <= {r["process"] for r in records}
+    assert any(r["action"] == "worker.ready" for r in records), up.text()
+    assert not any("SecurityWarning" in r["message"] or "[config]" in r["message"] for r in records)
+    assert sum("Warm shutdown" in r["message"] for r in records) <= 1
+    assert not any(value in up.text() for value in _dev_secret_values(tmp_path))
+    # With `up` stopped, the error says where to start it
+    after = run("events", "list")
+    assert after.returncode == 1 and f"`payhooks up` is not running in {tmp_path}" in after.stderr
+
+
+def _dev_secret_values(directory: Path) -> list[str]:
+    lines = (directory / ".payhooks" / "secrets.env").read_text().splitlines()
+    return [line.partition("=")[2] for line in lines if "=" in line and not line.startswith("#")]
+
+
+def _quickstart_blocks() -> list[list[str]]:
+    """The ```sh blocks of README's "Two commands" section, as commands (continuations joined)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    return [[command.strip() for command in block.replace("\\\n", " ").splitlines() if command.strip()]
+            for block in blocks]
+
+
+def test_the_readme_quickstart_runs_as_written(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    first, *others = _quickstart_blocks()
+    # The first block installs and starts `up`: the install is this test's own, and `up` gets a free
+    # port (the only change: `send` finds the running `up`'s receiver wherever it listens).
+    assert first == ["pip install -e . && payhooks up"]
+    env = {**clean_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{clean_env.get('PATH', '')}"}
+    up = Up(tmp_path, env)
+    try:
+        up.wait_ready()
+        commands = [command for block in others for command in block
+                    if not command.startswith("pip install")]  # the test suite's own install line
+        assert len(commands) >= 6, commands
+        for command in commands:
+            expected = re.search(r'#\s*"status":\s*"(\w+)"', command)
+            deadline = time.monotonic() + 60
+            while True:
+                done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                                      text=True, timeout=60)
+                assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+                if not expected or f'"status": "{expected.group(1)}"' in done.stdout:
+                    break
+                assert time.monotonic() < deadline, f"{command}\n{done.stdout}\n{up.text()}"
+                time.sleep(0.5)
+    finally:
+        assert up.stop() == 0, up.text()

@@ -1,0 +1,252 @@
+"""The pieces of a newcomer's first hour that need no database: finding `up`'s data directory,
+event types by provider, settings refused at start, the CLI's wording, `up`'s output stream and
+the ProcessOut simulator."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from models.datadir import find_data_dir, no_database_hint
+from receiver.providers.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
+from receiver.providers.samples import sample_processout_event
+from tests.conftest import make_settings
+from workers.cli import main
+from workers.cli_text import plural
+from workers.processout_sim import Simulator, register
+from workers.up_output import Sink, parse_line
+
+# --- the data directory, found like git finds .git -------------------------------------------------
+
+
+def test_the_nearest_data_dir_upwards_is_found(tmp_path: Path) -> None:
+    (tmp_path / ".payhooks").mkdir()
+    deep = tmp_path / "src" / "app"
+    deep.mkdir(parents=True)
+    found = find_data_dir(start=deep, environ={})
+    assert found.path == tmp_path / ".payhooks" and found.found and not found.explicit
+    assert found.project_root == tmp_path
+
+
+def test_payhooks_data_dir_wins_over_searching(tmp_path: Path) -> None:
+    (tmp_path / ".payhooks").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    found = find_data_dir(start=tmp_path, environ={"PAYHOOKS_DATA_DIR": str(elsewhere)})
+    assert found.path == elsewhere and found.explicit
+
+
+def test_with_none_found_the_hint_names_the_directory_and_the_settings(tmp_path: Path) -> None:
+    found = find_data_dir(start=tmp_path, environ={})
+    assert not found.found and found.path == tmp_path / ".payhooks"
+    hint = no_database_hint(found)
+    assert str(tmp_path) in hint and "PAYHOOKS_DATA_DIR" in hint and "PAYHOOKS_DATABASE_URL" in hint
+    assert "subdirectory" in hint
+
+
+def test_a_data_dir_without_a_running_up_says_where_to_start_it(tmp_path: Path) -> None:
+    (tmp_path / ".payhooks").mkdir()
+    hint = no_database_hint(find_data_dir(start=tmp_path / ".payhooks", environ={}))
+    assert f"not running in {tmp_path}" in hint and "payhooks up" in hint
+
+
+def test_commands_in_a_subdirectory_read_ups_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / ".payhooks"
+    data.mkdir()
+    (data / "secrets.env").write_text("PAYHOOKS_YOCO_SECRETS=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+    (data / "runtime.env").write_text("PAYHOOKS_DATABASE_URL=postgresql://x@/db\n")
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    for name in ("PAYHOOKS_DATA_DIR", "PAYHOOKS_DATABASE_URL", "PAYHOOKS_YOCO_SECRETS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(sub)
+    from models.settings import load_settings
+
+    settings = load_settings()
+    assert settings.database_url == "postgresql://x@/db"
+    assert settings.secrets_for("yoco") == ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+    assert Path(settings.data_dir) == data
+
+
+# --- event types: canonical kinds, provider-native types, any case ----------------------------------
+
+
+@pytest.mark.parametrize(("provider", "native"), [
+    ("smartpay", "order.authorized"), ("processout", "transaction.captured"), ("senfenico", "checkout.success"),
+    ("yoco", "payment.succeeded"), ("shadhinpay", "payment.completed"),
+])
+def test_the_canonical_succeeded_kind_maps_to_each_providers_own_type(provider: str, native: str) -> None:
+    resolved = resolve(provider, "payment.succeeded")
+    assert resolved.event_type == native and resolved.kind == "payment.succeeded"
+
+
+def test_native_types_pass_as_they_are_and_unknown_ones_reach_no_kind() -> None:
+    assert resolve("senfenico", "charge.failed").kind == "payment.failed"
+    assert resolve("senfenico", "charge.failed").event_type == "charge.failed"
+    assert resolve("yoco", "payment.failed").kind is None  # Yoco sends no failed payments
+    assert resolve("smartpay", "made.up").event_type == "made.up"
+
+
+def test_every_canonical_kind_a_provider_has_is_reachable() -> None:
+    for provider, kinds in HANDLED.items():
+        for kind in set(kinds.values()):
+            assert resolve(provider, kind).kind == kind
+        listed = [t for t, _ in types_of(provider)]
+        assert set(kinds) | set(IGNORED[provider]) == set(listed)
+
+
+def test_provider_names_are_case_insensitive() -> None:
+    assert provider_name("Yoco") == "yoco" and provider_name(" SHADHINPAY ") == "shadhinpay"
+    assert provider_name("paypal") is None
+
+
+# --- settings refused at start --------------------------------------------------------------------
+
+
+def test_a_fulfilment_url_without_its_secret_is_refused_naming_both() -> None:
+    with pytest.raises(ValidationError) as caught:
+        make_settings(fulfilment_url="https://shop.example/fulfil")
+    assert "PAYHOOKS_FULFILMENT_URL" in str(caught.value) and "PAYHOOKS_FULFILMENT_SECRET" in str(caught.value)
+    make_settings(fulfilment_url="https://shop.example/fulfil", fulfilment_secret="whsec_a2V5")  # both: fine
+
+
+def test_an_sms_url_without_a_secret_is_refused_naming_both() -> None:
+    with pytest.raises(ValidationError) as caught:
+        make_settings(notify_url="https://sms.example/send")
+    assert "PAYHOOKS_NOTIFY_URL" in str(caught.value) and "PAYHOOKS_NOTIFY_SECRET" in str(caught.value)
+    make_settings(notify_url="https://sms.example/send", fulfilment_secret="whsec_a2V5")  # the fallback
+
+
+def test_a_command_started_with_that_setting_stops_with_one_line_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["worker"], env={"PAYHOOKS_FULFILMENT_URL": "https://shop.example/f",
+                                                      "PAYHOOKS_FULFILMENT_SECRET": None,
+                                                      "PAYHOOKS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "settings error: PAYHOOKS_FULFILMENT_URL is set but PAYHOOKS_FULFILMENT_SECRET is not" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# --- the CLI's wording -----------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("payhooks 0.")
+
+
+def test_plurals() -> None:
+    assert [plural(n, "event") for n in (0, 1, 2)] == ["0 events", "1 event", "2 events"]
+    assert plural(1, "delivery", "deliveries") == "1 delivery" and plural(3, "delivery", "deliveries") == (
+        "3 deliveries")
+
+
+def test_send_refuses_an_unhandled_type_nobody_can_confirm(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "YOCO", "refund.failed", "--url", "http://127.0.0.1:9"],
+                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "will be stored and end `ignored`" in result.stderr and "use --yes" in result.stderr
+
+
+def test_send_help_lists_every_providers_types() -> None:
+    text = CliRunner().invoke(main, ["send", "--help"]).output
+    for provider, kinds in HANDLED.items():
+        assert provider in text
+        assert all(event_type in text for event_type in kinds)
+
+
+def test_providers_lists_types_kinds_and_handlers() -> None:
+    listing = json.loads(CliRunner().invoke(main, ["providers", "--json"]).output)
+    smartpay = {row["type"]: row for row in listing["smartpay"]}
+    assert smartpay["order.authorized"]["handlers"][0] == "fulfilment"  # custom handlers may follow
+    assert smartpay["order.canceled"] == {"type": "order.canceled", "kind": None, "handlers": []}
+    assert {row["type"] for row in listing["processout"] if row["kind"] == "payment.charged_back"} == {
+        "transaction.chargeback.created"}
+
+
+# --- `up`'s one output stream ----------------------------------------------------------------------
+
+
+def test_our_json_lines_keep_their_fields_and_name_the_process() -> None:
+    line = json.dumps({"ts": "2026-01-01T00:00:00+00:00", "level": "info", "action": "event.succeeded",
+                       "message": "event 3 succeeded", "event_id": 3})
+    entry = parse_line(line, process="worker")
+    assert entry["process"] == "worker" and entry["event_id"] == 3 and entry["action"] == "event.succeeded"
+
+
+def test_foreign_lines_become_records_of_ours() -> None:
+    gunicorn = parse_line("[2026-11-27 11:12:28 +0000] [16109] [INFO] Starting gunicorn 27.0.1",
+                          process="receiver")
+    assert gunicorn["message"] == "Starting gunicorn 27.0.1" and gunicorn["level"] == "info"
+    assert gunicorn["action"] == "receiver.output"
+    celery = parse_line("worker: Warm shutdown (MainProcess)\n", process="worker")
+    assert celery["message"] == "worker: Warm shutdown (MainProcess)"
+    assert parse_line("   \n", process="worker") is None
+
+
+def test_the_stream_is_json_lines_off_a_terminal_and_readable_on_one() -> None:
+    entry = parse_line("[x] [1] [WARNING] slow", process="receiver")
+    machine, person = io.StringIO(), io.StringIO()
+    Sink(machine, json_lines=True).record(entry)
+    Sink(machine, json_lines=True).text("a banner for people only")
+    Sink(person, json_lines=False).record(entry)
+    assert [json.loads(line)["message"] for line in machine.getvalue().splitlines()] == ["slow"]
+    assert "WARNING" in person.getvalue() and "receiver" in person.getvalue() and "{" not in person.getvalue()
+
+
+# --- the ProcessOut API simulator ------------------------------------------------------------------
+
+
+def test_the_simulator_answers_like_processouts_api(tmp_path: Path) -> None:
+    events_file = tmp_path / "events.json"
+    simulator = Simulator(auth="proj_dev:key_dev", events_file=events_file).start()
+    try:
+        event = sample_processout_event(event_id="ev_1", event_type="transaction.captured", order_ref="tr_1",
+                                        amount_minor=1050)["event"]
+        with pytest.raises(httpx.HTTPStatusError):  # registration needs the project credentials too
+            register(simulator_url=simulator.url, event=event, project_id="proj_dev", project_secret="wrong")
+        register(simulator_url=simulator.url, event=event, project_id="proj_dev", project_secret="key_dev")
+        good = httpx.get(f"{simulator.url}/events/ev_1", auth=("proj_dev", "key_dev"))
+        assert good.status_code == 200 and good.json()["event"]["data"]["transaction"]["amount"] == "10.50"
+        assert httpx.get(f"{simulator.url}/events/ev_1", auth=("proj_dev", "nope")).status_code == 401
+        assert httpx.get(f"{simulator.url}/events/ev_2", auth=("proj_dev", "key_dev")).status_code == 404
+        bad = httpx.post(f"{simulator.url}/_simulator/events", content=b"{}", auth=("proj_dev", "key_dev"))
+        assert bad.status_code == 400
+    finally:
+        simulator.stop()
+    # Registered events outlive a restart of `up`
+    again = Simulator(auth="proj_dev:key_dev", events_file=events_file)
+    assert again.store.get("ev_1") == event
+    again.server.server_close()
+
+
+def test_the_default_api_url_is_the_real_one() -> None:
+    assert make_settings().processout_api_url == "https://api.processout.com"
+
+
+def test_send_processout_without_the_simulator_warns_it_will_end_dead(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "processout", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path),
+                                               "PAYHOOKS_PROCESSOUT_API_URL": None})
+    assert result.exit_code == 2, result.output
+    assert "https://api.processout.com" in result.stderr and "end `dead`" in result.stderr
+    assert "payhooks up" in result.stderr and "use --yes" in result.stderr
+
+
+def test_send_without_a_secret_says_where_to_get_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                env={"PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_YOCO_SECRETS": None})
+    assert result.exit_code == 1
+    assert "set PAYHOOKS_YOCO_SECRETS" in result.stderr and "payhooks up" in result.stderr
+
+
+def test_send_to_nothing_listening_says_what_to_start(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
+                                env={"PAYHOOKS_DATA_DIR": str(tmp_path),
+                                     "PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    assert result.exit_code == 1
+    assert "could not reach http://127.0.0.1:9/webhooks/yoco" in result.stderr and "payhooks up" in result.stderr

@@ -1,0 +1,28 @@
+"""README and the docs link only to files that ship, and name no reference page the repository lacks."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_names_a_file_in_the_repository(page: Path) -> None:
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+    local = [link for link in links if "://" not in link and not link.startswith("mailto:")]
+    missing = [link for link in local if not (page.parent / link).exists()]
+    assert not missing, f"{page.name} links to missing files: {missing}"
+
+
+def test_reference_pages_named_in_text_exist() -> None:
+    # "see PROVIDERS.md" in README, help texts or docstrings must name a page that ships
+    named = set()
+    for path in [ROOT / "README.md", *ROOT.glob("workers/**/*.py"), *ROOT.glob("models/*.py")]:
+        named |= set(re.findall(r"(?<![\w/])((?:docs/)?[A-Z][A-Z_]+\.md)", path.read_text()))
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split())
+    assert all(name in tracked or f"docs/{name}" in tracked for name in named), named - tracked
