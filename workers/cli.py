@@ -55,7 +55,7 @@ def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
     from models.migrate import upgrade
 
-    engine = make_engine(_settings_with_database())
+    engine = make_engine(_settings_with_database(), application_name="payhooks-migrate", role="migration")
     try:
         upgrade(engine, revision)
     finally:
@@ -87,7 +87,7 @@ def dispatcher() -> None:
 
     settings = _settings_with_database()
     metrics.serve(settings.dispatcher_metrics_port, role="dispatcher")
-    engine = make_engine(settings, pool_size=2, application_name="payhooks-dispatcher")
+    engine = make_engine(settings, pool_size=3, application_name="payhooks-dispatcher", role="dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
                         publish=publisher(app, batch_size=settings.worker_batch_size))
@@ -193,7 +193,7 @@ def up(bind: str, workers: int) -> None:
             runtime_env.write_text(f"PAYHOOKS_DATABASE_URL={database_url}\n")
             child_env["PAYHOOKS_DATABASE_URL"] = database_url
         settings = load_settings()
-        engine = make_engine(settings)
+        engine = make_engine(settings, application_name="payhooks-migrate", role="migration")
         try:
             upgrade(engine)
         finally:
