@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, PrimaryKeyConstraint, String, func
+from sqlalchemy import BigInteger, DateTime, Index, PrimaryKeyConstraint, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.tables import Base
@@ -59,7 +59,8 @@ class TallyMark(Base):
 class ArchiveFile(Base):
     __tablename__ = "archive_files"
 
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    """The file's absolute path."""
     bytes: Mapped[int] = mapped_column(BigInteger)
     """Committed length: anything after it was written by a batch that did not commit."""
     events: Mapped[int] = mapped_column(BigInteger)

@@ -29,8 +29,20 @@ def _configure_logging() -> None:
     logs.configure(secrets=secrets_to_hide)
 
 
+def _settings_or_usage_error() -> Settings:
+    """Settings, or exit 2 naming each setting that could not be read (``PAYHOOKS_RETENTION_DAYS: …``)."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"PAYHOOKS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        raise click.UsageError(f"bad setting: {problems}") from None
+
+
 def _settings_with_database() -> Settings:
-    settings = load_settings()
+    settings = _settings_or_usage_error()
     if not settings.database_url:
         raise click.ClickException(
             "PAYHOOKS_DATABASE_URL is not set; set it, or run `payhooks up` for the embedded database"
@@ -82,15 +94,22 @@ def dispatcher() -> None:
     """Claim due events, publish them, re-arm expired leases (runs until SIGTERM/Ctrl-C)."""
     from workers.celery_app import make_celery, publisher
     from workers.dispatcher import Dispatcher
+    from workers.housekeeping import Housekeeper
 
-    from models import metrics
+    from models import metrics, retention
 
     settings = _settings_with_database()
+    try:
+        retention.check_policy(settings)
+    except retention.PolicyError as exc:
+        raise click.UsageError(str(exc)) from None
     metrics.serve(settings.dispatcher_metrics_port, role="dispatcher")
     engine = make_engine(settings, pool_size=3, application_name="payhooks-dispatcher", role="dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
                         publish=publisher(app, batch_size=settings.worker_batch_size))
+    keeper = Housekeeper(settings=settings, engine=engine, stop_event=runner.stop_event)
+    keeper.start()
 
     def _stop(signum, frame):
         runner.stop_event.set()
@@ -292,6 +311,11 @@ def _add_subcommands() -> None:
     main.add_command(events)
     main.add_command(replay)
     main.add_command(stats)
+    from workers.archive_cli import archive_group
+    from workers.prune_cli import prune
+
+    main.add_command(prune)
+    main.add_command(archive_group)
 
 
 _add_subcommands()

@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('table_name', name=op.f('pk_tally_marks'))
     )
     op.create_table('archive_files',
-    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
     sa.Column('bytes', sa.BigInteger(), nullable=False),
     sa.Column('events', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
