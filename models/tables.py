@@ -69,6 +69,8 @@ class WebhookEvent(Base):
             postgresql_where=text(_in("status", FINAL_STATUSES)),
         ),
         Index("ix_webhook_events_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
+        # `events list` without a status filter: newest first, stopping after --limit rows.
+        Index("ix_webhook_events_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

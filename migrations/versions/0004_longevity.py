@@ -17,7 +17,10 @@ at tens of millions of rows; see BENCHMARKS.md for the plans):
   HOT update); queued/processing/retrying updates do not touch it.
 * ``ix_webhook_events_dead_processed`` (processed_at) WHERE status = 'dead':
   "dead in the last 24 h" without reading other final rows.
-* the same two on ``deliveries`` (INCLUDE kind, status).
+* ``ix_webhook_events_received_at_id`` (received_at, id): `events list`
+  without a status filter (newest first, LIMIT n) and keyset paging on
+  (received_at, id) read the newest entries instead of sorting the table.
+* the same two final/dead indexes on ``deliveries`` (INCLUDE kind, status).
 
 Refunds and order transitions lose their foreign key to ``webhook_events``:
 they stay when retention removes their (archived) event, and keep its id.
@@ -118,6 +121,7 @@ def upgrade() -> None:
                     postgresql_where=sa.text(f"status IN {_EVENT_FINAL}"))
     op.create_index('ix_webhook_events_dead_processed', 'webhook_events', ['processed_at'], unique=False,
                     postgresql_where=sa.text("status = 'dead'"))
+    op.create_index('ix_webhook_events_received_at_id', 'webhook_events', ['received_at', 'id'], unique=False)
     op.create_index('ix_deliveries_final_processed', 'deliveries', ['processed_at'], unique=False,
                     postgresql_include=['kind', 'status'],
                     postgresql_where=sa.text(f"status IN {_DELIVERY_FINAL}"))
@@ -142,6 +146,7 @@ def downgrade() -> None:
                           ['event_id'], ['id'], ondelete='CASCADE')
     op.drop_index('ix_deliveries_dead_processed', table_name='deliveries')
     op.drop_index('ix_deliveries_final_processed', table_name='deliveries')
+    op.drop_index('ix_webhook_events_received_at_id', table_name='webhook_events')
     op.drop_index('ix_webhook_events_dead_processed', table_name='webhook_events')
     op.drop_index('ix_webhook_events_final_processed', table_name='webhook_events')
     op.drop_table('archive_files')
