@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per ingest round [10]")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections [64]")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
+    parser.add_argument("--steady-rate", type=float, default=300.0,
+                        help="events/s offered while pruning, and without, for the p99 comparison [300]")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
     parser.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
     parser.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE the operator queries")
@@ -71,6 +73,15 @@ def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workd
     pool = phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label)
     phase = phases.wrk_saturation(target.base_url, pool, signer=Signer(target.secrets), duration_s=args.duration,
                                   threads=args.threads, connections=args.connections, workdir=workdir, pids={})
+    return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
+            "errors": phase.errors}
+
+
+def _steady_round(target: Target, *, label: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest at a fixed rate (open loop): the p99 a provider sees while something else runs."""
+    pool = phases.events(int(args.steady_rate * args.duration), run_id=label)
+    phase = phases.fixed_rate(target.base_url, pool, rate=args.steady_rate, signer=Signer(target.secrets),
+                              concurrency=16)
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
 
@@ -134,6 +145,8 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "SELECT count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < now() - make_interval(secs => :s)"), {"s": older_days * 86400}).scalar_one()
     before = size_data.table_bytes(engine)
+    baseline = _steady_round(big, label="steady", args=args)
+    log(f"steady ingest without pruning: {baseline}")
     command = [*payhooks_command(), "prune", "--older-than", f"{older_days:g}d", "--yes", "--by", "bench.size"]
     log(f"pruning {expected:,} events older than {older_days:g} days while ingesting")
     started = time.monotonic()
@@ -141,7 +154,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
                              env=_env(big, PAYHOOKS_ARCHIVE_DIR=str(archive_dir)))
     rounds = []
     while prune.poll() is None or not rounds:
-        rounds.append(_ingest_round(big, label=f"prune{len(rounds)}", args=args, workdir=workdir))
+        rounds.append(_steady_round(big, label=f"prune{len(rounds)}", args=args))
     output = prune.communicate()[0]
     took = time.monotonic() - started if prune.returncode == 0 else None
     with engine.connect() as conn:
@@ -159,7 +172,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
     return {"expected": expected, "removed": removed, "seconds": None if took is None else round(took, 1),
             "events_per_s": None if not took else round(removed / took), "exit": prune.returncode,
             "archive_lines": lines, "archive_distinct_ids": len(ids), "output": output.strip()[-300:],
-            "ingest_rounds": rounds, "bytes_before": before, "bytes_after": after,
+            "ingest_rounds": rounds, "steady_without": baseline, "bytes_before": before, "bytes_after": after,
             "archive_bytes": sum(p.stat().st_size for p in archive_dir.glob("*"))}
 
 
@@ -178,6 +191,8 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         engine = big.engine()
         figures["fill"] = size_data.fill(engine, rows=args.rows, days=args.days)
         log(f"fill: {figures['fill']}")
+        for name, target in targets_by_name.items():  # first connections, pools, caches: not measured
+            _ingest_round(target, label=f"warm{name}", args=args, workdir=workdir)
         rounds: dict[str, list[dict[str, Any]]] = {"filled": [], "empty": []}
         for number in range(args.rounds):
             order = ("filled", "empty") if number % 2 == 0 else ("empty", "filled")
@@ -219,7 +234,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         for r in data["rounds"]:
             if r["errors"]:
                 figures["problems"].append(f"ingest into {name}: {r['errors']}")
-    for r in prune["ingest_rounds"]:
+    for r in [*prune["ingest_rounds"], prune["steady_without"]]:
         if r["errors"]:
             figures["problems"].append(f"ingest while pruning: {r['errors']}")
     return figures
