@@ -8,8 +8,8 @@ committed length in ``archive_files``. So after a crash at any point:
 
 * rows are deleted only once their lines are on disk (no event lost);
 * a member written by a batch whose transaction did not commit lies past the
-  recorded length: the next batch that touches the file truncates it first,
-  then writes those events again (no line twice).
+  recorded length: the next batch cuts every file back to its committed length
+  first (:func:`repair`), then writes those events again (no line twice).
 
 The ledger key is the file's absolute path, so two archive directories never
 share an entry. A file that is missing although the ledger has bytes for it
@@ -94,6 +94,36 @@ def append_day(directory: Path, *, day: str, lines: list[str], committed: int | 
     if created:
         _fsync_dir(directory)
     return Written(path=str(path), bytes=committed + len(member), events=len(lines))
+
+
+def repair(conn: Connection, directory: Path) -> list[str]:
+    """Cut every file in ``directory`` back to its committed length (gone if nothing was committed).
+
+    A batch that died between its fsync and its commit left lines of events
+    that are still in the database; they go now, so the archive never shows an
+    event twice or one that was not removed. Call it holding the pruning lock.
+    """
+    if not directory.is_dir():
+        return []
+    files = {str(path): path for path in directory.glob(file_name("*"))}
+    if not files:
+        return []
+    committed = committed_lengths(conn, list(files))
+    repaired = []
+    for name, path in files.items():
+        size, keep = path.stat().st_size, committed.get(name, 0)
+        if size <= keep:
+            continue
+        if keep == 0:
+            path.unlink()
+        else:
+            with open(path, "r+b") as handle:
+                handle.truncate(keep)
+                os.fsync(handle.fileno())
+        repaired.append(name)
+        log.warning("cut %s back to its committed %d bytes (a batch did not commit)", path, keep,
+                    extra={"action": "archive.repaired", "path": name, "bytes": keep, "found_bytes": size})
+    return repaired
 
 
 def record(conn: Connection, written: list[Written]) -> None:

@@ -165,6 +165,7 @@ def prune_batch(conn: Connection, *, cutoff: datetime, batch_size: int, director
     Call it in a transaction that holds :func:`lock`; commit when it returns
     (the archive is durable by then). Returns what it removed (0: nothing left).
     """
+    archive.repair(conn, directory)
     ids = list(conn.execute(text(_CANDIDATES), {"cutoff": cutoff, "limit": batch_size}).scalars())
     if not ids:
         return Batch(removed=0, files=())
