@@ -22,9 +22,11 @@ from models.settings import Settings
 # The dedup key lives in ``event_keys``, which outlives the event row (retention
 # removes events after RETENTION_DAYS, keys stay DEDUP_DAYS). One statement
 # writes both: the key takes the event's id from the sequence, and the event
-# row is inserted only for keys that were new. ``v`` is the incoming row(s): a
-# group-commit writer replaces it with ``SELECT … FROM unnest(%(providers)s::text[], …)``
-# (with the batch's repeated keys removed first: one row per key) and keeps the rest.
+# row is inserted only for keys that were new. ``v`` is the incoming row; a
+# group-commit writer replaces it with
+#   SELECT DISTINCT ON (provider, event_key) * FROM unnest(%(providers)s::text[], %(keys)s::text[], …)
+#     AS u(provider, event_key, event_type, livemode, raw_body, headers, payload, secret_index, verify_method)
+# (DISTINCT ON: a key twice in one batch must yield one row) and keeps ``k`` and the INSERT as they are.
 _INSERT = """
     WITH v AS (
         SELECT %(provider)s::text AS provider, %(event_key)s::text AS event_key,
