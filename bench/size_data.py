@@ -118,9 +118,24 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
         "stats: final since the tally mark": (
             "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
             "AND (processed_at >= now() - interval '10 minutes' OR processed_at IS NULL) GROUP BY 1, 2"),
-        "stats: non-final rows": (
-            "SELECT provider, status, count(*) FROM webhook_events "
-            "WHERE status IN ('pending', 'queued', 'processing', 'retrying') GROUP BY 1, 2"),
+        "stats: deliveries due": (
+            "SELECT kind, status, count(*) FROM deliveries WHERE status IN ('pending', 'retrying') GROUP BY 1, 2"),
+        "stats: deliveries leased": (
+            "SELECT kind, status, count(*) FROM deliveries WHERE status IN ('queued', 'sending') GROUP BY 1, 2"),
+        "sweeper: expired delivery leases": (
+            "SELECT id FROM deliveries WHERE status = 'queued' AND lease_expires_at < clock_timestamp() LIMIT 200"),
+        "dispatcher: due events": (
+            "SELECT id FROM webhook_events WHERE status IN ('pending', 'retrying') "
+            "AND next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at LIMIT 200"),
+        "dispatcher: oldest unhandled": (
+            "SELECT LEAST((SELECT min(received_at) FROM webhook_events WHERE status IN ('pending', 'retrying')), "
+            "(SELECT min(received_at) FROM webhook_events WHERE status IN ('queued', 'processing')))"),
+        "stats: events due": (
+            "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('pending', 'retrying') "
+            "GROUP BY 1, 2"),
+        "stats: events leased": (
+            "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('queued', 'processing') "
+            "GROUP BY 1, 2"),
         "stats: dead in 24 h": (
             "SELECT count(*) FROM webhook_events WHERE status = 'dead' AND processed_at >= now() - interval '24 hours'"),
         "stats: latency last hour": (

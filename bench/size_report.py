@@ -27,7 +27,9 @@ def targets(figures: dict[str, Any]) -> list[TargetCheck]:
     idle = figures["idle_dispatcher"]["filled"]["total_pct"]
     checks.append(TargetCheck(f"idle dispatcher (with its Postgres backends) ≤ {IDLE_DISPATCHER_PCT:g} % of a core",
                               f"{idle:.2f} %", idle <= IDLE_DISPATCHER_PCT))
-    prune = figures["prune"]
+    prune = figures.get("prune")
+    if prune is None:
+        return checks
     rate = prune["events_per_s"]
     checks.append(TargetCheck(f"prune (archive included) ≥ {PRUNE_PER_S:,}/s", f"{rate or 0:,}/s",
                               None if rate is None else rate >= PRUNE_PER_S))
@@ -65,8 +67,8 @@ def render(figures: dict[str, Any]) -> str:
     for name, idle in figures["idle_dispatcher"].items():
         lines.append(f"  {name:>6}: dispatcher {idle['dispatcher_pct']} + its Postgres backends "
                      f"{idle['postgres_pct']} = {idle['total_pct']}")
-    prune = figures["prune"]
-    lines += ["", f"prune a third ({prune['expected']:,} events) while ingesting: removed {prune['removed']:,} in "
+    prune = figures.get("prune") or {}
+    lines += [] if not prune else ["", f"prune a third ({prune['expected']:,} events) while ingesting: removed {prune['removed']:,} in "
               f"{prune['seconds']} s = {prune['events_per_s'] or 0:,}/s; archive {_mb(prune['archive_bytes'])}, "
               f"{prune['archive_lines']:,} lines",
               f"  steady ingest without pruning: {prune['steady_without']['accepted_per_s']:,.0f}/s p99 "

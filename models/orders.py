@@ -113,6 +113,12 @@ class Delivery(Base):
             "next_attempt_at",
             postgresql_where=text(_in("status", ("pending", "retrying"))),
         ),
+        # The sweeper's expired leases, and the count of rows in work: bounded by the work in flight.
+        Index(
+            "ix_deliveries_lease",
+            "lease_expires_at",
+            postgresql_where=text(_in("status", ("queued", "sending"))),
+        ),
         Index(
             "ix_deliveries_final_processed",
             "processed_at",

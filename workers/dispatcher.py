@@ -149,10 +149,12 @@ class Dispatcher:
                                    AND next_attempt_at <= clock_timestamp()""")).scalar_one()
                         lane = "events" if counted.table == "webhook_events" else counted.table
                         metrics.DISPATCH_LAG.labels(lane).set(float(lag))
+                    # one min() per partial index (due; leased): each reads only the rows in work
                     oldest = conn.execute(text(
-                        """SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(received_at)), 0)
-                             FROM webhook_events WHERE status IN ('pending', 'queued', 'processing', 'retrying')"""
-                    )).scalar_one()
+                        """SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
+                                  (SELECT min(received_at) FROM webhook_events WHERE status IN ('pending', 'retrying')),
+                                  (SELECT min(received_at) FROM webhook_events WHERE status IN ('queued', 'processing'))
+                              )), 0)""")).scalar_one()
                     metrics.OLDEST_PENDING.set(float(oldest))
         except Exception:  # gauges are best effort; dispatching goes on
             log.warning("could not refresh gauges", exc_info=True, extra={"action": "dispatcher.observe_failed"})

@@ -20,7 +20,11 @@ at tens of millions of rows; see BENCHMARKS.md for the plans):
 * ``ix_webhook_events_received_at_id`` (received_at, id): `events list`
   without a status filter (newest first, LIMIT n) and keyset paging on
   (received_at, id) read the newest entries instead of sorting the table.
-* the same two final/dead indexes on ``deliveries`` (INCLUDE kind, status).
+* the same two final/dead indexes on ``deliveries`` (INCLUDE kind, status),
+  and ``ix_deliveries_lease`` (lease_expires_at) WHERE status IN ('queued',
+  'sending'), the twin of ``ix_webhook_events_lease``: without it the
+  sweeper's expired-lease query and the count of deliveries in work read the
+  whole deliveries table (a parallel seq scan, 0.26 s at 2.2 M deliveries).
 
 Refunds and order transitions lose their foreign key to ``webhook_events``:
 they stay when retention removes their (archived) event, and keep its id.
@@ -122,6 +126,8 @@ def upgrade() -> None:
     op.create_index('ix_webhook_events_dead_processed', 'webhook_events', ['processed_at'], unique=False,
                     postgresql_where=sa.text("status = 'dead'"))
     op.create_index('ix_webhook_events_received_at_id', 'webhook_events', ['received_at', 'id'], unique=False)
+    op.create_index('ix_deliveries_lease', 'deliveries', ['lease_expires_at'], unique=False,
+                    postgresql_where=sa.text("status IN ('queued', 'sending')"))
     op.create_index('ix_deliveries_final_processed', 'deliveries', ['processed_at'], unique=False,
                     postgresql_include=['kind', 'status'],
                     postgresql_where=sa.text(f"status IN {_DELIVERY_FINAL}"))
@@ -146,6 +152,7 @@ def downgrade() -> None:
                           ['event_id'], ['id'], ondelete='CASCADE')
     op.drop_index('ix_deliveries_dead_processed', table_name='deliveries')
     op.drop_index('ix_deliveries_final_processed', table_name='deliveries')
+    op.drop_index('ix_deliveries_lease', table_name='deliveries')
     op.drop_index('ix_webhook_events_received_at_id', table_name='webhook_events')
     op.drop_index('ix_webhook_events_dead_processed', table_name='webhook_events')
     op.drop_index('ix_webhook_events_final_processed', table_name='webhook_events')
