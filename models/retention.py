@@ -20,7 +20,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -81,15 +81,19 @@ def check_policy(settings: Settings) -> None:
                 f"({settings.retention_days:g}): a redelivery of a kept event would be stored twice")
 
 
+# ``after``: where the previous batch of this run stopped. Starting there, not at the oldest
+# row, keeps a long prune linear: the index entries of rows deleted a moment ago are still
+# in the index until vacuum, and every batch would walk past all of them again.
 _CANDIDATES = """
-    SELECT e.id FROM webhook_events e
+    SELECT e.id, e.processed_at FROM webhook_events e
      WHERE e.status IN ('succeeded', 'dead', 'ignored') AND e.processed_at < :cutoff
-       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id
-                        AND d.status NOT IN ('succeeded', 'dead', 'skipped'))
-     ORDER BY e.processed_at
+       AND e.processed_at >= :after_at AND (e.processed_at > :after_at OR e.id > :after_id)
+     ORDER BY e.processed_at, e.id
      LIMIT :limit
      FOR UPDATE OF e SKIP LOCKED"""
-# Deliveries of the candidates, locked, so a delivery replay cannot reopen one while its event goes.
+# An event whose deliveries are still in work waits. Checked on the candidates (an index probe
+# each) rather than in the query above, where the planner reads the whole deliveries table;
+# the candidates' deliveries are locked, so a delivery replay cannot reopen one meanwhile.
 _DELIVERIES_BUSY = """
     SELECT event_id, bool_or(status NOT IN ('succeeded', 'dead', 'skipped')) AS busy
       FROM (SELECT event_id, status FROM deliveries WHERE event_id = ANY(:ids) FOR UPDATE) d
@@ -138,6 +142,12 @@ _DELETES = (
 class Batch:
     removed: int
     files: tuple[str, ...]
+    after: tuple[datetime, int] | None = None
+    """(processed_at, id) of the last candidate looked at: pass it to the next batch of the run.
+    None: no candidate was left."""
+
+
+START = (datetime(1970, 1, 1, tzinfo=UTC), 0)
 
 
 def cutoff_for(conn: Connection, age: timedelta) -> datetime:
@@ -159,20 +169,25 @@ def lock(conn: Connection, *, wait: bool) -> bool:
     return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar_one())
 
 
-def prune_batch(conn: Connection, *, cutoff: datetime, batch_size: int, directory: Path) -> Batch:
+def prune_batch(conn: Connection, *, cutoff: datetime, batch_size: int, directory: Path,
+                after: tuple[datetime, int] = START) -> Batch:
     """Archive and remove up to ``batch_size`` final events processed before ``cutoff``.
 
     Call it in a transaction that holds :func:`lock`; commit when it returns
-    (the archive is durable by then). Returns what it removed (0: nothing left).
+    (the archive is durable by then). Returns what it removed and where the
+    next batch of the same run starts (``after`` None: nothing left).
     """
     archive.repair(conn, directory)
-    ids = list(conn.execute(text(_CANDIDATES), {"cutoff": cutoff, "limit": batch_size}).scalars())
-    if not ids:
+    rows = conn.execute(text(_CANDIDATES), {"cutoff": cutoff, "limit": batch_size, "after_at": after[0],
+                                            "after_id": after[1]}).all()
+    if not rows:
         return Batch(removed=0, files=())
+    last = (rows[-1].processed_at, rows[-1].id)
+    ids = [row.id for row in rows]
     busy = {row.event_id for row in conn.execute(text(_DELIVERIES_BUSY), {"ids": ids}) if row.busy}
     ids = [i for i in ids if i not in busy]
     if not ids:
-        return Batch(removed=0, files=())
+        return Batch(removed=0, files=(), after=last)
     conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
     by_day: dict[str, list[str]] = defaultdict(list)
     for row in conn.execute(text(_LINES), {"ids": ids}):
@@ -184,7 +199,7 @@ def prune_batch(conn: Connection, *, cutoff: datetime, batch_size: int, director
     for statement in _DELETES:
         conn.execute(text(statement), {"ids": ids})
     archive.record(conn, written)
-    return Batch(removed=len(ids), files=tuple(w.path for w in written))
+    return Batch(removed=len(ids), files=tuple(w.path for w in written), after=last)
 
 
 def prune_keys(conn: Connection, *, dedup_days: float, batch_size: int) -> int:

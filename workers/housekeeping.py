@@ -62,16 +62,18 @@ class Housekeeper:
         directory = archive.archive_dir(self.settings)
         age = timedelta(days=self.settings.retention_days)
         deadline = time.monotonic() + TICK_BUDGET_SECONDS
-        removed = 0
+        removed, after = 0, retention.START
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             with self.engine.begin() as conn:
                 if not retention.lock(conn, wait=False):
                     break
                 batch = retention.prune_batch(conn, cutoff=retention.cutoff_for(conn, age),
-                                              batch_size=self.settings.prune_batch_size, directory=directory)
+                                              batch_size=self.settings.prune_batch_size, directory=directory,
+                                              after=after)
             removed += batch.removed
-            if batch.removed < self.settings.prune_batch_size:
+            if batch.after is None:
                 break
+            after = batch.after
         if removed:
             log.info("archived and removed %d events", removed,
                      extra={"action": "housekeeping.pruned", "count": removed})

@@ -76,16 +76,19 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
                             TimeRemainingColumn(), console=stderr_console(), disable=total <= size)
         with progress:
             task = progress.add_task("prune", total=total)
+            after = retention.START
             while True:
                 with engine.begin() as conn:
                     retention.lock(conn, wait=True)
-                    batch = retention.prune_batch(conn, cutoff=cutoff, batch_size=size, directory=directory)
+                    batch = retention.prune_batch(conn, cutoff=cutoff, batch_size=size, directory=directory,
+                                                  after=after)
                     audit.add_to_action(conn, action_id, count=batch.removed)
                 done += batch.removed
                 files.update(batch.files)
                 progress.advance(task, batch.removed)
-                if batch.removed == 0:
+                if batch.after is None:
                     break
+                after = batch.after
         with engine.begin() as conn:
             audit.add_to_action(conn, action_id, count=0,
                                 detail=f"archived and removed {done} of {total}; {len(files)} archive file(s)")
