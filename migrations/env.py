@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import models.keeping  # noqa: F401  (registers the longevity tables on the metadata)
 import models.orders  # noqa: F401  (registers the order tables on the metadata)
 from models.db import normalise_url
 from models.settings import Settings

@@ -19,9 +19,29 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def connect_args(settings: Settings, *, application_name: str) -> dict[str, object]:
+ROLES = ("receiver", "worker", "dispatcher", "operator", "migration")
+"""Who is connecting: each role has its own statement timeout (see :func:`statement_timeout_seconds`)."""
+
+
+def statement_timeout_seconds(settings: Settings, role: str) -> float:
+    """The role's statement and lock timeout in seconds (0: none).
+
+    The receiver answers a provider within seconds, so its queries give up
+    after ``PAYHOOKS_DB_TIMEOUT_SECONDS`` (5 s). Workers and the dispatcher
+    have their own; operator commands (stats, events, replay, prune) and
+    `payhooks db upgrade` (an index build on a big table) get long ones, so
+    the receiver's 5 s never cancels them.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
+    if role == "receiver":
+        return settings.db_timeout_seconds
+    return float(getattr(settings, f"{role}_statement_timeout_seconds"))
+
+
+def connect_args(settings: Settings, *, application_name: str, role: str = "receiver") -> dict[str, object]:
     """libpq options every payhooks connection gets: bounded connect, statement and lock waits."""
-    timeout_ms = int(settings.db_timeout_seconds * 1000)
+    timeout_ms = int(statement_timeout_seconds(settings, role) * 1000)
     return {
         "connect_timeout": max(1, int(settings.db_timeout_seconds)),
         "application_name": application_name,
@@ -35,7 +55,8 @@ def libpq_url(url: str) -> str:
 
 
 def make_engine(
-    settings: Settings, *, pool_size: int | None = None, application_name: str = "payhooks"
+    settings: Settings, *, pool_size: int | None = None, application_name: str = "payhooks",
+    role: str = "receiver",
 ) -> Engine:
     if not settings.database_url:
         raise DatabaseNotConfigured(DatabaseNotConfigured.__doc__)
@@ -45,5 +66,5 @@ def make_engine(
         max_overflow=2,
         pool_timeout=settings.db_timeout_seconds,
         pool_recycle=1800,
-        connect_args=connect_args(settings, application_name=application_name),
+        connect_args=connect_args(settings, application_name=application_name, role=role),
     )

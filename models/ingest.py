@@ -19,14 +19,33 @@ from psycopg_pool import ConnectionPool
 from models.db import DatabaseNotConfigured, connect_args, libpq_url
 from models.settings import Settings
 
+# The dedup key lives in ``event_keys``, which outlives the event row (retention
+# removes events after RETENTION_DAYS, keys stay DEDUP_DAYS). One statement
+# writes both: the key takes the event's id from the sequence, and the event
+# row is inserted only for keys that were new. ``v`` is the incoming row; a
+# group-commit writer replaces it with
+#   SELECT DISTINCT ON (provider, event_key) * FROM unnest(%(providers)s::text[], %(keys)s::text[], …)
+#     AS u(provider, event_key, event_type, livemode, raw_body, headers, payload, secret_index, verify_method)
+# (DISTINCT ON: a key twice in one batch must yield one row) and keeps ``k`` and the INSERT as they are.
 _INSERT = """
-    INSERT INTO webhook_events (provider, event_key, event_type, livemode, raw_body, headers, payload,
+    WITH v AS (
+        SELECT %(provider)s::text AS provider, %(event_key)s::text AS event_key,
+               %(event_type)s::text AS event_type, %(livemode)s::boolean AS livemode,
+               %(raw_body)s::bytea AS raw_body, %(headers)s::jsonb AS headers, %(payload)s::jsonb AS payload,
+               %(secret_index)s::integer AS secret_index, %(verify_method)s::text AS verify_method),
+    k AS (
+        INSERT INTO event_keys (provider, event_key, event_id)
+        SELECT provider, event_key, nextval('webhook_events_id_seq') FROM v
+        ON CONFLICT (provider, event_key) DO NOTHING
+        RETURNING provider, event_key, event_id)
+    INSERT INTO webhook_events (id, provider, event_key, event_type, livemode, raw_body, headers, payload,
                                 secret_index, verify_method)
-    VALUES (%(provider)s, %(event_key)s, %(event_type)s, %(livemode)s, %(raw_body)s, %(headers)s,
-            %(payload)s::jsonb, %(secret_index)s, %(verify_method)s)
-    ON CONFLICT (provider, event_key) DO NOTHING
+    SELECT k.event_id, k.provider, k.event_key, v.event_type, v.livemode, v.raw_body, v.headers, v.payload,
+           v.secret_index, v.verify_method
+      FROM k JOIN v ON v.provider = k.provider AND v.event_key = k.event_key
     RETURNING id"""
-_EXISTING = "SELECT id FROM webhook_events WHERE provider = %(provider)s AND event_key = %(event_key)s"
+# A known key answers with the id it was first given, even when retention removed that event.
+_EXISTING = "SELECT event_id FROM event_keys WHERE provider = %(provider)s AND event_key = %(event_key)s"
 
 
 @dataclass(frozen=True)
@@ -49,12 +68,13 @@ def store_event(
     verify_method: str | None,
     payload_is_body: bool = False,
 ) -> Stored:
-    """Insert the event unless (provider, event_key) is already stored.
+    """Insert the event unless (provider, event_key) was received before (within DEDUP_DAYS).
 
     ``conn`` is a psycopg connection. With ``payload_is_body`` (the payload
     is the body's JSON as sent) Postgres parses the UTF-8 body into the
     jsonb column instead of Python encoding the payload again. Returns the
-    id of the row that holds the event, and whether this call created it. In autocommit the row is
+    id the event was given (its row may since have been archived and removed), and whether this call
+    created it. In autocommit the row is
     committed on return; otherwise the caller commits.
     """
     keys = {"provider": provider, "event_key": event_key}

@@ -31,6 +31,7 @@ ORDER_STATUSES = (
     "pending", "paid", "payment_failed", "refunded", "partially_refunded", "charged_back",
 )
 DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
+DELIVERY_FINAL_STATUSES = ("succeeded", "dead", "skipped")
 DELIVERY_SCHEDULE = "10s,1m,5m,30m,2h,6h"
 
 
@@ -69,9 +70,8 @@ class OrderTransition(Base):
     order_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("orders.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("webhook_events.id", ondelete="SET NULL"), index=True
-    )
+    event_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """The event (no foreign key: the transition keeps the id of a pruned, archived event)."""
     from_status: Mapped[str] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
@@ -90,7 +90,8 @@ class Refund(Base):
     order_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("orders.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    """The event that booked it (no foreign key: a refund outlives its pruned event)."""
     kind: Mapped[str] = mapped_column(String(16))
     refund_key: Mapped[str] = mapped_column(String(255))
     """The provider's refund id, else ``event:<event id>`` (see ``workers.normalise.refund_identity``)."""
@@ -115,6 +116,19 @@ class Delivery(Base):
             "next_attempt_at",
             postgresql_where=text(_in("status", ("pending", "retrying"))),
         ),
+        # The sweeper's expired leases, and the count of rows in work: bounded by the work in flight.
+        Index(
+            "ix_deliveries_lease",
+            "lease_expires_at",
+            postgresql_where=text(_in("status", ("queued", "sending"))),
+        ),
+        Index(
+            "ix_deliveries_final_processed",
+            "processed_at",
+            postgresql_include=["kind", "status"],
+            postgresql_where=text(_in("status", DELIVERY_FINAL_STATUSES)),
+        ),
+        Index("ix_deliveries_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

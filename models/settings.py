@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=5, ge=1)
     db_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="connect and statement timeout for the receiver's queries"
+        default=5.0, gt=0, description="connect timeout, and statement timeout of the receiver's queries"
     )
 
     # Trust boundary (issue 11): nothing unverified is stored, bounded work before a match,
@@ -107,6 +107,26 @@ class Settings(BaseSettings):
         """The largest body ``provider``'s endpoint reads: its own limit, else the global one."""
         own = getattr(self, f"max_body_bytes_{provider}", None)
         return own if own is not None else self.max_body_bytes
+
+    # --- longevity (issue 13): timeouts per role, retention, archive, dedup ---
+    worker_statement_timeout_seconds: float = Field(
+        default=60.0, ge=0, description="statement and lock timeout of workers' queries (0: none)")
+    dispatcher_statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="statement and lock timeout of the dispatcher and housekeeping (0: none)")
+    operator_statement_timeout_seconds: float = Field(
+        default=300.0, ge=0, description="statement timeout of operator commands (stats, events, replay, prune)")
+    migration_statement_timeout_seconds: float = Field(
+        default=0.0, ge=0, description="statement timeout of `payhooks db upgrade` (0: none; index builds)")
+    retention_days: float = Field(
+        default=90, ge=0, description="final events processed longer ago are archived, then removed (0: keep)")
+    dedup_days: float = Field(
+        default=400, ge=0, description="how long a provider's event key answers `duplicate` after receipt")
+    archive_dir: str | None = Field(
+        default=None, description="where pruned events are archived; unset: <data_dir>/archive")
+    prune_batch_size: int = Field(default=1000, ge=1, le=50_000, description="events archived and removed per transaction")
+    housekeeping_every_seconds: float = Field(
+        default=10.0, gt=0, description="how often the dispatcher's housekeeper prunes and folds counts")
+    # --- end longevity ---
 
     @field_validator(
         "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",

@@ -60,6 +60,17 @@ class WebhookEvent(Base):
             postgresql_where=text(_in("status", LEASED_STATUSES)),
         ),
         Index("ix_webhook_events_status_received", "status", "received_at"),
+        # Retention picks, and counting folds, final rows by processed_at (index-only with INCLUDE);
+        # the dead-only index answers "dead in the last 24 h" without reading other final rows.
+        Index(
+            "ix_webhook_events_final_processed",
+            "processed_at",
+            postgresql_include=["provider", "status", "received_at"],
+            postgresql_where=text(_in("status", FINAL_STATUSES)),
+        ),
+        Index("ix_webhook_events_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
+        # `events list` without a status filter: newest first, stopping after --limit rows.
+        Index("ix_webhook_events_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

@@ -91,7 +91,8 @@ def _get_runtime(app: Celery):
 
         settings: Settings = app.payhooks_settings  # type: ignore[attr-defined]
         _runtime = Runtime(settings=settings, engine=make_engine(settings, pool_size=2,
-                                                                 application_name="payhooks-worker"))
+                                                                 application_name="payhooks-worker",
+                                                                 role="worker"))
     return _runtime
 
 

@@ -32,7 +32,7 @@ def _configure_logging(*, level: str | None) -> None:
 def _settings_with_database() -> Settings:
     from models.datadir import find_data_dir, no_database_hint
 
-    settings = load_settings()
+    settings = load_settings()  # bad settings: _Group ends the command with exit 2, naming each
     if not settings.database_url:
         raise click.ClickException(no_database_hint(find_data_dir()))
     return settings
@@ -73,7 +73,7 @@ def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
     from models.migrate import upgrade
 
-    engine = make_engine(_settings_with_database())
+    engine = make_engine(_settings_with_database(), application_name="payhooks-migrate", role="migration")
     try:
         upgrade(engine, revision)
     finally:
@@ -100,15 +100,22 @@ def dispatcher() -> None:
     """Claim due events, publish them, re-arm expired leases (runs until SIGTERM/Ctrl-C)."""
     from workers.celery_app import make_celery, publisher
     from workers.dispatcher import Dispatcher
+    from workers.housekeeping import Housekeeper
 
-    from models import metrics
+    from models import metrics, retention
 
     settings = _settings_with_database()
+    try:
+        retention.check_policy(settings)
+    except retention.PolicyError as exc:
+        raise click.UsageError(str(exc)) from None
     metrics.serve(settings.dispatcher_metrics_port, role="dispatcher")
-    engine = make_engine(settings, pool_size=2, application_name="payhooks-dispatcher")
+    engine = make_engine(settings, pool_size=3, application_name="payhooks-dispatcher", role="dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
                         publish=publisher(app, batch_size=settings.worker_batch_size))
+    keeper = Housekeeper(settings=settings, engine=engine, stop_event=runner.stop_event)
+    keeper.start()
 
     def _stop(signum, frame):
         runner.stop_event.set()
@@ -171,6 +178,12 @@ def _add_subcommands() -> None:
     main.add_command(up)
     main.add_command(send)
     main.add_command(providers)
+
+    from workers.archive_cli import archive_group
+    from workers.prune_cli import prune
+
+    main.add_command(prune)
+    main.add_command(archive_group)
 
 
 _add_subcommands()

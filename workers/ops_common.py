@@ -42,7 +42,7 @@ def load_operator_settings() -> Settings:
 
 @contextmanager
 def operator_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings, pool_size=1, application_name="payhooks-ops")
+    engine = make_engine(settings, pool_size=1, application_name="payhooks-ops", role="operator")
     try:
         yield engine
     except (OperationalError, InterfaceError, PoolTimeout) as exc:

@@ -166,7 +166,7 @@ def up(bind: str, workers: int) -> None:
             runtime["PAYHOOKS_DATABASE_URL"] = child_env["PAYHOOKS_DATABASE_URL"] = embedded.start()
             _write_runtime(data_dir, runtime)
         settings = load_settings()
-        engine = make_engine(settings)
+        engine = make_engine(settings, application_name="payhooks-migrate", role="migration")
         try:
             upgrade(engine)
         finally:

@@ -29,8 +29,10 @@ SMOKE_RUNS = {
     "retry": ["--events", "10", "--schedule", "1s,1s", "--rate", "50"],
     "duplicates": ["--events", "40", "--copies", "3"],
     "e2e": ["--mode", "stack", "--events", "40"],
+    "size": ["--rows", "2000", "--rounds", "1", "--duration", "2", "--idle-seconds", "2", "--steady-rate", "50",
+             "--plans"],
 }
-NEEDS_BROKER = {"retry", "e2e"}
+NEEDS_BROKER = {"retry", "e2e", "size"}
 
 
 @pytest.fixture(scope="module")

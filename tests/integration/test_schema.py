@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
+import models.keeping  # noqa: F401  (the longevity tables too)
 import models.orders  # noqa: F401  (the order tables are part of the schema)
 from models.tables import Base
 

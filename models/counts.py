@@ -1,0 +1,162 @@
+"""Rows by status at a cost that does not grow with history.
+
+``status_counts(conn)`` is what `payhooks stats`, the dispatcher's gauges and
+the console read. Three parts, each bounded by something other than the
+table's size:
+
+* **non-final rows** (pending, queued, processing, retrying / sending):
+  counted exactly, through the partial indexes the dispatcher already uses;
+  their number is the backlog, not the history;
+* **final rows before the mark**: ``status_tallies``, a few rows per
+  provider (or delivery kind) and status, folded in by the housekeeper
+  (:func:`fold`) and kept exact by two triggers (a replay that reopens a
+  folded row, and retention's DELETE, subtract what they take away);
+* **final rows since the mark**: counted through
+  ``ix_…_final_processed`` (index-only), at most a few minutes of traffic.
+
+Nothing here touches the worker's transition statements: a counter bumped by
+every transition would serialise all workers on a few hot counter rows.
+
+The fold stops ``FOLD_LAG`` short of now: a transition stamps
+``processed_at`` with the clock *before* it commits, so a row stamped just
+before the new mark may still be uncommitted; it must not fall between the
+tally and the live count. Workers' transactions end within their lease,
+which :func:`fold_lag_seconds` always exceeds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, text
+
+from models.orders import DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES
+from models.tables import EVENT_STATUSES, FINAL_STATUSES
+
+MIN_FOLD_LAG_SECONDS = 600.0
+FOLD_WINDOW_SECONDS = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Counted:
+    table: str
+    group: str
+    """provider (events) or kind (deliveries)"""
+    final: tuple[str, ...]
+    statuses: tuple[str, ...]
+    open_groups: tuple[tuple[str, ...], ...]
+    """The non-final statuses, split as the partial indexes are (due; leased): Postgres matches a
+    partial index to a query whose ``status IN (…)`` implies its predicate, never one list to two."""
+
+
+EVENTS = Counted("webhook_events", "provider", FINAL_STATUSES, EVENT_STATUSES,
+                 (("pending", "retrying"), ("queued", "processing")))
+DELIVERIES = Counted("deliveries", "kind", DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES,
+                     (("pending", "retrying"), ("queued", "sending")))
+COUNTED = {c.table: c for c in (EVENTS, DELIVERIES)}
+
+
+def fold_lag_seconds(*, lease_seconds: float) -> float:
+    return max(MIN_FOLD_LAG_SECONDS, 4 * lease_seconds)
+
+
+def mark_of(conn: Connection, table: str) -> datetime | None:
+    return conn.execute(text("SELECT folded_to FROM tally_marks WHERE table_name = :t"),
+                        {"t": table}).scalar_one_or_none()
+
+
+def counts_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dict[str, int]]:
+    """``{provider: {status: n}}`` (kinds for deliveries); zero counts left out.
+
+    Exact when ``conn`` is in a REPEATABLE READ transaction (the mark and
+    the rows read from one snapshot); otherwise a fold between the
+    statements could count one fold's worth twice.
+    """
+    mark = mark_of(conn, counted.table)
+    out: dict[str, dict[str, int]] = {}
+
+    def add(group: str, status: str, n: int) -> None:
+        if n:
+            slot = out.setdefault(group, {})
+            slot[status] = slot.get(status, 0) + n
+
+    for row in conn.execute(text("SELECT grp, status, n FROM status_tallies WHERE table_name = :t"),
+                            {"t": counted.table}):
+        add(row.grp, row.status, row.n)
+    final = ", ".join(f"'{s}'" for s in counted.final)
+    # A final row with no processed_at (only ever written by hand) is never folded: count it live.
+    since = "" if mark is None else "AND (processed_at >= :mark OR processed_at IS NULL)"
+    for row in conn.execute(text(
+            f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
+            f"WHERE status IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark}):
+        add(row.grp, row.status, row.n)
+    for statuses in counted.open_groups:
+        opened = ", ".join(f"'{s}'" for s in statuses)
+        for row in conn.execute(text(
+                f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
+                f"WHERE status IN ({opened}) GROUP BY 1, 2")):
+            add(row.grp, row.status, row.n)
+    return {group: dict(sorted(statuses.items())) for group, statuses in sorted(out.items())}
+
+
+def status_counts(conn: Connection, counted: Counted = EVENTS) -> dict[str, int]:
+    """``{status: n}`` over every provider (or delivery kind)."""
+    totals: dict[str, int] = {}
+    for statuses in counts_by_group(conn, counted).values():
+        for status, n in statuses.items():
+            totals[status] = totals.get(status, 0) + n
+    return totals
+
+
+def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,
+         window_seconds: float = FOLD_WINDOW_SECONDS) -> tuple[int, bool]:
+    """Move final rows stamped before ``now - lag_seconds`` from the live count into the tallies.
+
+    At most ``window_seconds`` of history per call, so a first fold over
+    years of rows is many short transactions, not one long one. Run by the
+    housekeeper in its own transaction; the mark row's lock orders it with
+    the triggers (which take it FOR SHARE). Returns (rows folded in, caught
+    up with ``now - lag``).
+    """
+    target = conn.execute(text("SELECT clock_timestamp() - make_interval(secs => :lag)"),
+                          {"lag": lag_seconds}).scalar_one()
+    final = ", ".join(f"'{s}'" for s in counted.final)
+    # The first fold starts at the oldest final row (the index's first entry).
+    conn.execute(text(f"""
+        INSERT INTO tally_marks (table_name, folded_to)
+        SELECT :t, LEAST(COALESCE(min(processed_at), :target), :target) FROM {counted.table}
+         WHERE status IN ({final})
+        ON CONFLICT (table_name) DO NOTHING"""), {"t": counted.table, "target": target})
+    old = conn.execute(text("SELECT folded_to FROM tally_marks WHERE table_name = :t FOR UPDATE"),
+                       {"t": counted.table}).scalar_one()
+    new = min(target, old + timedelta(seconds=window_seconds))
+    if new <= old:
+        return 0, True
+    folded = conn.execute(text(f"""
+        WITH fresh AS (
+            SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table}
+             WHERE status IN ({final}) AND processed_at >= :old AND processed_at < :new
+             GROUP BY 1, 2),
+        merged AS (
+            INSERT INTO status_tallies (table_name, grp, status, n)
+            SELECT :t, grp, status, n FROM fresh
+            ON CONFLICT (table_name, grp, status) DO UPDATE SET n = status_tallies.n + EXCLUDED.n
+            RETURNING 1)
+        SELECT COALESCE(sum(n), 0) FROM fresh"""), {"t": counted.table, "old": old, "new": new}).scalar_one()
+    conn.execute(text("UPDATE tally_marks SET folded_to = :new WHERE table_name = :t"),
+                 {"t": counted.table, "new": new})
+    return int(folded), new >= target
+
+
+def fold_all(engine: Engine, *, lag_seconds: float, budget_seconds: float = 5.0) -> int:
+    """Fold both tables, one window per transaction, until caught up or the budget is spent."""
+    deadline = time.monotonic() + budget_seconds
+    folded = 0
+    for counted in COUNTED.values():
+        done = False
+        while not done and time.monotonic() < deadline:
+            with engine.begin() as conn:
+                n, done = fold(conn, counted, lag_seconds=lag_seconds)
+            folded += n
+    return folded

@@ -1,0 +1,103 @@
+"""A redelivery of an event that retention archived and removed is still a duplicate, and runs nothing."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from models import retention
+from tests.conftest import make_settings
+from tests.integration.helpers import signed_request
+from tests.integration.ops_data import make_runner
+from tests.integration.stack import create_order, wait_final
+
+
+def _post(client, body: bytes) -> tuple[int, dict]:
+    _, headers = signed_request(make_settings(), "yoco", body=body)
+    response = client.post("/webhooks/yoco", data=body, headers=headers)
+    return response.status_code, response.json
+
+
+def _age(engine: Engine, event_id: int, *, days: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE webhook_events SET received_at = received_at - make_interval(days => :d), "
+                          "processed_at = processed_at - make_interval(days => :d) WHERE id = :id"),
+                     {"d": days, "id": event_id})
+
+
+def _footprint(engine: Engine) -> tuple[int, int, int, str]:
+    with engine.connect() as conn:
+        return (conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one(),
+                conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one(),
+                conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one(),
+                conn.execute(text("SELECT status FROM orders WHERE reference = 'ORD-D'")).scalar_one())
+
+
+def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
+        client, engine: Engine, stack, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = make_runner(database_url, tmp_path)
+    create_order(engine, reference="ORD-D", provider="yoco", payment_ref="ch_dedup", amount=2500, currency="ZAR")
+    body, _ = signed_request(make_settings(), "yoco", event_type="payment.succeeded", order_ref="ch_dedup",
+                             amount_minor=2500, event_id="evt_pruned_1")
+    stack.start_worker()
+    stack.start_dispatcher()
+    # Given an event handled by a real worker, then archived and removed by retention
+    status, first = _post(client, body)
+    assert (status, first["status"]) == (200, "accepted")
+    wait_final(engine, first["id"], stack=stack)
+    _age(engine, first["id"], days=60)
+    assert run("prune", "--older-than", "30d", "--yes",
+               env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")}).exit_code == 0
+    before = _footprint(engine)
+    assert before[0] == 0 and before[3] == "paid"
+    with engine.connect() as conn:
+        transitions_before = conn.execute(text("SELECT count(*) FROM order_transitions WHERE event_id = :e"),
+                                          {"e": first["id"]}).scalar_one()
+    assert transitions_before == 1
+    # When the provider redelivers it
+    status, again = _post(client, body)
+    # Then it is answered duplicate with its original id, and stores nothing
+    assert (status, again) == (200, {"status": "duplicate", "id": first["id"]})
+    # and no handler runs: a later, new event is handled while the redelivery left no trace
+    later, _ = signed_request(make_settings(), "yoco", event_type="refund.succeeded", order_ref="ch_dedup",
+                              amount_minor=100, event_id="evt_after_1")
+    status, fresh = _post(client, later)
+    assert fresh["status"] == "accepted" and fresh["id"] != first["id"]
+    wait_final(engine, fresh["id"], stack=stack)
+    with engine.connect() as conn:
+        by_event = dict(conn.execute(text("SELECT event_id, count(*) FROM order_transitions GROUP BY 1")).all())
+        stored = list(conn.execute(text("SELECT id FROM webhook_events")).scalars())
+    assert stored == [fresh["id"]]
+    assert by_event[first["id"]] == transitions_before  # the payment was not handled a second time
+    assert _footprint(engine)[3] == "partially_refunded"  # the refund ran against the paid order
+
+
+def test_redelivery_while_its_event_is_being_pruned_is_a_duplicate(client, engine: Engine, tmp_path: Path) -> None:
+    body, _ = signed_request(make_settings(), "yoco", event_type="payment.succeeded", order_ref="ch_none",
+                             event_id="evt_racing_1")
+    status, first = _post(client, body)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now() - interval '40 days' "
+                          "WHERE id = :id"), {"id": first["id"]})
+    # Given a pruning batch that has archived and deleted the event but not yet committed
+    with engine.connect() as conn:
+        tx = conn.begin()
+        retention.lock(conn, wait=True)
+        batch = retention.prune_batch(conn, cutoff=retention.cutoff_for(conn, retention.parse_age("30d", name="a")),
+                                      batch_size=10, directory=tmp_path / "a")
+        assert batch.removed == 1
+        # When the provider redelivers it meanwhile (another connection: the receiver's pool)
+        answers: list[tuple[int, dict]] = []
+        sender = threading.Thread(target=lambda: answers.append(_post(client, body)))
+        sender.start()
+        sender.join(timeout=20)
+        racing = list(answers)
+        tx.commit()
+    sender.join(timeout=20)
+    # Then it does not wait for the prune, and is a duplicate with the original id
+    assert racing == [(200, {"status": "duplicate", "id": first["id"]})]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one() == 0

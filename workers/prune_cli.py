@@ -1,0 +1,98 @@
+"""`payhooks prune`: archive, then remove, final events older than an age, by hand, with an audit row.
+
+The same batches as the dispatcher's housekeeper (:func:`models.retention.prune_batch`):
+each one a transaction that holds the pruning lock, writes its events to the
+archive, fsyncs, deletes them and adds its count to the ``operator_actions``
+row, so the audit row counts exactly what was removed even when the command
+is interrupted. Never a non-final event; orders, refunds, order transitions,
+operator actions and dedup keys stay.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from models import archive, audit, retention
+from workers.ops_common import load_operator_settings, operator_engine, stderr_console
+from workers.replay_cli import _actor
+
+log = logging.getLogger("payhooks.ops")
+
+
+def _age(value: str | None, *, retention_days: float) -> tuple[timedelta, str]:
+    if value is None:
+        if not retention_days:
+            raise click.UsageError("PAYHOOKS_RETENTION_DAYS is 0 (keep everything): give --older-than")
+        return timedelta(days=retention_days), f"{retention_days:g}d"
+    try:
+        return retention.parse_age(value, name="--older-than"), value
+    except retention.PolicyError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--older-than: "), param_hint="--older-than") from None
+
+
+@click.command("prune")
+@click.option("--older-than", "older_than", default=None, metavar="AGE",
+              help="final events processed longer ago than AGE (30d, 12h, 2w) [PAYHOOKS_RETENTION_DAYS]")
+@click.option("--dry-run", is_flag=True, help="count what would go; change nothing")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), default=None,
+              help="events per transaction [PAYHOOKS_PRUNE_BATCH_SIZE]")
+@click.option("--by", default=None, help="who is pruning, for the audit row [login name]")
+def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | None, by: str | None) -> None:
+    """Archive final events older than AGE to the archive directory, then remove them."""
+    settings = load_operator_settings()
+    age, shown_age = _age(older_than, retention_days=settings.retention_days)
+    try:
+        retention.check_age(age, settings, name="--older-than" if older_than else "PAYHOOKS_RETENTION_DAYS")
+        retention.check_policy(settings)
+    except retention.PolicyError as exc:
+        raise click.UsageError(str(exc)) from None
+    size = batch_size or settings.prune_batch_size
+    directory = archive.archive_dir(settings)
+    with operator_engine(settings) as engine:
+        with engine.connect() as conn:
+            cutoff = retention.cutoff_for(conn, age)
+            total = retention.count_candidates(conn, cutoff=cutoff)
+        click.echo(f"{total} final event(s) processed before {cutoff:%Y-%m-%d %H:%M:%S %Z} "
+                   f"(older than {shown_age}); archive: {directory}")
+        if dry_run:
+            click.echo("dry run: nothing changed")
+            return
+        if not total:
+            click.echo("nothing to prune")
+            return
+        if not yes:
+            click.confirm(f"Archive and remove {total} event(s)?", abort=True)
+        actor = _actor(by)
+        selection = {"older_than": shown_age, "cutoff": cutoff.isoformat(), "archive_dir": str(directory)}
+        with engine.begin() as conn:
+            action_id = audit.start_action(conn, actor=actor, action="prune", target="events",
+                                           filter=selection, detail=f"started: {total} candidate(s)")
+        done, files = 0, set()
+        progress = Progress(TextColumn("archiving and removing"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=stderr_console(), disable=total <= size)
+        with progress:
+            task = progress.add_task("prune", total=total)
+            after = retention.START
+            while True:
+                with engine.begin() as conn:
+                    retention.lock(conn, wait=True)
+                    batch = retention.prune_batch(conn, cutoff=cutoff, batch_size=size, directory=directory,
+                                                  after=after)
+                    audit.add_to_action(conn, action_id, count=batch.removed)
+                done += batch.removed
+                files.update(batch.files)
+                progress.advance(task, batch.removed)
+                if batch.after is None:
+                    break
+                after = batch.after
+        with engine.begin() as conn:
+            audit.add_to_action(conn, action_id, count=0,
+                                detail=f"archived and removed {done} of {total}; {len(files)} archive file(s)")
+    log.info("pruned %s events", done, extra={"action": "operator.prune", "count": done, "actor": actor,
+                                              "operator_action_id": action_id})
+    click.echo(f"archived and removed {done} event(s) into {len(files)} file(s) under {directory} "
+               f"(operator action {action_id})")
