@@ -33,7 +33,7 @@ from tests.integration.stack import (
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders",
+TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch_cursors", "operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders",
           "event_attempts", "webhook_events")
 
 
