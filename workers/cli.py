@@ -97,9 +97,13 @@ def dispatcher() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from workers.watch import start_watcher  # incidents, alerts, provider silence: beside the dispatch loop
+
+    watcher = start_watcher(settings, engine, stop_event=runner.stop_event)
     try:
         runner.run()
     finally:
+        watcher.join(timeout=30)
         engine.dispose()
 
 
@@ -284,6 +288,7 @@ def send(provider: str, event_type: str, url: str, order_ref: str | None, amount
 
 def _add_subcommands() -> None:
     from workers.events_cli import events
+    from workers.incidents_cli import incidents
     from workers.orders_cli import orders
     from workers.replay_cli import replay
     from workers.stats_cli import stats
@@ -292,6 +297,7 @@ def _add_subcommands() -> None:
     main.add_command(events)
     main.add_command(replay)
     main.add_command(stats)
+    main.add_command(incidents)
 
 
 _add_subcommands()
