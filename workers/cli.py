@@ -290,6 +290,7 @@ def _add_subcommands() -> None:
     from workers.events_cli import events
     from workers.incidents_cli import incidents
     from workers.orders_cli import orders
+    from workers.reconcile_cli import reconcile
     from workers.replay_cli import replay
     from workers.stats_cli import stats
 
@@ -298,6 +299,7 @@ def _add_subcommands() -> None:
     main.add_command(replay)
     main.add_command(stats)
     main.add_command(incidents)
+    main.add_command(reconcile)
 
 
 _add_subcommands()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,10 +97,21 @@ class Watcher:
     readers: list[DeathReader] = field(default_factory=lambda: [DeathReader("events"), DeathReader("deliveries")])
     redact: Any = str
 
+    reconcile_after: float = 0.0
+    """Monotonic time before which no periodic reconcile is tried (after a failure: one period)."""
+
     def __post_init__(self) -> None:
         from workers.ops_common import Redactor
+        from workers.reconcile import NotConfigured, require_configuration
 
         self.redact = Redactor.from_settings(self.settings).text
+        if self.settings.reconcile_processout_minutes:
+            try:
+                require_configuration(self.settings)
+            except NotConfigured as exc:
+                log.warning("PAYHOOKS_RECONCILE_PROCESSOUT_MINUTES is set but %s: periodic reconcile is off", exc,
+                            extra={"action": "reconcile.unconfigured"})
+                self.settings = self.settings.model_copy(update={"reconcile_processout_minutes": None})
         for provider in silence.PROVIDERS:
             if self.settings.silence_minutes(provider) and not silence.configured(self.settings, provider):
                 log.warning("PAYHOOKS_SILENCE_MINUTES_%s is set but %s is not configured: not watched",
@@ -113,10 +125,13 @@ class Watcher:
                 self.cycle()
             except Exception:  # the database is away: try again next cycle, lose nothing
                 log.exception("watch cycle failed", extra={"action": "watch.cycle_failed"})
-            try:
-                self.reconcile_if_due()
-            except Exception:
-                log.exception("periodic reconcile failed", extra={"action": "reconcile.failed"})
+            if time.monotonic() >= self.reconcile_after:
+                try:
+                    self.reconcile_if_due()
+                except Exception as exc:  # the API or the database is away: try again in one period
+                    self.reconcile_after = time.monotonic() + 60 * (self.settings.reconcile_processout_minutes or 1)
+                    log.warning("periodic reconcile failed: %s", exc,
+                                extra={"action": "reconcile.failed", "error": type(exc).__name__})
             self.stop_event.wait(interval)
 
     def cycle(self, *, now: datetime | None = None) -> dict[str, Any]:
