@@ -118,7 +118,7 @@ def record_deaths(conn: Connection, settings: Settings, deaths: list[Death], *,
             "incident": incident.id, "item": death.item_id, "attempt": death.attempt, "died": death.died_at,
             "error": redact(death.error or "")[:2000] or None,
         }).first()
-        if added is None or incident.id in opened:
+        if added is None:  # this death was recorded already
             continue
         if incident.created:
             opened[incident.id] = False

@@ -104,6 +104,16 @@ def test_a_fresh_watcher_reading_the_same_deaths_changes_nothing(watcher, engine
     assert len(incident_rows(engine)) == 1
 
 
+def test_a_restarted_watcher_does_not_reopen_what_an_operator_resolved(watcher, engine, run) -> None:
+    dead_yoco(engine, 2)
+    watcher.cycle()
+    assert run("incidents", "resolve", "1", "--by", "ops").exit_code == 0
+    # A dispatcher restart: a watcher with no memory reads the same (still dead) deaths again
+    Watcher(settings=watcher.settings, engine=engine).cycle()
+    assert incident_rows(engine)[0][1] == "resolved"
+    assert [a[0] for a in alerts(engine)] == ["incident.opened", "incident.resolved"]
+
+
 def test_an_incident_resolves_itself_when_all_members_succeed_and_reopens(watcher, engine) -> None:
     ids = dead_yoco(engine, 2)
     watcher.cycle()
