@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     )
 
     # Incidents, alerts, provider silence, ProcessOut reconciliation (issue 17).
-    alert_url: str | None = Field(default=None, description="JSON POST per incident change; unset: not sent")
+    alert_url: SecretStr | None = Field(
+        default=None, description="JSON POST per incident change; unset: not sent (a secret: Slack's URL is one)")
     alert_secret: SecretStr | None = Field(
         default=None, description="whsec_… : alerts are signed with Standard Webhooks when set")
     alert_email: str | None = Field(default=None, description="also email alerts here, through the SMTP settings")
@@ -141,7 +142,8 @@ class Settings(BaseSettings):
             for value in getattr(self, f"{name}_secrets")
         ]
         for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token,
-                       self.smtp_password, self.fulfilment_secret, self.notify_secret, self.alert_secret):
+                       self.smtp_password, self.fulfilment_secret, self.notify_secret, self.alert_secret,
+                       self.alert_url):
             if single is not None:
                 found.append(single.get_secret_value())
         return found

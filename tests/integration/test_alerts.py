@@ -150,3 +150,20 @@ def test_provider_silence_and_recovery_with_short_settings(alerting, sender: Sen
     scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'payhooks_last_received_timestamp_seconds{provider="yoco"}' in scraped
     assert 'payhooks_silence_threshold_seconds{provider="yoco"} 3.0' in scraped
+
+
+def test_a_refused_alert_keeps_the_secret_url_out_of_the_error(receiver) -> None:
+    from tests.conftest import make_settings
+    from workers.deliveries.alerts import send_alert
+    from workers.deliveries.senders import Rejected
+
+    url = f"{receiver.url}/services/T000/B000/s3cretSlackToken"
+    settings = make_settings(alert_url=url)
+    receiver.answers = [404]
+    with httpx.Client() as http, pytest.raises(Rejected) as refused:
+        send_alert(settings, http, key="alert:1:alert.webhook", kind="alert.webhook",
+                   document={"type": "provider.silent", "text": "yoco is quiet"})
+    assert str(refused.value) == "HTTP 404 from the alert URL"
+    assert url in settings.secret_values()  # so logs and operator output redact it like any secret
+    (call,) = receiver.received
+    assert call.json["text"] == "yoco is quiet" and "webhook-signature" not in call.headers  # unsigned: no secret

@@ -22,6 +22,8 @@ from models.deliveries import Result
 from models.settings import Settings
 from workers.deliveries.senders import (
     NotConfigured,
+    Rejected,
+    TemporaryFailure,
     _elapsed_ms,
     _raise_smtp,
     _smtp_reply,
@@ -37,8 +39,12 @@ def send_alert(settings: Settings, http: httpx.Client, *, key: str, kind: str, d
         raise NotConfigured(reason)
     if kind == WEBHOOK:
         secret = settings.alert_secret.get_secret_value() if settings.alert_secret else None
-        return post_signed(http, url=settings.alert_url, secret=secret, key=key, document=document,
-                           timeout_seconds=settings.delivery_timeout_seconds)
+        url = settings.alert_url.get_secret_value()
+        try:
+            return post_signed(http, url=url, secret=secret, key=key, document=document,
+                               timeout_seconds=settings.delivery_timeout_seconds)
+        except (Rejected, TemporaryFailure) as exc:  # the URL is a secret (Slack's is): keep it out of the row
+            raise type(exc)(str(exc).replace(url, "the alert URL"), result=exc.result) from None
     assert kind == EMAIL
     return _send_email(settings, key=key, document=document)
 
