@@ -28,6 +28,7 @@ CLEARED = ("succeeded", "ignored")
 """A member whose row is in one of these no longer fails (an event replayed to success, or now ignored)."""
 
 _URL = re.compile(r"https?://[^\s?#]+(?:[?#]\S*)?")
+_ORIGIN = re.compile(r"(https?://[^\s/?#]+)\S*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -40,6 +41,7 @@ def normalise_error(error: str | None) -> str:
 
     ``no order for yoco payment ch_8Fz2`` and ``… ch_91Ab`` are one cause;
     status codes (up to three digits) stay, so ``HTTP 500`` and ``HTTP 400`` are two.
+    A URL keeps its scheme, host and port; its query goes, ids in its path are replaced.
     """
     if not error:
         return "(no error recorded)"
@@ -47,12 +49,14 @@ def normalise_error(error: str | None) -> str:
     value = _UUID.sub("<uuid>", value)
     value = _EMAIL.sub("<email>", value)
     value = _QUOTED.sub("<value>", value)
-    urls = {m.start(): m.end() for m in _URL.finditer(value)}
+    urls = [(m.start(), m.start() + len(m.group(1)), m.end()) for m in _ORIGIN.finditer(value)]
 
     def identifier(match: re.Match[str]) -> str:
-        if any(start <= match.start() < end for start, end in urls.items()):
+        at = match.start()
+        if any(start <= at < host_end for start, host_end, _ in urls):  # scheme://host:port stays
             return match.group(0)
-        return match.group(0) if _SHORT_NUMBER.fullmatch(match.group(0)) else "<id>"
+        in_path = any(host_end <= at < end for _, host_end, end in urls)
+        return match.group(0) if _SHORT_NUMBER.fullmatch(match.group(0)) and not in_path else "<id>"
 
     value = _IDENTIFIER.sub(identifier, value)
     return " ".join(value.split())[:CAUSE_LENGTH]

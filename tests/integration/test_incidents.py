@@ -7,10 +7,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from models import transitions
+from models import deliveries, transitions
+from models.alerts import raise_alert
 from models.incidents import normalise_error
 from tests.conftest import make_settings
-from tests.integration.ops_data import insert_event, json_out, make_runner, operator_actions
+from tests.integration.ops_data import (
+    insert_delivery,
+    insert_event,
+    insert_order,
+    json_out,
+    make_runner,
+    operator_actions,
+)
 from workers.watch import Watcher
 
 ALERT_URL = "http://127.0.0.1:9/alerts"  # nothing is sent in these tests: deliveries are only written
@@ -64,6 +72,7 @@ def dead_yoco(engine: Engine, count: int, *, error: str = "no order for Yoco che
 @pytest.mark.parametrize("error, cause", [
     ("smartpay payment ord_1001", "smartpay payment <id>"),
     ("HTTP 500 from https://shop.example/fulfil?token=abc123", "HTTP 500 from https://shop.example/fulfil"),
+    ("HTTP 502 from http://10.0.0.7:8443/orders/ORD-1042/fulfil", "HTTP 502 from http://10.0.0.7:8443/orders/<id>/fulfil"),
     ("ProcessOut has no event ev_9f8e7d", "ProcessOut has no event <id>"),
     ("amount 2500 != 'ZAR 12'", "amount <id> != <value>"),
     ("for a@b.example, id 3fa85f64-5717-4562-b3fc-2c963f66afa6", "for <email>, id <uuid>"),
@@ -149,6 +158,38 @@ def test_a_member_dying_again_after_a_replay_does_not_alert_again(watcher, engin
     assert [a[0] for a in alerts(engine)] == ["incident.opened"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT attempt FROM incident_members")).scalar_one() == 2
+
+
+def kill_deliveries(engine: Engine, error: str) -> None:
+    """Every due delivery through a real claim, then dead with ``error``."""
+    with engine.begin() as conn:
+        for delivery_id in deliveries.claim_due(conn, batch_size=100, lease_seconds=60):
+            claim = deliveries.claim(conn, delivery_id, lease_seconds=60, worker="test")
+            deliveries.fail(conn, claim, error=error.format(id=delivery_id), retry_in=None,
+                            result=deliveries.Result(code=400))
+
+
+def test_dead_deliveries_make_one_incident_per_kind_and_cause_and_dead_alerts_none(watcher, engine, run) -> None:
+    order = insert_order(engine, reference="ORD-9")
+    events = [insert_event(engine, provider=p, status="succeeded") for p in ("yoco", "smartpay")]
+    for event_id in events:  # the merchant's fulfilment endpoint refuses calls of both providers' events
+        insert_delivery(engine, event_id=event_id, order_id=order, kind="fulfilment")
+    with engine.begin() as conn:  # and an alert that cannot be delivered either
+        raise_alert(conn, watcher.settings, type="provider.silent", text_="quiet", facts={})
+    kill_deliveries(engine, "HTTP 400 from https://shop.example/fulfil/{id}")
+    watcher.cycle()
+    (row,) = incident_rows(engine)
+    assert row[1:5] == ("open", None, "fulfilment", "HTTP 400 from https://shop.example/fulfil/<id>")
+    listed = json_out(run("incidents", "list", "--json"))
+    assert [(r["source"], r["members"]) for r in listed] == [("deliveries", 2)]
+    # Replaying the incident re-arms its deliveries (not the alert's)
+    result = run("incidents", "replay", str(row[0]), "--yes")
+    assert result.exit_code == 0 and "replayed 2 deliveries" in result.output
+    with engine.connect() as conn:
+        statuses = conn.execute(text("SELECT kind, status FROM deliveries ORDER BY id")).all()
+    assert [tuple(s) for s in statuses] == [("fulfilment", "pending"), ("fulfilment", "pending"),
+                                            ("alert.webhook", "dead"),  # the undeliverable alert: no incident
+                                            ("alert.webhook", "pending")]  # the incident's own alert
 
 
 def test_provider_silence_and_recovery_with_a_frozen_clock(watcher, engine) -> None:
