@@ -36,10 +36,10 @@ def unsendable(settings: Settings, kind: str) -> str | None:
     return f"no sender for alert kind {kind!r}"
 
 
-def raise_alert(conn: Connection, settings: Settings, *, type: str, text_: str, facts: dict[str, Any],
+def raise_alert(conn: Connection, settings: Settings, *, type: str, message: str, facts: dict[str, Any],
                 incident_id: int | None = None, provider: str | None = None) -> int:
     """Store the alert and its deliveries; returns the alert id. Nothing is sent here."""
-    document = {"type": type, "text": text_, **facts,
+    document = {"type": type, "text": message, **facts,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
     alert_id = conn.execute(
         text("""INSERT INTO alerts (type, incident_id, provider, document)

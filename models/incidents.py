@@ -216,5 +216,5 @@ def _alert(conn: Connection, settings: Settings, incident_id: int, kind: str, *,
         "opened_at": incident["opened_at"].isoformat(),
         "acknowledged_by": incident["acknowledged_by"], "resolved_by": incident["resolved_by"],
     }, "command": f"payhooks incidents show {incident_id}"}
-    return raise_alert(conn, settings, type=kind, text_=f"{line} (payhooks incidents show {incident_id})",
+    return raise_alert(conn, settings, type=kind, message=f"{line} (payhooks incidents show {incident_id})",
                        facts=facts, incident_id=incident_id, provider=incident["provider"])

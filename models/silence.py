@@ -115,7 +115,7 @@ def _alert(conn: Connection, settings: Settings, kind: str, *, provider: str, mi
             line += f", {_minutes(gap)} after it was reported silent"
     facts = {"provider": provider, "silence_minutes": minutes,
              "last_received_at": last.isoformat() if last else None}
-    return raise_alert(conn, settings, type=kind, text_=line, facts=facts, provider=provider)
+    return raise_alert(conn, settings, type=kind, message=line, facts=facts, provider=provider)
 
 
 def _minutes(delta: timedelta) -> str:

@@ -95,7 +95,8 @@ class Watcher:
     engine: Engine
     stop_event: threading.Event = field(default_factory=threading.Event)
     readers: list[DeathReader] = field(default_factory=lambda: [DeathReader("events"), DeathReader("deliveries")])
-    redact: Any = str
+    redact: Any = field(init=False)
+    """Replaces configured secrets in error texts before they reach an incident or an alert."""
 
     reconcile_after: float = 0.0
     """Monotonic time before which no periodic reconcile is tried (after a failure: one period)."""

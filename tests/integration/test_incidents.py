@@ -175,7 +175,7 @@ def test_dead_deliveries_make_one_incident_per_kind_and_cause_and_dead_alerts_no
     for event_id in events:  # the merchant's fulfilment endpoint refuses calls of both providers' events
         insert_delivery(engine, event_id=event_id, order_id=order, kind="fulfilment")
     with engine.begin() as conn:  # and an alert that cannot be delivered either
-        raise_alert(conn, watcher.settings, type="provider.silent", text_="quiet", facts={})
+        raise_alert(conn, watcher.settings, type="provider.silent", message="quiet", facts={})
     kill_deliveries(engine, "HTTP 400 from https://shop.example/fulfil/{id}")
     watcher.cycle()
     (row,) = incident_rows(engine)
