@@ -48,6 +48,16 @@ ROWS_BY_STATUS = Gauge("payhooks_rows", "Events and deliveries by status", ["tab
                        multiprocess_mode="livemax")
 DISPATCH_LAG = Gauge("payhooks_dispatch_lag_seconds", "Now minus the due time of the oldest due row",
                      ["lane"], multiprocess_mode="livemax")
+# the dispatcher's watcher (incidents, provider silence)
+LAST_RECEIVED = Gauge("payhooks_last_received_timestamp_seconds",
+                      "Unix time of the provider's last accepted event (reconciled ones not counted)", ["provider"],
+                      multiprocess_mode="livemax")
+SILENCE_THRESHOLD = Gauge("payhooks_silence_threshold_seconds",
+                          "PAYHOOKS_SILENCE_MINUTES_<PROVIDER> in seconds, for providers watched for silence",
+                          ["provider"], multiprocess_mode="livemax")
+INCIDENTS = Gauge("payhooks_incidents", "Incidents by status", ["status"], multiprocess_mode="livemax")
+RECONCILED = Counter("payhooks_reconciled_total", "Events stored by reconciliation (never received)",
+                     ["provider"])
 OLDEST_PENDING = Gauge("payhooks_oldest_pending_seconds", "Age of the oldest event not yet handled",
                        multiprocess_mode="livemax")
 

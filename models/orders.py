@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models import incident_tables  # noqa: F401  (alerts, which deliveries reference)
 from models.tables import AttemptColumns, Base, _in
 
 ORDER_STATUSES = (
@@ -105,12 +106,16 @@ class Delivery(Base):
 
     The unique key ``(event_id, handler, kind)`` is what makes a redelivered or
     replayed event unable to produce a second email or a second fulfilment.
+    An operator alert is a delivery too, of an ``alerts`` row instead of an
+    event (no order), unique per ``(alert_id, kind)``.
     """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "handler", "kind", name="uq_deliveries_event_id_handler_kind"),
+        UniqueConstraint("alert_id", "kind", name="uq_deliveries_alert_id_kind"),
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint("event_id IS NOT NULL OR alert_id IS NOT NULL", name="source"),
         Index(
             "ix_deliveries_due",
             "next_attempt_at",
@@ -132,10 +137,11 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE"))
-    order_id: Mapped[int] = mapped_column(
+    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("orders.id", ondelete="CASCADE"), index=True
     )
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"))
     handler: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
@@ -154,6 +160,8 @@ class Delivery(Base):
 
     @property
     def key(self) -> str:
+        if self.alert_id is not None:
+            return f"alert:{self.alert_id}:{self.kind}"
         return f"{self.event_id}:{self.handler}:{self.kind}"
 
 
@@ -163,6 +171,7 @@ class DeliveryAttempt(AttemptColumns, Base):
     __tablename__ = "delivery_attempts"
     __table_args__ = (
         UniqueConstraint("delivery_id", "number", name="uq_delivery_attempts_delivery_id_number"),
+        Index("ix_delivery_attempts_died", "id", postgresql_where=text(_in("outcome", ("dead", "lost")))),
         CheckConstraint(
             _in("outcome", ("succeeded", "failed", "dead", "skipped", "lost")), name="outcome"
         ),

@@ -128,6 +128,37 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="how often the dispatcher's housekeeper prunes and folds counts")
     # --- end longevity ---
 
+    # Incidents, alerts, provider silence, ProcessOut reconciliation (issue 17).
+    alert_url: SecretStr | None = Field(
+        default=None, description="JSON POST per incident change; unset: not sent (a secret: Slack's URL is one)")
+    alert_secret: SecretStr | None = Field(
+        default=None, description="whsec_… : alerts are signed with Standard Webhooks when set")
+    alert_email: str | None = Field(default=None, description="also email alerts here, through the SMTP settings")
+    watch_interval_seconds: float = Field(default=5.0, gt=0, le=300,
+                                          description="how often the dispatcher's watcher looks for changes")
+    silence_minutes_smartpay: float | None = Field(default=None, gt=0)
+    silence_minutes_processout: float | None = Field(default=None, gt=0)
+    silence_minutes_senfenico: float | None = Field(default=None, gt=0)
+    silence_minutes_yoco: float | None = Field(default=None, gt=0)
+    silence_minutes_shadhinpay: float | None = Field(default=None, gt=0)
+    reconcile_processout_minutes: float | None = Field(
+        default=None, gt=0, description="run `reconcile processout` this often from the watcher; unset: off")
+
+    @field_validator("alert_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from standardwebhooks.webhooks import Webhook
+
+            try:
+                Webhook(value.get_secret_value())
+            except Exception:
+                raise ValueError("must be a Standard Webhooks secret: whsec_ followed by base64") from None
+        return value
+
+    def silence_minutes(self, provider: str) -> float | None:
+        return getattr(self, f"silence_minutes_{provider}", None)
+
     @field_validator(
         "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",
         mode="before",
@@ -163,7 +194,8 @@ class Settings(BaseSettings):
             for value in getattr(self, f"{name}_secrets")
         ]
         for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token,
-                       self.smtp_password, self.fulfilment_secret, self.notify_secret, self.metrics_token):
+                       self.smtp_password, self.fulfilment_secret, self.notify_secret, self.metrics_token,
+                       self.alert_secret, self.alert_url):
             if single is not None:
                 found.append(single.get_secret_value())
         return found

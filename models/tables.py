@@ -116,6 +116,8 @@ class EventAttempt(AttemptColumns, Base):
     __tablename__ = "event_attempts"
     __table_args__ = (
         UniqueConstraint("event_id", "number", name="uq_event_attempts_event_id_number"),
+        # The incident watcher reads new deaths from here: insert-only rows, a tiny partial index.
+        Index("ix_event_attempts_died", "id", postgresql_where=text(_in("outcome", ("dead", "lost")))),
         CheckConstraint(
             _in("outcome", ("succeeded", "failed", "dead", "ignored", "lost")), name="outcome"
         ),

@@ -101,6 +101,7 @@ def dispatcher() -> None:
     from workers.celery_app import make_celery, publisher
     from workers.dispatcher import Dispatcher
     from workers.housekeeping import Housekeeper
+    from workers.watch import start_watcher
 
     from models import metrics, retention
 
@@ -114,17 +115,20 @@ def dispatcher() -> None:
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
                         publish=publisher(app, batch_size=settings.worker_batch_size))
-    keeper = Housekeeper(settings=settings, engine=engine, stop_event=runner.stop_event)
-    keeper.start()
+    keeper = Housekeeper(settings=settings, engine=engine, stop_event=runner.stop_event).start()
 
     def _stop(signum, frame):
         runner.stop_event.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # incidents, alerts and provider silence, beside the dispatch loop
+    watcher = start_watcher(settings, engine, stop_event=runner.stop_event)
     try:
         runner.run()
     finally:
+        watcher.join(timeout=30)
+        keeper.join(timeout=30)
         engine.dispose()
 
 
@@ -165,7 +169,9 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
 
 def _add_subcommands() -> None:
     from workers.events_cli import events
+    from workers.incidents_cli import incidents
     from workers.orders_cli import orders
+    from workers.reconcile_cli import reconcile
     from workers.replay_cli import replay
     from workers.send_cli import providers, send
     from workers.stats_cli import stats
@@ -184,6 +190,8 @@ def _add_subcommands() -> None:
 
     main.add_command(prune)
     main.add_command(archive_group)
+    main.add_command(incidents)
+    main.add_command(reconcile)
 
 
 _add_subcommands()

@@ -46,5 +46,30 @@ class ProcessOutClient:
             raise BadEventData("ProcessOut answered with another or a malformed event")
         return event
 
+    def list_events_page(self, *, limit: int, start_after: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """One page of ``GET /events``, newest first: ``(events, has_more)``.
+
+        Paged as ProcessOut's SDKs page it: ``limit``, and ``start_after`` set to
+        the id of the last event of the previous page while ``has_more``.
+        """
+        params: dict[str, str | int] = {"limit": limit}
+        if start_after:
+            params["start_after"] = start_after
+        try:
+            response = self._http.get(f"{self._base_url}/events", params=params, auth=self._auth)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"ProcessOut list failed: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"ProcessOut answered {response.status_code} to GET /events")
+        try:
+            body = response.json()
+            events, has_more = body["events"], bool(body.get("has_more", False))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ProviderUnavailable("ProcessOut answered GET /events without an event list") from None
+        if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str)
+                                                   and isinstance(e.get("name"), str) for e in events):
+            raise ProviderUnavailable("ProcessOut answered GET /events with malformed events")
+        return events, has_more
+
     def close(self) -> None:
         self._http.close()

@@ -33,8 +33,9 @@ from tests.integration.stack import (
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("operator_actions", "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders",
-          "event_attempts", "webhook_events", "event_keys", "status_tallies", "tally_marks", "archive_files")
+TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch_cursors", "operator_actions",
+          "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders", "event_attempts",
+          "webhook_events", "event_keys", "status_tallies", "tally_marks", "archive_files")
 
 
 def _admin_conninfo(url: str) -> dict[str, object]:

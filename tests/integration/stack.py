@@ -8,6 +8,7 @@ Each test run uses its own queue.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -23,11 +24,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import Engine, text
 
 from receiver.providers.samples import sample_processout_event
-from tests.conftest import SECRET_ENV, make_settings
+from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
 from tests.integration.helpers import signed_request
 
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
@@ -150,17 +152,22 @@ def delete_queue(broker_url: str, queue: str) -> None:
 
 
 class FakeProcessOut:
-    """A local HTTP server playing ProcessOut's `GET /events/{id}`."""
+    """A local HTTP server playing ProcessOut's `GET /events/{id}` and `GET /events` (paged, newest first)."""
 
     def __init__(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
         self.failures: dict[str, list[int]] = {}  # status codes to answer first, per event id
         self.delays: dict[str, float] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.list_requests: list[dict[str, str]] = []  # query of each `GET /events`
+        self.list_failures: list[int] = []  # per `GET /events`, in order: a status code to fail with, 0 to answer
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.split("?")[0] == "/events":
+                    self._list()
+                    return
                 event_id = self.path.rsplit("/", 1)[-1]
                 fake.requests.append((event_id, self.headers.get("Authorization")))
                 time.sleep(fake.delays.get(event_id, 0))
@@ -171,6 +178,24 @@ class FakeProcessOut:
                     self._answer(200, {"event": fake.events[event_id]})
                 else:
                     self._answer(404, {"success": False, "message": "not found"})
+
+            def _list(self) -> None:
+                """ProcessOut's paging: ``limit``, and ``start_after`` the last id of the previous page."""
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                fake.list_requests.append(query)
+                if self.headers.get("Authorization") != fake.api_authorization:
+                    self._answer(401, {"success": False, "message": "bad credentials"})
+                    return
+                code = fake.list_failures.pop(0) if fake.list_failures else 0
+                if code:
+                    self._answer(code, {"success": False, "message": "injected"})
+                    return
+                ordered = sorted(fake.events.values(), key=lambda e: (e["fired_at"], e["id"]), reverse=True)
+                ids = [e["id"] for e in ordered]
+                start = ids.index(query["start_after"]) + 1 if query.get("start_after") in ids else 0
+                limit = int(query.get("limit", 10))
+                page = ordered[start:start + limit]
+                self._answer(200, {"success": True, "events": page, "has_more": start + limit < len(ordered)})
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -185,6 +210,8 @@ class FakeProcessOut:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        token = base64.b64encode(f"proj_test:{PROCESSOUT_PROJECT_SECRET}".encode()).decode()
+        self.api_authorization = f"Basic {token}"  # the project's API credentials of the test settings
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from models import deliveries, metrics
 from models.deliveries import Result
 from models.redaction import redact
+from workers.deliveries.alerts import send_alert
 from workers.deliveries.senders import (
     NotConfigured,
     Rejected,
@@ -37,14 +38,15 @@ def send_delivery(runtime: Any, delivery_id: int) -> str:
             claim = deliveries.claim(conn, delivery_id, lease_seconds=settings.lease_seconds,
                                      worker=runtime.worker_name)
             row = conn.execute(text(
-                """SELECT d.event_id, d.handler, d.kind, d.payload, o.customer_email, o.customer_phone
-                     FROM deliveries d JOIN orders o ON o.id = d.order_id WHERE d.id = :id"""),
+                """SELECT d.event_id, d.alert_id, d.handler, d.kind, d.payload, o.customer_email, o.customer_phone
+                     FROM deliveries d LEFT JOIN orders o ON o.id = d.order_id WHERE d.id = :id"""),
                 {"id": delivery_id}).one()
     except deliveries.NotClaimable:
         log.info("delivery %s not queued: skipped", delivery_id,
                  extra={"action": "delivery.not_claimable", "delivery_id": delivery_id})
         return "not-claimable"
-    key = f"{row.event_id}:{row.handler}:{row.kind}"
+    key = (f"alert:{row.alert_id}:{row.kind}" if row.alert_id is not None
+           else f"{row.event_id}:{row.handler}:{row.kind}")
     try:
         status, result, error = _send(runtime, key=key, row=row)
     except Exception as exc:  # connection refused, timeout, template bug: retried
@@ -70,7 +72,9 @@ def send_delivery(runtime: Any, delivery_id: int) -> str:
 def _send(runtime: Any, *, key: str, row: Any) -> tuple[str, Result, str | None]:
     settings = runtime.settings
     try:
-        if row.kind.startswith("email."):
+        if row.kind.startswith("alert."):
+            result = send_alert(settings, runtime.http, key=key, kind=row.kind, document=row.payload)
+        elif row.kind.startswith("email."):
             result = send_email(settings, key=key, kind=row.kind, payload=row.payload, to=row.customer_email)
         elif row.kind.startswith("sms."):
             result = send_sms(settings, runtime.http, key=key, kind=row.kind, payload=row.payload,

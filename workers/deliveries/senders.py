@@ -72,6 +72,10 @@ def unsendable(settings: Settings, *, kind: str, email: str | None, phone: str |
         if not settings.fulfilment_secret:
             return "PAYHOOKS_FULFILMENT_SECRET is not set (our calls are always signed)"
         return None
+    if kind.startswith("alert."):
+        from models.alerts import unsendable as alert_unsendable
+
+        return alert_unsendable(settings, kind)
     return f"no sender for delivery kind {kind!r}"
 
 
@@ -168,12 +172,14 @@ def signed_headers(*, secret: str, key: str, body: bytes) -> dict[str, str]:
     }
 
 
-def post_signed(http: httpx.Client, *, url: str, secret: str, key: str, document: dict[str, Any],
+def post_signed(http: httpx.Client, *, url: str, secret: str | None, key: str, document: dict[str, Any],
                 timeout_seconds: float) -> Result:
+    """POST the document as JSON; signed when there is a secret (operator alerts may go unsigned, to Slack)."""
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     started = time.monotonic()
-    response = http.post(url, content=body, headers=signed_headers(secret=secret, key=key, body=body),
-                         timeout=timeout_seconds)
+    headers = (signed_headers(secret=secret, key=key, body=body) if secret else
+               {"Content-Type": "application/json", "Idempotency-Key": key, "webhook-id": key})
+    response = http.post(url, content=body, headers=headers, timeout=timeout_seconds)
     result = Result(code=response.status_code, response=response.text[:RESPONSE_EXCERPT],
                     duration_ms=_elapsed_ms(started))
     if response.is_success:
