@@ -18,14 +18,22 @@ def _float(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def event_stats(conn: Connection) -> dict[str, Any]:
+def event_counts(conn: Connection) -> dict[str, dict[str, int]]:
+    """``{provider: {status: n}}`` over every stored event (the console's overview reads this too)."""
     by_provider: dict[str, dict[str, int]] = {}
-    totals: dict[str, int] = {}
     for row in conn.execute(text(
             "SELECT provider, status, count(*) AS n FROM webhook_events GROUP BY provider, status "
             "ORDER BY provider, status")):
         by_provider.setdefault(row.provider, {})[row.status] = row.n
-        totals[row.status] = totals.get(row.status, 0) + row.n
+    return by_provider
+
+
+def event_stats(conn: Connection) -> dict[str, Any]:
+    by_provider = event_counts(conn)
+    totals: dict[str, int] = {}
+    for counts in by_provider.values():
+        for status, n in counts.items():
+            totals[status] = totals.get(status, 0) + n
     summary = conn.execute(text(f"""
         SELECT extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE status = 'pending'))
                    AS oldest_pending_age_seconds,
