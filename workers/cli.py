@@ -160,7 +160,8 @@ def _stop_children(children: list[subprocess.Popen]) -> None:
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the receiver")
 @click.option("--workers", type=int, default=2, show_default=True, help="receiver worker processes")
-def up(bind: str, workers: int) -> None:
+@click.option("--console-bind", default="127.0.0.1:8001", show_default=True, help="host:port for the console")
+def up(bind: str, workers: int, console_bind: str) -> None:
     """Run everything for a first try: embedded Postgres, schema, receiver, dispatcher, worker.
 
     With PAYHOOKS_DATABASE_URL unset, Postgres runs embedded with its data under
@@ -206,6 +207,10 @@ def up(bind: str, workers: int) -> None:
         children.append(subprocess.Popen([*command, "dispatcher"], env=child_env))
         children.append(subprocess.Popen([*command, "worker", "--concurrency", "2", "--loglevel", "WARNING"],
                                          env=child_env))
+        from console.cli import start_for_up, up_lines
+
+        console_child, console_url = start_for_up(command, env=child_env, bind=console_bind)
+        children.append(console_child)
         host, _, port = bind.rpartition(":")
         base_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
         if not _wait_ready(f"{base_url}/readyz", children=children, timeout_seconds=60):
@@ -224,6 +229,7 @@ def up(bind: str, workers: int) -> None:
             "  payhooks orders show ORD-1        (status: paid)\n"
             "Ctrl-C stops everything.\n"
         )
+        click.echo(up_lines(url=console_url, token=child_env.get("PAYHOOKS_CONSOLE_TOKEN"), data_dir=data_dir))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         raise click.ClickException("a payhooks process exited; stopping the rest")
@@ -283,6 +289,7 @@ def send(provider: str, event_type: str, url: str, order_ref: str | None, amount
 
 
 def _add_subcommands() -> None:
+    from console.cli import console
     from workers.events_cli import events
     from workers.orders_cli import orders
     from workers.replay_cli import replay
@@ -292,6 +299,7 @@ def _add_subcommands() -> None:
     main.add_command(events)
     main.add_command(replay)
     main.add_command(stats)
+    main.add_command(console)
 
 
 _add_subcommands()

@@ -17,6 +17,7 @@ def generate() -> dict[str, str]:
         "PAYHOOKS_YOCO_SECRETS": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         "PAYHOOKS_SHADHINPAY_SECRETS": "sp_whsec_" + secrets.token_urlsafe(24),
         "PAYHOOKS_API_TOKEN": secrets.token_urlsafe(24),
+        "PAYHOOKS_CONSOLE_TOKEN": secrets.token_urlsafe(24),
     }
 
 
@@ -33,6 +34,11 @@ def ensure(data_dir: Path) -> tuple[dict[str, str], bool]:
             if "=" in line and not line.startswith("#"):
                 name, _, value = line.partition("=")
                 values[name.strip()] = value.strip()
+        missing = {name: value for name, value in generate().items() if name not in values}
+        if missing:  # a secret added by a later payhooks (e.g. the console token): append it once
+            with path.open("a") as out:
+                out.write("".join(f"{name}={value}\n" for name, value in missing.items()))
+            values.update(missing)
         return values, False
     values = generate()
     data_dir.mkdir(parents=True, exist_ok=True)
