@@ -215,6 +215,8 @@ def up(bind: str, workers: int, console_bind: str) -> None:
         base_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
         if not _wait_ready(f"{base_url}/readyz", children=children, timeout_seconds=60):
             raise click.ClickException("the receiver did not become ready; see the log above")
+        if not _wait_ready(f"{console_url}/signin", children=children, timeout_seconds=30):
+            raise click.ClickException("the console did not become ready; see the log above")
         if created:
             click.echo(f"\nDev secrets, generated once into {data_dir / 'secrets.env'} (shown only now):")
             for name, value in dev_secrets.items():

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -38,10 +39,10 @@ def clean_env() -> dict[str, str]:
 
 
 def test_up_accepts_a_sent_event_and_stops_cleanly(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    port = _free_port()
+    port, console_port = _free_port(), _free_port()
     payhooks = [sys.executable, "-m", "workers.cli"]
     up = subprocess.Popen(
-        [*payhooks, "up", "--bind", f"127.0.0.1:{port}"],
+        [*payhooks, "up", "--bind", f"127.0.0.1:{port}", "--console-bind", f"127.0.0.1:{console_port}"],
         cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output: list[str] = []
@@ -50,10 +51,14 @@ def test_up_accepts_a_sent_event_and_stops_cleanly(tmp_path: Path, clean_env: di
     reader.start()
     try:
         deadline = time.monotonic() + 120
-        while not any("payhooks is up on" in line for line in output):
+        while not any(line.startswith("Console: ") for line in output):
             assert up.poll() is None and time.monotonic() < deadline, "".join(output)
             time.sleep(0.1)
         assert (tmp_path / ".payhooks" / "secrets.env").exists()
+        # The console runs too, and `up` printed its URL and sign-in token
+        token = (tmp_path / ".payhooks" / "secrets.env").read_text().split("PAYHOOKS_CONSOLE_TOKEN=")[1].split()[0]
+        assert any(f"Console: http://127.0.0.1:{console_port}" in line and token in line for line in output)
+        assert httpx.get(f"http://127.0.0.1:{console_port}/signin", timeout=5).status_code == 200
         assert _postgres_processes(tmp_path / ".payhooks")
 
         def run(*args: str) -> subprocess.CompletedProcess:
