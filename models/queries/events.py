@@ -74,7 +74,7 @@ def orders_named(reference: str):
     return select(_orders.c.id).where(_orders.c.reference == reference)
 
 
-def _order_event_ids(conn: Connection, reference: str) -> list[int]:
+def order_event_ids(conn: Connection, reference: str) -> list[int]:
     """The events an order names: matched by a handler, or refused a change (a failure after a payment)."""
     order_ids = orders_named(reference)
     rows = conn.execute(
@@ -97,7 +97,7 @@ def _conditions(conn: Connection, f: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(_events.c.provider.in_(f.providers or PROVIDERS))
         conditions.append(_events.c.event_key == f.event_key)
     if f.order_reference is not None:
-        conditions.append(_events.c.id.in_(_order_event_ids(conn, f.order_reference)))
+        conditions.append(_events.c.id.in_(order_event_ids(conn, f.order_reference)))
     if f.since is not None:
         conditions.append(_events.c.received_at >= f.since)
     if f.until is not None:

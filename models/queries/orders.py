@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from models.orders import Order, OrderTransition
-from models.queries.events import deliveries_of
+from models.queries.events import deliveries_of, order_event_ids
 from models.tables import WebhookEvent
 
 _orders = Order.__table__
@@ -40,11 +40,10 @@ def order_record(conn: Connection, reference: str) -> dict[str, Any] | None:
         select(_transitions.c.at, _transitions.c.event_id, _transitions.c.from_status, _transitions.c.to_status,
                _transitions.c.note)
         .where(_transitions.c.order_id == row.id).order_by(_transitions.c.at, _transitions.c.id))]
-    touched = select(_transitions.c.event_id).where(_transitions.c.order_id == row.id)
     record["events"] = [dict(r._mapping) for r in conn.execute(
         select(_events.c.id, _events.c.provider, _events.c.event_key, _events.c.event_type, _events.c.status,
                _events.c.attempts, _events.c.received_at, _events.c.last_error)
-        .where((_events.c.order_id == row.id) | _events.c.id.in_(touched))
+        .where(_events.c.id.in_(order_event_ids(conn, reference)))
         .order_by(_events.c.received_at, _events.c.id))]
     record["deliveries"] = deliveries_of(conn, order_id=row.id)
     return record

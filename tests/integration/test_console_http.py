@@ -277,3 +277,12 @@ def test_order_page_and_missing_things(signed_in, story) -> None:
     assert signed_in.get("/orders/NOPE").status_code == 404
     assert signed_in.get("/events/999999").status_code == 404
     assert signed_in.get("/deliveries/999999").status_code == 404
+
+
+def test_payhooks_console_refuses_to_start_without_a_token(database_url, tmp_path, monkeypatch) -> None:
+    from tests.integration.ops_data import make_runner
+
+    monkeypatch.chdir(tmp_path)
+    result = make_runner(database_url, tmp_path)("console", "--bind", "127.0.0.1:1")
+    assert result.exit_code == 1
+    assert "PAYHOOKS_CONSOLE_TOKEN is not set" in result.output
