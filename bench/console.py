@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import statistics
 import sys
 import time
@@ -45,9 +46,9 @@ def _admin(url: str) -> dict[str, Any]:
     return info
 
 
-def prepare(server_url: str, events: int) -> str:
-    """The URL of a migrated database holding ``events`` seeded events (made once, reused after)."""
-    name = f"payhooks_console_bench_{events}"
+def prepare(server_url: str, events: int, *, keep: bool = True) -> str:
+    """The URL of a migrated database holding ``events`` seeded events (kept ones are made once, reused after)."""
+    name = f"payhooks_console_bench_{events}" + ("" if keep else f"_{os.getpid()}_{secrets.token_hex(3)}")
     with psycopg.connect(**_admin(server_url)) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
@@ -177,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the seeded databases for the next run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    urls = {size: prepare(args.server_url, size) for size in (args.baseline_events, args.events)}
+    urls: dict[int, str] = {}
     try:
+        for size in (args.baseline_events, args.events):
+            urls[size] = prepare(args.server_url, size, keep=args.keep)
         log("timing the baseline")
         small, _ = time_pages(urls[args.baseline_events], repeat=args.repeat, explain=False)
         log("timing at size")
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         for scan in r["seq_scans"]:
             print(f"  sequential scan in {r['page']}: {scan}")
+    print("result: OK (every page answered 200; targets are reported above, not enforced)")
     return 0
 
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, render_template
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from console.jobs import ReplayJobs
@@ -16,6 +19,9 @@ from console.redaction import redactor_for
 from console.state import ConsoleState
 from models.db import make_engine
 from models.settings import Settings
+
+
+log = logging.getLogger("payhooks.console")
 
 
 class ConsoleNotConfigured(RuntimeError):
@@ -80,6 +86,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _database_error(exc: Exception) -> Any:  # unreachable, or a query past the statement timeout
+        log.warning("database unavailable", extra={"action": "console.database_unavailable",
+                                                   "error": type(getattr(exc, "orig", None) or exc).__name__})
+        return render_template("error.html", code=503, name="Database unavailable",
+                               description="The database did not answer in time. Try again in a moment."), 503
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:  # a small page, never a trace

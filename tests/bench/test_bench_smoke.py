@@ -29,6 +29,7 @@ SMOKE_RUNS = {
     "retry": ["--events", "10", "--schedule", "1s,1s", "--rate", "50"],
     "duplicates": ["--events", "40", "--copies", "3"],
     "e2e": ["--mode", "stack", "--events", "40"],
+    "console": ["--events", "3000", "--baseline-events", "300", "--repeat", "1"],
 }
 NEEDS_BROKER = {"retry", "e2e"}
 

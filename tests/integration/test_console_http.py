@@ -286,3 +286,20 @@ def test_payhooks_console_refuses_to_start_without_a_token(database_url, tmp_pat
     result = make_runner(database_url, tmp_path)("console", "--bind", "127.0.0.1:1")
     assert result.exit_code == 1
     assert "PAYHOOKS_CONSOLE_TOKEN is not set" in result.output
+
+
+def test_a_database_past_its_timeout_is_a_503_page_not_a_trace(console_settings, engine: Engine) -> None:
+    from console.app import create_app
+
+    app = create_app(console_settings.model_copy(update={"db_timeout_seconds": 1.0}))  # its own engine
+    client = app.test_client()
+    sign_in(client)
+    try:
+        with engine.connect() as conn:  # a lock the overview's reads wait on, past the 1 s statement timeout
+            conn.execute(text("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE"))
+            response = client.get("/")
+            conn.rollback()
+    finally:
+        app.extensions["payhooks_console"].engine.dispose()
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and "Database unavailable" in page and "Traceback" not in page

@@ -43,6 +43,7 @@ def _paged(engine: Engine, f: EventFilter, *, size: int) -> list[int]:
         while True:
             rows = list_events(conn, f, limit=size, after=after)
             seen += [r["id"] for r in rows]
+            assert len(seen) <= 90, "a page repeated rows"
             if len(rows) < size:
                 return seen
             after = cursor_after(conn, rows[-1]["id"])
