@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from psycopg.errors import QueryCanceled
+from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
 from console import forms
@@ -17,6 +19,11 @@ from receiver.providers.registry import PROVIDERS
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
+LIST_TIMEOUT_MS = 2000
+"""A filter that matches almost nothing and names no indexed column walks a whole index; stop it early."""
+TOO_SLOW = ("This filter matches too few events to find quickly. Add a Status, a Provider or a time range "
+            "(Received from/until) to narrow where it looks.")
+
 
 @bp.route("")
 def index() -> Any:
@@ -24,9 +31,15 @@ def index() -> Any:
     after_id = forms.positive_int(request.args.get("after"))
     rows: list[dict[str, Any]] = []
     if not parsed.errors:
-        with reading() as conn:
-            after = cursor_after(conn, after_id) if after_id else None
-            rows = list_events(conn, parsed.filter, limit=PAGE_SIZE, after=after)
+        try:
+            with reading() as conn:
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(LIST_TIMEOUT_MS)}")
+                after = cursor_after(conn, after_id) if after_id else None
+                rows = list_events(conn, parsed.filter, limit=PAGE_SIZE, after=after)
+        except OperationalError as exc:
+            if not isinstance(exc.orig, QueryCanceled):
+                raise
+            parsed.errors.append(TOO_SLOW)
     pairs = forms.query_pairs(parsed.values)
     next_url = (url_for("events.index") + "?" + _encode([*pairs, ("after", str(rows[-1]["id"]))])
                 if len(rows) == PAGE_SIZE else None)

@@ -303,3 +303,17 @@ def test_a_database_past_its_timeout_is_a_503_page_not_a_trace(console_settings,
         app.extensions["payhooks_console"].engine.dispose()
     page = response.get_data(as_text=True)
     assert response.status_code == 503 and "Database unavailable" in page and "Traceback" not in page
+
+
+def test_a_list_too_slow_to_find_says_how_to_narrow_it(signed_in, engine: Engine, monkeypatch) -> None:
+    from console import events
+
+    monkeypatch.setattr(events, "LIST_TIMEOUT_MS", 300)
+    insert_event(engine, status="dead")
+    with engine.connect() as conn:  # the list waits on this lock past its own short timeout
+        conn.execute(text("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE"))
+        response = signed_in.get("/events?type=misspelt.type")
+        conn.rollback()
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "matches too few events to find quickly" in page
+    assert signed_in.get("/events?type=misspelt.type").status_code == 200  # unlocked: it answers
