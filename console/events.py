@@ -61,7 +61,28 @@ def _record(event_id: int) -> dict[str, Any]:
     if record is None:
         abort(404, f"No event {event_id}.")
     record["body_text"], record["body_format"] = body_text(record.pop("raw_body"))
+    record["timeline"] = timeline(record)
     return scrubbed(record)
+
+
+def timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One story in time order: received, each attempt (error, traceback), each change to the order,
+    each replay, and each try of each delivery it wrote (SMTP reply or HTTP status)."""
+    verified = f"secret #{record['secret_index']}" if record["secret_index"] is not None else "no secret"
+    entries: list[dict[str, Any]] = [{"at": record["received_at"], "kind": "received", "what": "received",
+                                      "detail": f"verified with {verified} ({record['verify_method'] or 'n/a'})"}]
+    entries += [{"at": a["finished_at"], "kind": "attempt", "what": f"attempt {a['number']}: {a['outcome']}",
+                 "detail": a["error"], "traceback": a["traceback"], "status": a["outcome"]}
+                for a in record["attempts_detail"]]
+    entries += [{"at": h["at"], "kind": "other", "what": h["what"], "detail": h["detail"]}
+                for h in record["history"] if h["what"] != "received" and not h["what"].startswith("attempt ")]
+    for d in record["deliveries"]:
+        entries += [{"at": t["finished_at"], "kind": "delivery", "delivery_id": d["id"], "status": t["outcome"],
+                     "what": f"delivery {d['id']} ({d['kind']}) try {t['number']}: {t['outcome']}",
+                     "detail": " · ".join(str(part) for part in (t["response_code"], t["error"] or t["response"])
+                                          if part not in (None, ""))}
+                    for t in d["tries"]]
+    return sorted(entries, key=lambda entry: entry["at"])
 
 
 @bp.route("/<int:event_id>")

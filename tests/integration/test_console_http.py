@@ -191,7 +191,9 @@ def test_event_page_tells_the_whole_story(signed_in, story) -> None:
     assert TEST_SECRETS["smartpay"][0] not in page and API_TOKEN not in page
     page = signed_in.get(f"/events/{story['done']}").get_data(as_text=True)
     for expected in ("ORD-STORY", "pending</span> → <span class=\"status s-paid\">paid", "payment captured",
-                     f"Delivery {story['delivery']}", "550 no such user", "&#34;fetched&#34;: true"):
+                     f"Delivery {story['delivery']}", "550 no such user", "&#34;fetched&#34;: true",
+                     f"delivery {story['delivery']} (order_confirmation) try 1: dead</a></strong>: "
+                     "<span class=\"wrap\">550 · 550 no such user"):
         assert expected in page, expected
 
 
