@@ -20,7 +20,6 @@ from console.state import ConsoleState
 from models.db import make_engine
 from models.settings import Settings
 
-
 log = logging.getLogger("payhooks.console")
 
 

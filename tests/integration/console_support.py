@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from models.settings import Settings
 from tests.conftest import make_settings
 
-
 CONSOLE_TOKEN = "console-token-7Hq2mZ"
 OPERATOR = "Ada Operator"
 

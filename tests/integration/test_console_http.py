@@ -29,6 +29,7 @@ from tests.integration.ops_data import (
 )
 from tests.integration.stack import wait_for
 
+
 def _rows(engine: Engine, sql: str, **params) -> list:
     with engine.connect() as conn:
         return list(conn.execute(text(sql), params))
