@@ -86,5 +86,9 @@ def progress(action_id: int) -> str:
     if row is None or row["action"] != "replay":
         abort(404, f"No replay {action_id}.")
     job = state().jobs.get(action_id)
-    finished = (job.finished if job else True) or (row["detail"] or "").startswith("replayed ")
-    return render_template("replay/progress.html", a=scrubbed(row), job=job, finished=finished)
+    completed = (row["detail"] or "").startswith("replayed ")
+    finished = completed or (job.finished if job else True)
+    # No thread here and no final line: it was started elsewhere (the CLI) or the console stopped mid-way.
+    interrupted = job is None and not completed
+    return render_template("replay/progress.html", a=scrubbed(row), job=job, finished=finished,
+                           interrupted=interrupted)

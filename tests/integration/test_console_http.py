@@ -320,3 +320,14 @@ def test_a_list_too_slow_to_find_says_how_to_narrow_it(signed_in, engine: Engine
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "matches too few events to find quickly" in page
     assert signed_in.get("/events?type=misspelt.type").status_code == 200  # unlocked: it answers
+
+
+def test_a_replay_the_console_did_not_finish_says_so(signed_in, engine: Engine) -> None:
+    # Given an audit row of a replay that never wrote its final line (a console stopped mid-way)
+    with engine.begin() as conn:
+        action_id = conn.execute(text("""INSERT INTO operator_actions (actor, action, target, filter, count, detail)
+                                         VALUES ('someone', 'replay', 'events', '{}', 500,
+                                                 'started: 1200 events to replay (dead 1200)') RETURNING id""")
+                                 ).scalar_one()
+    page = signed_in.get(f"/replay/{action_id}").get_data(as_text=True)
+    assert "Not running here: 500 replayed so far" in page and "Finished" not in page
