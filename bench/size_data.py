@@ -110,7 +110,7 @@ def table_bytes(engine: Engine) -> dict[str, int]:
 
 def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
     """EXPLAIN of every operator query on the filled table: each must be an index (or index-only) scan."""
-    from models.audit import EventFilter, list_events
+    from models.queries.events import EventFilter, list_events
     from sqlalchemy.dialects import postgresql
     from datetime import UTC, datetime, timedelta
 
@@ -184,7 +184,7 @@ def query_seconds(engine: Engine, *, event_id: int) -> dict[str, float]:
     """The database part of each operator command, in this process (no interpreter start-up)."""
     from datetime import UTC, datetime, timedelta
 
-    from models.audit import EventFilter, event_record, list_events
+    from models.queries.events import EventFilter, event_record, list_events
     from models.stats import collect
 
     def timed(work) -> float:  # noqa: ANN001

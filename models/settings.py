@@ -159,6 +159,20 @@ class Settings(BaseSettings):
     def silence_minutes(self, provider: str) -> float | None:
         return getattr(self, f"silence_minutes_{provider}", None)
 
+
+    # Operator console (`payhooks console`): its sign-in token, sessions and sign-in rate limit.
+    console_token: SecretStr | None = Field(
+        default=None, description="the console's sign-in token; the console refuses to start without one"
+    )
+    console_session_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
+    console_signin_attempts: int = Field(
+        default=5, ge=1, description="failed sign-ins allowed per address per window, then 429"
+    )
+    console_signin_window_seconds: float = Field(default=60.0, gt=0)
+    console_secure_cookie: bool = Field(
+        default=False, description="mark the session cookie Secure (set it when served over HTTPS)"
+    )
+
     @field_validator(
         "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",
         mode="before",
@@ -195,7 +209,7 @@ class Settings(BaseSettings):
         ]
         for single in (self.processout_project_secret, self.processout_basic_auth, self.api_token,
                        self.smtp_password, self.fulfilment_secret, self.notify_secret, self.metrics_token,
-                       self.alert_secret, self.alert_url):
+                       self.alert_secret, self.alert_url, self.console_token):
             if single is not None:
                 found.append(single.get_secret_value())
         return found

@@ -34,8 +34,13 @@ def _recent(conn: Connection, table: str) -> dict[str, Any]:
     return {"due_retries": due, "dead_last_24h": dead}
 
 
+def event_counts(conn: Connection) -> dict[str, dict[str, int]]:
+    """``{provider: {status: n}}`` over every stored event, flat in table size (the console's overview too)."""
+    return counts_by_group(conn, EVENTS)
+
+
 def event_stats(conn: Connection) -> dict[str, Any]:
-    by_provider = counts_by_group(conn, EVENTS)
+    by_provider = event_counts(conn)
     totals: dict[str, int] = {}
     for counts in by_provider.values():
         for status, n in counts.items():

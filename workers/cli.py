@@ -168,6 +168,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
 
 
 def _add_subcommands() -> None:
+    from console.cli import console
     from workers.events_cli import events
     from workers.incidents_cli import incidents
     from workers.orders_cli import orders
@@ -192,6 +193,7 @@ def _add_subcommands() -> None:
     main.add_command(archive_group)
     main.add_command(incidents)
     main.add_command(reconcile)
+    main.add_command(console)
 
 
 _add_subcommands()

@@ -24,6 +24,7 @@ def generate() -> dict[str, str]:
         # The project credentials of `up`'s ProcessOut API simulator (never the real API's).
         "PAYHOOKS_PROCESSOUT_PROJECT_ID": "proj_dev_" + secrets.token_hex(6),
         "PAYHOOKS_PROCESSOUT_PROJECT_SECRET": "key_dev_" + secrets.token_urlsafe(18),
+        "PAYHOOKS_CONSOLE_TOKEN": secrets.token_urlsafe(24),
     }
 
 

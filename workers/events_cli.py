@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from models.audit import event_record, find_event_id, list_events
+from models.queries.events import cursor_after, event_record, find_event_id, list_events
 from models.redaction import Redactor
 from models.tables import EVENT_STATUSES
 from workers.cli_text import plural
@@ -58,17 +58,24 @@ def events() -> None:
 @event_filter_options()
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="at most this many events")
+@click.option("--after", "after_id", type=int, default=None,
+              help="the next page: events older than event ID (the last id of the previous page)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON array, for scripts")
 def list_command(statuses: tuple[str, ...], providers: tuple[str, ...], types: tuple[str, ...],
                  order_reference: str | None, since: datetime | None, until: datetime | None,
-                 limit: int, as_json: bool) -> None:
-    """Events matching the filters, newest first."""
+                 limit: int, after_id: int | None, as_json: bool) -> None:
+    """Events matching the filters, newest first, a page at a time (--after for the next)."""
     selection = build_event_filter(statuses=statuses, providers=providers, types=types,
                                    order_reference=order_reference, since=since, until=until)
     check_statuses(selection.statuses, allowed=EVENT_STATUSES)
     settings = load_operator_settings()
     with operator_engine(settings) as engine, engine.connect() as conn:
-        rows = list_events(conn, selection, limit=limit)
+        after = None
+        if after_id is not None:
+            after = cursor_after(conn, after_id)
+            if after is None:
+                raise click.ClickException(f"no event {after_id} (--after takes an event id)")
+        rows = list_events(conn, selection, limit=limit, after=after)
     rows = Redactor.from_settings(settings)(jsonable(rows))
     if as_json:
         echo_json(rows)
@@ -84,7 +91,7 @@ def list_command(statuses: tuple[str, ...], providers: tuple[str, ...], types: t
     out = console()
     out.print(table)
     if len(rows) == limit:
-        out.print(f"(showing the newest {limit}; narrow the filters or raise --limit)")
+        out.print(f"(showing {limit}; the next page: add --after {rows[-1]['id']})")
 
 
 def _body(raw: bytes | memoryview | None) -> dict[str, Any]:

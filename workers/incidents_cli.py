@@ -14,7 +14,8 @@ import click
 from rich.table import Table
 from sqlalchemy import text
 
-from models import audit
+from models.queries import actions
+from models.queries.events import statuses_of
 from models import incidents as incident_model
 from models.incident_tables import INCIDENT_STATUSES
 from models.redaction import Redactor
@@ -135,9 +136,9 @@ def _change(incident_id: int, by: str | None, *, action: str) -> None:
             change(conn, settings, incident_id, actor=actor)
         except incident_model.NotChanged as exc:
             raise click.ClickException(str(exc)) from None
-        action_id = audit.start_action(conn, actor=actor, action=f"incident.{action}", target="incidents",
+        action_id = actions.start_action(conn, actor=actor, action=f"incident.{action}", target="incidents",
                                        filter={"incident": incident_id})
-        audit.add_to_action(conn, action_id, count=1)
+        actions.add_to_action(conn, action_id, count=1)
     click.echo(f"incident {incident_id} {'acknowledged' if action == 'ack' else 'resolved'} by {actor} "
                f"(operator action {action_id})")
 
@@ -177,7 +178,7 @@ def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | No
             ids = list(conn.execute(text(f"SELECT {column} FROM incident_members WHERE incident_id = :id "
                                          f"ORDER BY {column}"), {"id": incident_id}).scalars())
             table = "webhook_events" if record["source"] == "events" else "deliveries"
-            found = audit.statuses_of(conn, table=table, ids=ids)
+            found = statuses_of(conn, table=table, ids=ids)
         plan = Plan.of(record["source"], dict(sorted(found.items())), force=force, requested=ids)
         click.echo(f"incident {incident_id}: {plan.summary()}")
         if dry_run:

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from models.audit import EventFilter
+from models.queries.events import EventFilter
 from models.db import make_engine
 from models.redaction import current
 from models.settings import Settings

@@ -15,7 +15,8 @@ from datetime import timedelta
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from models import archive, audit, retention
+from models import archive, retention
+from models.queries import actions
 from workers.ops_common import load_operator_settings, operator_engine, stderr_console
 from workers.replay_cli import _actor
 
@@ -69,7 +70,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
         actor = _actor(by)
         selection = {"older_than": shown_age, "cutoff": cutoff.isoformat(), "archive_dir": str(directory)}
         with engine.begin() as conn:
-            action_id = audit.start_action(conn, actor=actor, action="prune", target="events",
+            action_id = actions.start_action(conn, actor=actor, action="prune", target="events",
                                            filter=selection, detail=f"started: {total} candidate(s)")
         done, files = 0, set()
         progress = Progress(TextColumn("archiving and removing"), BarColumn(), MofNCompleteColumn(),
@@ -82,7 +83,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
                     retention.lock(conn, wait=True)
                     batch = retention.prune_batch(conn, cutoff=cutoff, batch_size=size, directory=directory,
                                                   after=after)
-                    audit.add_to_action(conn, action_id, count=batch.removed)
+                    actions.add_to_action(conn, action_id, count=batch.removed)
                 done += batch.removed
                 files.update(batch.files)
                 progress.advance(task, batch.removed)
@@ -90,7 +91,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
                     break
                 after = batch.after
         with engine.begin() as conn:
-            audit.add_to_action(conn, action_id, count=0,
+            actions.add_to_action(conn, action_id, count=0,
                                 detail=f"archived and removed {done} of {total}; {len(files)} archive file(s)")
     log.info("pruned %s events", done, extra={"action": "operator.prune", "count": done, "actor": actor,
                                               "operator_action_id": action_id})

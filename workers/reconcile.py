@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from models import audit, metrics
+from models import metrics
+from models.queries import actions
 from models.ingest import store_event
 from models.settings import Settings
 from models.silence import RECONCILED
@@ -115,10 +116,10 @@ def store_missing(engine: Engine, events: list[dict[str, Any]], *, actor: str,
             )
             if stored.created:
                 ids.append(stored.id)
-        action_id = audit.start_action(conn, actor=actor, action="reconcile", target="events",
+        action_id = actions.start_action(conn, actor=actor, action="reconcile", target="events",
                                        filter={**selection, "ids": ids},
                                        detail=f"stored {len(ids)} of {len(events)} missing ProcessOut events")
-        audit.add_to_action(conn, action_id, count=len(ids))
+        actions.add_to_action(conn, action_id, count=len(ids))
     metrics.RECONCILED.labels("processout").inc(len(ids))
     log.info("reconciled %d ProcessOut events", len(ids),
              extra={"action": "reconcile.stored", "provider": "processout", "count": len(ids), "actor": actor,

@@ -10,17 +10,17 @@ always counts exactly what was committed, even when the command is interrupted.
 from __future__ import annotations
 
 import getpass
-import logging
 import os
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from models import audit, deliveries, transitions
+from models import replays
 from models.orders import DELIVERY_STATUSES
+from models.queries import deliveries as delivery_queries
+from models.queries import events as event_queries
+from models.replays import DEFAULT_BATCH_SIZE, Plan
 from models.tables import EVENT_STATUSES
 from workers.cli_text import confirm, plural
 from workers.events_cli import check_statuses
@@ -33,11 +33,6 @@ from workers.ops_common import (
     stderr_console,
 )
 
-log = logging.getLogger("payhooks.ops")
-
-REPLAYABLE = {"events": ("dead", "ignored", "retrying"), "deliveries": ("dead", "skipped", "retrying")}
-"""What the transitions re-arm without --force (succeeded needs it; rows being worked on never move)."""
-DEFAULT_BATCH_SIZE = 500
 SHOWN_IDS = 20
 
 
@@ -48,50 +43,6 @@ def _actor(by: str | None) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name and no passwd entry (some containers)
         return f"uid:{os.getuid()}"
-
-
-@dataclass
-class Plan:
-    """What a replay would do, sorted by what the current status allows."""
-
-    target: str
-    replay: list[int] = field(default_factory=list)
-    by_status: Counter[str] = field(default_factory=Counter)
-    succeeded_skipped: list[int] = field(default_factory=list)
-    busy_skipped: list[int] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, target: str, statuses: dict[int, str], *, force: bool,
-           requested: list[int] | None = None) -> Plan:
-        plan = cls(target=target)
-        allowed = REPLAYABLE[target] + (("succeeded",) if force else ())
-        for row_id, status in statuses.items():
-            if status in allowed:
-                plan.replay.append(row_id)
-                plan.by_status[status] += 1
-            elif status == "succeeded":
-                plan.succeeded_skipped.append(row_id)
-            else:
-                plan.busy_skipped.append(row_id)
-        plan.missing = sorted(set(requested or ()) - set(statuses))
-        return plan
-
-    @property
-    def singular(self) -> str:
-        return "delivery" if self.target == "deliveries" else "event"
-
-    def summary(self) -> str:
-        parts = [f"{plural(len(self.replay), self.singular, self.target)} to replay"]
-        if self.by_status:
-            parts[0] += " (" + ", ".join(f"{s} {n}" for s, n in sorted(self.by_status.items())) + ")"
-        if self.succeeded_skipped:
-            parts.append(f"skipped {len(self.succeeded_skipped)} succeeded (replaying them needs --force)")
-        if self.busy_skipped:
-            parts.append(f"skipped {len(self.busy_skipped)} pending or in progress")
-        if self.missing:
-            parts.append(f"not found: {', '.join(map(str, self.missing[:SHOWN_IDS]))}")
-        return "; ".join(parts)
 
 
 def _ids_text(ids: list[int]) -> str:
@@ -138,19 +89,19 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
         with engine.connect() as conn:
             if ids:
                 requested = sorted(set(ids))
-                found = audit.statuses_of(conn, table="deliveries" if of_deliveries else "webhook_events",
+                found = event_queries.statuses_of(conn, table="deliveries" if of_deliveries else "webhook_events",
                                           ids=requested)
                 plan = Plan.of(target, dict(sorted(found.items())), force=force, requested=requested)
                 selection: dict[str, object] = {"ids": requested}
             elif of_deliveries:
-                delivery_filter = audit.DeliveryFilter(statuses=chosen, kinds=split_values(kinds),
+                delivery_filter = delivery_queries.DeliveryFilter(statuses=chosen, kinds=split_values(kinds),
                                                        order_reference=order_reference, since=since, until=until)
-                plan = Plan.of(target, audit.select_deliveries(conn, delivery_filter, limit=limit), force=force)
+                plan = Plan.of(target, delivery_queries.select_deliveries(conn, delivery_filter, limit=limit), force=force)
                 selection = delivery_filter.as_json()
             else:
                 event_filter = build_event_filter(statuses=chosen, providers=providers, types=types,
                                                   order_reference=order_reference, since=since, until=until)
-                plan = Plan.of(target, audit.select_events(conn, event_filter, limit=limit), force=force)
+                plan = Plan.of(target, event_queries.select_events(conn, event_filter, limit=limit), force=force)
                 selection = event_filter.as_json()
         if force:
             selection["force"] = True
@@ -177,26 +128,12 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
 
 def _run(engine, *, plan: Plan, actor: str, selection: dict[str, object], force: bool,
          batch_size: int) -> tuple[int, int]:
-    replay_rows = deliveries.replay if plan.target == "deliveries" else transitions.replay
-    with engine.begin() as conn:
-        action_id = audit.start_action(conn, actor=actor, action="replay", target=plan.target,
-                                       filter=selection, detail=f"started: {plan.summary()}")
-    done = 0
-    batches = [plan.replay[i:i + batch_size] for i in range(0, len(plan.replay), batch_size)]
+    action_id = replays.start(engine, plan=plan, actor=actor, selection=selection)
     progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=stderr_console(), disable=len(batches) < 2)
+                        console=stderr_console(), disable=len(plan.replay) <= batch_size)
     with progress:
         task = progress.add_task("replay", total=len(plan.replay))
-        for batch in batches:
-            with engine.begin() as conn:
-                rearmed = replay_rows(conn, batch, include_succeeded=force)
-                audit.add_to_action(conn, action_id, count=len(rearmed))
-            done += len(rearmed)
-            progress.advance(task, len(batch))
-    with engine.begin() as conn:
-        audit.add_to_action(conn, action_id, count=0,
-                            detail=f"replayed {done} of {len(plan.replay)} selected; {plan.summary()}")
-    log.info("replayed %s %s", done, plan.target,
-             extra={"action": "operator.replay", "target": plan.target, "count": done, "actor": actor,
-                    "operator_action_id": action_id, "force": force})
+        done = replays.run(engine, plan=plan, action_id=action_id, actor=actor, force=force,
+                           batch_size=batch_size,
+                           on_batch=lambda selected, _rearmed: progress.update(task, completed=selected))
     return done, action_id

@@ -28,13 +28,14 @@ log = logging.getLogger("payhooks.up")
 PROVIDER_PATHS = "<smartpay|processout|senfenico|yoco|shadhinpay>"
 
 
-def child_commands(*, bind: str, workers: int) -> list[tuple[str, list[str]]]:
+def child_commands(*, bind: str, workers: int, console_bind: str) -> list[tuple[str, list[str]]]:
     """(name, argv) of every process `up` runs; one line here adds another."""
     command = [sys.executable, "-m", "workers.cli"]
     return [
         ("receiver", [*command, "serve", "--bind", bind, "--workers", str(workers)]),
         ("dispatcher", [*command, "dispatcher"]),
         ("worker", [*command, "worker", "--concurrency", "2", "--loglevel", "WARNING", "--quiet"]),
+        ("console", [*command, "console", "--bind", console_bind, "--threads", "2"]),
     ]
 
 
@@ -116,8 +117,11 @@ def _suggestion(settings: Settings) -> tuple[str, str]:
 @click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port for the receiver")
 @click.option("--workers", type=int, default=2, show_default=True, help="receiver worker processes")
-def up(bind: str, workers: int) -> None:
-    """Run everything for a first try: embedded Postgres, schema, ProcessOut simulator, receiver, dispatcher, worker.
+@click.option("--console-bind", default="127.0.0.1:8001", show_default=True,
+              help="host:port for the operator console")
+def up(bind: str, workers: int, console_bind: str) -> None:
+    """Run everything for a first try: embedded Postgres, schema, ProcessOut simulator, receiver, dispatcher,
+    worker and the operator console.
 
     With PAYHOOKS_DATABASE_URL unset, Postgres runs embedded with its data
     under ./.payhooks/ (or the nearest .payhooks of a parent directory). Other
@@ -181,12 +185,11 @@ def up(bind: str, workers: int) -> None:
             child_env["PAYHOOKS_PROCESSOUT_API_URL"] = simulator.url
             log.info("ProcessOut API simulator on %s", simulator.url,
                      extra={"action": "up.processout_simulator", "url": simulator.url})
-        host, _, port = bind.rpartition(":")
-        base_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+        base_url = _url(bind)
         runtime[UP_URL] = base_url
         _write_runtime(data_dir, runtime)
 
-        for name, argv in child_commands(bind=bind, workers=workers):
+        for name, argv in child_commands(bind=bind, workers=workers, console_bind=console_bind):
             children[name] = subprocess.Popen(argv, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                               stderr=subprocess.STDOUT, text=True, errors="replace",
                                               start_new_session=True, preexec_fn=_die_with_parent)
@@ -194,8 +197,13 @@ def up(bind: str, workers: int) -> None:
         if not _wait_ready(f"{base_url}/readyz", children=children, timeout_seconds=60):
             raise click.ClickException("the receiver did not become ready; its lines above say why "
                                        "(a busy port? then try `payhooks up --bind 127.0.0.1:8010`)")
+        console_url = _url(console_bind)
+        if not _wait_ready(f"{console_url}/signin", children=children, timeout_seconds=60):
+            raise click.ClickException("the console did not become ready; its lines above say why "
+                                       "(a busy port? then try `payhooks up --console-bind 127.0.0.1:8011`)")
         _announce(sink, settings=settings, data_dir=data_dir, base_url=base_url, simulator=simulator,
-                  dev_secrets=dev_secrets if created else None, seconds=time.monotonic() - started)
+                  console_url=console_url, dev_secrets=dev_secrets if created else None,
+                  seconds=time.monotonic() - started)
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
         gone = ", ".join(name for name, child in children.items() if child.poll() is not None)
@@ -217,8 +225,13 @@ def up(bind: str, workers: int) -> None:
         log.info("stopped", extra={"action": "up.stopped"})
 
 
-def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, simulator, dev_secrets: dict | None,
-              seconds: float) -> None:
+def _url(bind: str) -> str:
+    host, _, port = bind.rpartition(":")
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+
+
+def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, simulator, console_url: str,
+              dev_secrets: dict | None, seconds: float) -> None:
     secrets_file = data_dir.path / "secrets.env"
     if sink.json_lines:  # for a machine: records; the values of the secrets stay in their file
         if dev_secrets:
@@ -226,7 +239,8 @@ def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, sim
                      extra={"action": "up.dev_secrets", "path": str(secrets_file)})
         log.info("payhooks is up on %s (ready in %.1f s)", base_url, seconds,
                  extra={"action": "up.ready", "url": base_url, "data_dir": str(data_dir.path),
-                        "processout_simulator": simulator.url if simulator else None})
+                        "processout_simulator": simulator.url if simulator else None,
+                        "console": console_url, "console_token_file": str(secrets_file)})
         return
     if dev_secrets:
         sink.text(f"\nDev secrets, generated once into {_shown(secrets_file)} (shown only now):")
@@ -240,6 +254,8 @@ def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, sim
         f"\npayhooks is up on {base_url} (ready in {seconds:.1f} s); data in {_shown(data_dir.path)}\n"
         f"Webhook URLs: {base_url}/webhooks/{PROVIDER_PATHS}\n"
         f"{simulator_line}"
+        f"Console: {console_url}  (sign in with any name and the token {_console_token(settings)};\n"
+        f"         it is PAYHOOKS_CONSOLE_TOKEN in {_shown(secrets_file)})\n"
         f"Try it in another terminal, in {where} or any directory below it:\n"
         f"  payhooks orders create --reference {reference} --provider yoco --provider-payment-ref {checkout} \\\n"
         "      --amount 2500 --currency ZAR --customer-email you@example.com --customer-phone +27110000000\n"
@@ -248,6 +264,11 @@ def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, sim
         "  payhooks providers                 (every provider's event types and what they do)\n"
         "Ctrl-C stops everything.\n"
     )
+
+
+def _console_token(settings: Settings) -> str:
+    token = settings.console_token
+    return token.get_secret_value() if token is not None else "(set PAYHOOKS_CONSOLE_TOKEN)"
 
 
 def _shown(path: Path) -> str:

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -59,9 +60,10 @@ class Up:
     """`payhooks up` in ``directory`` with its output drained all along (a full pipe never blocks it)."""
 
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        self.directory, self.env, self.port = directory, env, _free_port()
+        self.directory, self.env, self.port, self.console_port = directory, env, _free_port(), _free_port()
         self.output: list[str] = []
-        self.process = subprocess.Popen([*PAYHOOKS, "up", "--bind", f"127.0.0.1:{self.port}"], cwd=directory,
+        self.process = subprocess.Popen([*PAYHOOKS, "up", "--bind", f"127.0.0.1:{self.port}",
+                                         "--console-bind", f"127.0.0.1:{self.console_port}"], cwd=directory,
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.reader = threading.Thread(target=lambda: self.output.extend(iter(self.process.stdout.readline, "")),
                                        daemon=True)
@@ -104,6 +106,11 @@ def test_every_provider_pays_its_order_under_up_and_the_cli_works_from_a_subdire
 
     try:
         up.wait_ready()
+        # The console runs too; the ready record says where, and where its token is kept
+        ready = next(json.loads(line) for line in up.output if '"up.ready"' in line)
+        assert ready["console"] == f"http://127.0.0.1:{up.console_port}", ready
+        assert ready["console_token_file"] == str(tmp_path / ".payhooks" / "secrets.env")
+        assert httpx.get(f"{ready['console']}/signin", timeout=5).status_code == 200
         ids = {}
         for provider, (reference, payment_ref, currency) in ORDERS.items():
             created = run("orders", "create", "--reference", reference, "--provider", provider,
@@ -132,7 +139,7 @@ def test_every_provider_pays_its_order_under_up_and_the_cli_works_from_a_subdire
         second = run("up", "--bind", f"127.0.0.1:{_free_port()}")
         assert second.returncode == 1 and "already running" in second.stderr, second.stderr
         for provider, (reference, _, _) in ORDERS.items():
-            order = json.loads(run("orders", "show", reference).stdout)
+            order = json.loads(run("orders", "show", reference, "--json").stdout)
             assert order["status"] == "paid", (provider, order)
         # ProcessOut's event was fetched back from the simulator (the thin POST carries no order)
         processout = json.loads(run("events", "show", str(ids["processout"]), "--json").stdout)
@@ -185,13 +192,13 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, clean_env: dict[s
                     if not command.startswith("pip install")]  # the test suite's own install line
         assert len(commands) >= 6, commands
         for command in commands:
-            expected = re.search(r'#\s*"status":\s*"(\w+)"', command)
+            expected = re.search(r"#\s*status:\s*(\w+)", command)
             deadline = time.monotonic() + 60
             while True:
                 done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
                                       text=True, timeout=60)
                 assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
-                if not expected or f'"status": "{expected.group(1)}"' in done.stdout:
+                if not expected or f"status: {expected.group(1)}" in done.stdout:
                     break
                 assert time.monotonic() < deadline, f"{command}\n{done.stdout}\n{up.text()}"
                 time.sleep(0.5)

@@ -18,7 +18,7 @@ from models.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-SERVICES = {"postgres", "rabbitmq", "migrate", "receiver", "dispatcher", "worker"}
+SERVICES = {"postgres", "rabbitmq", "migrate", "receiver", "dispatcher", "worker", "console"}
 SETTING_NAMES = sorted(f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields)
 
 
@@ -78,7 +78,8 @@ def test_services_and_their_shape() -> None:
     assert '"payhooks", "serve"' in services["receiver"] and '"8000:8000"' in services["receiver"]
     assert '"payhooks", "dispatcher"' in services["dispatcher"]
     assert '"payhooks", "worker"' in services["worker"] and re.search(r"replicas:\s*2\b", services["worker"])
-    for app in ("receiver", "dispatcher", "worker"):
+    assert '"payhooks", "console"' in services["console"] and '"127.0.0.1:8001:8001"' in services["console"]
+    for app in ("receiver", "dispatcher", "worker", "console"):
         assert "<<: *payhooks-app" in services[app]
     assert "condition: service_completed_successfully" in _top_level_block(text, "x-payhooks-app")
     volumes = _top_level_block(text, "volumes")

@@ -1,22 +1,28 @@
-"""What the operator reads and does by hand: event listings, one event's whole record, audit rows.
+"""Events as the operator reads them: filters, keyset pages, one event's whole record.
 
 SQLAlchemy Core over the tables the pipeline writes; the caller passes the
 connection and owns the transaction. Nothing here changes an event's state:
-replays go through :func:`models.transitions.replay` and
-:func:`models.deliveries.replay`, and are recorded with :func:`start_action`
-and :func:`add_to_action`.
+replays go through :mod:`models.replays`.
+
+Listings are newest first by ``(received_at, id)`` and page by keyset. Each
+query picks the index that drives it: an event key goes to the unique
+``(provider, event_key)`` index, an order reference to the order's few events,
+and anything else to one ``(status, received_at)`` index scan per status,
+merged (a ``UNION ALL`` of ordered, limited branches), so a page reads about
+``limit`` rows per status whatever the table's size.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select, text, update
+from sqlalchemy import Connection, and_, select, text, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.orders import Delivery, DeliveryAttempt, OperatorAction, Order, OrderTransition
-from models.tables import EventAttempt, WebhookEvent
+from models.orders import Delivery, DeliveryAttempt, Order, OrderTransition
+from models.tables import EVENT_STATUSES, EventAttempt, WebhookEvent
+from receiver.providers.registry import PROVIDERS
 
 _events = WebhookEvent.__table__
 _attempts = EventAttempt.__table__
@@ -24,7 +30,6 @@ _orders = Order.__table__
 _transitions = OrderTransition.__table__
 _deliveries = Delivery.__table__
 _tries = DeliveryAttempt.__table__
-_actions = OperatorAction.__table__
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class EventFilter:
     providers: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     order_reference: str | None = None
+    event_key: str | None = None
+    """the provider's event id, of any provider"""
     since: datetime | None = None
     """received at or after"""
     until: datetime | None = None
@@ -42,23 +49,18 @@ class EventFilter:
 
     def as_json(self) -> dict[str, Any]:
         """The filter as the audit row keeps it: only what was set, datetimes in ISO 8601."""
-        return _filter_json(asdict(self))
+        return filter_json(asdict(self))
 
 
 @dataclass(frozen=True)
-class DeliveryFilter:
-    statuses: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    order_reference: str | None = None
-    since: datetime | None = None
-    """created at or after"""
-    until: datetime | None = None
+class Cursor:
+    """Where the previous page ended: its last row's ``received_at`` and ``id``."""
 
-    def as_json(self) -> dict[str, Any]:
-        return _filter_json(asdict(self))
+    received_at: datetime
+    id: int
 
 
-def _filter_json(values: dict[str, Any]) -> dict[str, Any]:
+def filter_json(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in values.items():
         if value in (None, ()):
@@ -68,11 +70,21 @@ def _filter_json(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _orders_named(reference: str) -> Select:
+def orders_named(reference: str):
     return select(_orders.c.id).where(_orders.c.reference == reference)
 
 
-def _event_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
+def order_event_ids(conn: Connection, reference: str) -> list[int]:
+    """The events an order names: matched by a handler, or refused a change (a failure after a payment)."""
+    order_ids = orders_named(reference)
+    rows = conn.execute(
+        select(_events.c.id).where(_events.c.order_id.in_(order_ids))
+        .union(select(_transitions.c.event_id).where(_transitions.c.order_id.in_(order_ids),
+                                                     _transitions.c.event_id.is_not(None))))
+    return [row[0] for row in rows]
+
+
+def _conditions(conn: Connection, f: EventFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.statuses:
         conditions.append(_events.c.status.in_(f.statuses))
@@ -80,13 +92,12 @@ def _event_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(_events.c.provider.in_(f.providers))
     if f.types:
         conditions.append(_events.c.event_type.in_(f.types))
+    if f.event_key is not None:
+        # Every provider named: the unique (provider, event_key) index answers with one probe each.
+        conditions.append(_events.c.provider.in_(f.providers or PROVIDERS))
+        conditions.append(_events.c.event_key == f.event_key)
     if f.order_reference is not None:
-        # order_id is set when a handler finished; order_transitions also name
-        # the events that were refused a change (a failure after a payment).
-        touched = select(_transitions.c.event_id).where(
-            _transitions.c.order_id.in_(_orders_named(f.order_reference)))
-        conditions.append(or_(_events.c.order_id.in_(_orders_named(f.order_reference)),
-                              _events.c.id.in_(touched)))
+        conditions.append(_events.c.id.in_(order_event_ids(conn, f.order_reference)))
     if f.since is not None:
         conditions.append(_events.c.received_at >= f.since)
     if f.until is not None:
@@ -94,45 +105,48 @@ def _event_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def list_events(conn: Connection, f: EventFilter, *, limit: int) -> list[dict[str, Any]]:
-    """Summaries of the matching events, newest first (no bodies: see :func:`event_record`)."""
+SUMMARY_COLUMNS = ("id", "provider", "event_key", "event_type", "status", "attempts", "replay_count",
+                   "received_at", "processed_at", "next_attempt_at", "last_error", "livemode", "secret_index")
+
+
+def list_events(conn: Connection, f: EventFilter, *, limit: int, after: Cursor | None = None
+                ) -> list[dict[str, Any]]:
+    """Summaries of the matching events, newest first, after ``after`` (no bodies: see :func:`event_record`)."""
+    newest_first = (_events.c.received_at.desc(), _events.c.id.desc())
+    page: list[ColumnElement[bool]] = []
+    if after is not None:
+        page = [_events.c.received_at <= after.received_at,
+                tuple_(_events.c.received_at, _events.c.id) < tuple_(after.received_at, after.id)]
+    if f.event_key is not None or f.order_reference is not None:
+        keys = select(_events.c.id).where(*_conditions(conn, f), *page).order_by(*newest_first).limit(limit)
+    else:
+        rest = _conditions(conn, replace(f, statuses=()))
+        branches = [select(_events.c.id, _events.c.received_at).where(_events.c.status == status, *rest, *page)
+                    .order_by(*newest_first).limit(limit) for status in (f.statuses or EVENT_STATUSES)]
+        merged = union_all(*branches).subquery("page")
+        keys = select(merged.c.id).order_by(merged.c.received_at.desc(), merged.c.id.desc()).limit(limit)
+    ids = [row[0] for row in conn.execute(keys)]
+    if not ids:
+        return []
     query = (
-        select(_events.c.id, _events.c.provider, _events.c.event_key, _events.c.event_type,
-               _events.c.status, _events.c.attempts, _events.c.replay_count, _events.c.received_at,
-               _events.c.processed_at, _events.c.next_attempt_at, _events.c.last_error,
-               _events.c.livemode, _events.c.secret_index, _orders.c.reference.label("order_reference"))
+        select(*(_events.c[name] for name in SUMMARY_COLUMNS), _orders.c.reference.label("order_reference"))
         .select_from(_events.outerjoin(_orders, _orders.c.id == _events.c.order_id))
-        .where(and_(True, *_event_conditions(f)))
-        .order_by(_events.c.received_at.desc(), _events.c.id.desc())
-        .limit(limit)
+        .where(_events.c.id.in_(ids))
+        .order_by(*newest_first)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def cursor_after(conn: Connection, event_id: int) -> Cursor | None:
+    """The keyset position of event ``event_id`` (None when it no longer exists)."""
+    row = conn.execute(select(_events.c.received_at, _events.c.id).where(_events.c.id == event_id)).one_or_none()
+    return None if row is None else Cursor(received_at=row.received_at, id=row.id)
+
+
 def select_events(conn: Connection, f: EventFilter, *, limit: int | None = None) -> dict[int, str]:
     """``{id: status}`` of the matching events, oldest first (the order a replay re-arms them in)."""
-    query = (select(_events.c.id, _events.c.status).where(and_(True, *_event_conditions(f)))
+    query = (select(_events.c.id, _events.c.status).where(and_(True, *_conditions(conn, f)))
              .order_by(_events.c.id))
-    if limit is not None:
-        query = query.limit(limit)
-    return {row.id: row.status for row in conn.execute(query)}
-
-
-def select_deliveries(conn: Connection, f: DeliveryFilter, *, limit: int | None = None) -> dict[int, str]:
-    """``{id: status}`` of the matching deliveries, oldest first."""
-    conditions: list[ColumnElement[bool]] = []
-    if f.statuses:
-        conditions.append(_deliveries.c.status.in_(f.statuses))
-    if f.kinds:
-        conditions.append(_deliveries.c.kind.in_(f.kinds))
-    if f.order_reference is not None:
-        conditions.append(_deliveries.c.order_id.in_(_orders_named(f.order_reference)))
-    if f.since is not None:
-        conditions.append(_deliveries.c.created_at >= f.since)
-    if f.until is not None:
-        conditions.append(_deliveries.c.created_at <= f.until)
-    query = (select(_deliveries.c.id, _deliveries.c.status).where(and_(True, *conditions))
-             .order_by(_deliveries.c.id))
     if limit is not None:
         query = query.limit(limit)
     return {row.id: row.status for row in conn.execute(query)}
@@ -170,7 +184,7 @@ def event_record(conn: Connection, event_id: int) -> dict[str, Any] | None:
                    _attempts.c.error, _attempts.c.traceback, _attempts.c.worker)
             .where(_attempts.c.event_id == event_id).order_by(_attempts.c.number))
     ]
-    transitions = [
+    record["transitions"] = [
         dict(row._mapping) for row in conn.execute(
             select(_transitions.c.at, _transitions.c.from_status, _transitions.c.to_status,
                    _transitions.c.note, _orders.c.reference.label("order_reference"))
@@ -184,8 +198,8 @@ def event_record(conn: Connection, event_id: int) -> dict[str, Any] | None:
                      ORDER BY at, id"""),
             {"id": event_id})
     ]
-    record["history"] = _history(record, transitions, replays)
-    record["deliveries"] = _deliveries_of(conn, event_id)
+    record["history"] = _history(record, record["transitions"], replays)
+    record["deliveries"] = deliveries_of(conn, event_ids=[event_id])
     return record
 
 
@@ -203,13 +217,23 @@ def _history(record: dict[str, Any], transitions: list[dict[str, Any]],
     return sorted(entries, key=lambda entry: entry["at"])
 
 
-def _deliveries_of(conn: Connection, event_id: int) -> list[dict[str, Any]]:
+DELIVERY_COLUMNS = ("id", "event_id", "order_id", "handler", "kind", "status", "attempts", "replay_count",
+                    "next_attempt_at", "last_error", "created_at", "processed_at")
+
+
+def deliveries_of(conn: Connection, *, event_ids: list[int] | None = None, order_id: int | None = None,
+                  delivery_id: int | None = None) -> list[dict[str, Any]]:
+    """Deliveries of some events, of an order, or one delivery; each with its key and every try."""
+    where: ColumnElement[bool]
+    if delivery_id is not None:
+        where = _deliveries.c.id == delivery_id
+    elif order_id is not None:
+        where = _deliveries.c.order_id == order_id
+    else:
+        where = _deliveries.c.event_id.in_(event_ids or [])
     deliveries = [
         dict(row._mapping) for row in conn.execute(
-            select(_deliveries.c.id, _deliveries.c.handler, _deliveries.c.kind, _deliveries.c.status,
-                   _deliveries.c.attempts, _deliveries.c.replay_count, _deliveries.c.next_attempt_at,
-                   _deliveries.c.last_error, _deliveries.c.created_at, _deliveries.c.processed_at)
-            .where(_deliveries.c.event_id == event_id).order_by(_deliveries.c.id))
+            select(*(_deliveries.c[name] for name in DELIVERY_COLUMNS)).where(where).order_by(_deliveries.c.id))
     ]
     tries: dict[int, list[dict[str, Any]]] = {d["id"]: [] for d in deliveries}
     if deliveries:
@@ -222,23 +246,6 @@ def _deliveries_of(conn: Connection, event_id: int) -> list[dict[str, Any]]:
             entry = dict(row._mapping)
             tries[entry.pop("delivery_id")].append(entry)
     for delivery in deliveries:
-        delivery["key"] = f"{event_id}:{delivery['handler']}:{delivery['kind']}"
+        delivery["key"] = f"{delivery['event_id']}:{delivery['handler']}:{delivery['kind']}"
         delivery["tries"] = tries[delivery["id"]]
     return deliveries
-
-
-def start_action(conn: Connection, *, actor: str, action: str, target: str, filter: dict[str, Any],
-                 detail: str | None = None) -> int:
-    """An ``operator_actions`` row with count 0, to which each committed batch adds its rows."""
-    return conn.execute(
-        _actions.insert().values(actor=actor[:255], action=action, target=target, filter=filter, count=0,
-                                 detail=detail).returning(_actions.c.id)
-    ).scalar_one()
-
-
-def add_to_action(conn: Connection, action_id: int, *, count: int, detail: str | None = None) -> None:
-    """Count rows done, in the transaction that did them, so the audit row never over- or under-counts."""
-    values: dict[str, Any] = {"count": _actions.c.count + count}
-    if detail is not None:
-        values["detail"] = detail
-    conn.execute(update(_actions).where(_actions.c.id == action_id).values(**values))

@@ -1,0 +1,77 @@
+"""The console's first page: where events stand, the last day hour by hour, what is late.
+
+Each number is bound by an index: the hourly chart is one range scan of
+``(status, received_at)`` (every status named, so the index's first column is
+an equality), dispatch lag reads the partial due index, oldest pending the
+status index, and each provider's last event one probe of
+``(provider, received_at)``. The counts by provider and status come from
+:mod:`models.stats`, the same function `payhooks stats` uses.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from models.stats import event_counts
+from models.tables import DUE_STATUSES, EVENT_STATUSES
+from receiver.providers.registry import PROVIDERS
+
+CHART_HOURS = 24
+HANDLED = ("succeeded", "ignored")
+
+
+def hourly(conn: Connection, *, hours: int = CHART_HOURS) -> list[dict[str, Any]]:
+    """One row per hour (oldest first, empty hours included): events received in that hour,
+    and of those how many are handled (succeeded or ignored) and how many dead now."""
+    rows = conn.execute(text("""
+        WITH hours AS (
+            SELECT generate_series(date_trunc('hour', now()) - make_interval(hours => :span),
+                                   date_trunc('hour', now()), interval '1 hour') AS hour),
+        counted AS (
+            SELECT date_trunc('hour', received_at) AS hour, count(*) AS received,
+                   count(*) FILTER (WHERE status = ANY(:handled)) AS handled,
+                   count(*) FILTER (WHERE status = 'dead') AS dead
+              FROM webhook_events
+             WHERE status = ANY(:statuses)
+               AND received_at >= date_trunc('hour', now()) - make_interval(hours => :span)
+             GROUP BY 1)
+        SELECT hours.hour, coalesce(received, 0) AS received, coalesce(handled, 0) AS handled,
+               coalesce(dead, 0) AS dead
+          FROM hours LEFT JOIN counted USING (hour)
+         ORDER BY hours.hour"""),
+        {"span": hours - 1, "handled": list(HANDLED), "statuses": list(EVENT_STATUSES)})
+    return [dict(row._mapping) for row in rows]
+
+
+def lateness(conn: Connection) -> dict[str, Any]:
+    """How far behind dispatch is (the oldest due row), and the oldest event still pending."""
+    row = conn.execute(text("""
+        SELECT now() AS at,
+               (SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_events
+                 WHERE status = ANY(:due) AND next_attempt_at <= now()) AS dispatch_lag_seconds,
+               (SELECT count(*) FROM webhook_events
+                 WHERE status = ANY(:due) AND next_attempt_at <= now()) AS due_now,
+               (SELECT min(received_at) FROM webhook_events WHERE status = 'pending') AS oldest_pending_at"""),
+        {"due": list(DUE_STATUSES)}).one()
+    lag = row.dispatch_lag_seconds
+    return {"at": row.at, "dispatch_lag_seconds": None if lag is None else max(0.0, float(lag)),
+            "due_now": row.due_now, "oldest_pending_at": row.oldest_pending_at}
+
+
+def last_received(conn: Connection) -> dict[str, datetime | None]:
+    """When each provider last sent an event (None: never)."""
+    rows = conn.execute(text("""
+        SELECT p.provider,
+               (SELECT max(received_at) FROM webhook_events e WHERE e.provider = p.provider) AS last_at
+          FROM unnest(CAST(:providers AS text[])) AS p(provider)"""), {"providers": list(PROVIDERS)})
+    return {row.provider: row.last_at for row in rows}
+
+
+def overview(conn: Connection) -> dict[str, Any]:
+    """Everything the overview page shows, read in the caller's (ideally REPEATABLE READ) transaction."""
+    counts = event_counts(conn)
+    by_status = {status: sum(c.get(status, 0) for c in counts.values()) for status in EVENT_STATUSES}
+    return {"by_provider_status": counts, "by_status": by_status, "total": sum(by_status.values()),
+            "hourly": hourly(conn), "last_received": last_received(conn), **lateness(conn)}

@@ -1,0 +1,196 @@
+"""The console in a real browser (Playwright driving Debian's Chromium, JavaScript off), against the
+real `payhooks console` process, a real worker and dispatcher, real Postgres and the broker.
+
+An operator signs in with the keyboard, filters dead events, opens one, replays it once its cause is
+fixed and watches it succeed; then replays several by filter with a preview and a progress page. The
+screenshots the README shows are taken here (docs/screenshots/).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from tests.integration.console_support import CONSOLE_TOKEN
+from tests.integration.ops_data import operator_actions
+from tests.integration.stack import (
+    REPO_ROOT,
+    Stack,
+    create_order,
+    free_port,
+    status_of,
+    wait_final,
+    wait_for,
+)
+
+CHROMIUM = os.environ.get("PAYHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+OPERATOR = "Grace on call"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-default-apps", "--disable-extensions"]
+
+
+@pytest.fixture
+def console_url(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    """The real `payhooks console` (gunicorn) on a free port, with the stack's settings."""
+    port = free_port()
+    log = open(tmp_path / "console.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "console", "--bind", f"127.0.0.1:{port}"],
+        env={**stack.env, "PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN}, cwd=tmp_path, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/signin", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            assert process.poll() is None, (tmp_path / "console.log").read_text()
+            return False
+
+    try:
+        wait_for(ready, timeout=30, message="payhooks console")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"Chromium is not installed at {CHROMIUM} under CI")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser, console_url: str):
+    """A page with JavaScript off (the console must work without it) that records every request."""
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900},
+                                  base_url=console_url)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    opened.requested = []  # type: ignore[attr-defined]
+    opened.on("request", lambda request: opened.requested.append(request.url))  # type: ignore[attr-defined]
+    yield opened
+    context.close()
+
+
+def _shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def _sign_in_with_the_keyboard(page) -> None:
+    page.goto("/events")
+    assert "/signin" in page.url
+    page.get_by_label("Name").focus()
+    page.keyboard.type(OPERATOR)
+    page.keyboard.press("Tab")
+    page.keyboard.type(CONSOLE_TOKEN)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/events")
+
+
+def _nav(page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def _reload_until(page, text: str, *, timeout: float = 45.0) -> None:
+    def shown() -> bool:
+        page.reload()
+        return text in page.content()
+
+    wait_for(shown, timeout=timeout, interval=0.5, message=f"{text!r} on {page.url}")
+
+
+def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Stack, sender, engine: Engine, page,
+                                                           console_url: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given an event for an order not registered yet: retried on the 1 s schedule, then dead
+    stack.start_worker()
+    stack.start_dispatcher()
+    dead_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_console_late", amount=2500)
+    noise_id = sender.send("yoco", "payment.succeeded", order_ref="ch_not_ours")  # ignored: not our checkout
+    wait_final(engine, dead_id, noise_id, stack=stack)
+    assert (status_of(engine, dead_id), status_of(engine, noise_id)) == ("dead", "ignored")
+
+    # The operator signs in (keyboard only) and looks at the overview
+    _sign_in_with_the_keyboard(page)
+    _nav(page, "Overview")
+    expect(page.get_by_role("heading", name="Last 24 hours, per hour of receipt")).to_be_visible()
+    _shot(page, "overview")
+
+    # Events: filter the dead ones, open ours
+    _nav(page, "Events")
+    page.get_by_role("group", name="Status").get_by_label("dead").check()
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.rows tbody tr")
+    expect(rows).to_have_count(1)
+    assert "dead" in rows.first.inner_text()
+    _shot(page, "events-dead")
+    page.get_by_role("link", name=str(dead_id), exact=True).click()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    assert "order not found" in page.content() and "Traceback" in page.content()
+    _shot(page, "event-dead")
+
+    # The cause is fixed (the order is registered); Replay, then Confirm
+    create_order(engine, reference="CONSOLE-1", provider="shadhinpay", payment_ref="SP_console_late", amount=2500,
+                 currency="BDT")
+    page.get_by_role("link", name="Replay", exact=True).click()
+    expect(page.get_by_role("heading", name=f"Replay event {dead_id}?")).to_be_visible()
+    assert status_of(engine, dead_id) == "dead"  # nothing changed before Confirm
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status").first).to_contain_text("Replayed: back to pending")
+    # ... and watches it succeed
+    _reload_until(page, 'class="status s-succeeded">succeeded</span></h1>')
+    assert "CONSOLE-1</a>" in page.content() and "pending</span> → <span class=\"status s-paid\">paid" in page.content()
+    _shot(page, "event-replayed")
+
+    # Bulk: three more dead events, their orders registered afterwards, replayed by filter
+    refs = [f"SP_bulk_{n}" for n in range(3)]
+    bulk_ids = [sender.send("shadhinpay", "payment.completed", order_ref=ref, amount=1500) for ref in refs]
+    wait_final(engine, *bulk_ids, stack=stack)
+    assert {status_of(engine, i) for i in bulk_ids} == {"dead"}
+    for n, ref in enumerate(refs):
+        create_order(engine, reference=f"BULK-{n}", provider="shadhinpay", payment_ref=ref, amount=1500,
+                     currency="BDT")
+    _nav(page, "Replay by filter")
+    page.get_by_role("group", name="Provider").get_by_label("shadhinpay").check()
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="3 events would be replayed")).to_be_visible()
+    assert {status_of(engine, i) for i in bulk_ids} == {"dead"}  # the preview changed nothing
+    _shot(page, "replay-preview")
+    page.get_by_role("button", name="Confirm").click()
+    _reload_until(page, "Finished: 3 of 3 replayed")
+    _shot(page, "replay-progress")
+    wait_for(lambda: {status_of(engine, i) for i in bulk_ids} == {"succeeded"}, timeout=45,
+             message="the bulk replay to succeed")
+
+    # The audit trail names the operator for both replays
+    _nav(page, "Audit")
+    expect(page.get_by_role("cell", name=OPERATOR)).to_have_count(2)
+    _shot(page, "audit")
+    assert [(a.actor, a.count) for a in operator_actions(engine)] == [(OPERATOR, 1), (OPERATOR, 3)]
+
+    # Every request the page made went to the console itself (no CDN, nothing leaves the page)
+    assert page.requested and all(url.startswith(console_url) for url in page.requested), page.requested
