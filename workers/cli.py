@@ -39,10 +39,12 @@ def _settings_with_database() -> Settings:
 
 
 class _Group(click.Group):
-    """Bad settings end any command with one readable line (exit 2), never a traceback."""
+    """Bad settings (exit 2) or an unreachable database end any command with one readable line, never a
+    traceback."""
 
     def invoke(self, ctx: click.Context):
         from pydantic import ValidationError
+        from sqlalchemy.exc import InterfaceError, OperationalError
 
         from workers.cli_text import SettingsError
 
@@ -50,6 +52,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ValidationError as exc:
             raise SettingsError.of(exc) from None
+        except (OperationalError, InterfaceError) as exc:
+            raise click.ClickException(
+                f"database unavailable ({type(getattr(exc, 'orig', None) or exc).__name__}): check that Postgres "
+                "answers at PAYHOOKS_DATABASE_URL, or, under `payhooks up`, that `up` still runs") from None
 
 
 @click.group(cls=_Group)

@@ -26,6 +26,31 @@ def _echo_json(order: dict[str, Any]) -> None:
     click.echo(json.dumps(order, indent=2))
 
 
+def _echo(order: dict[str, Any], *, as_json: bool, created: bool = False) -> None:
+    """For a person by default: what the order is, and the next command to run with it."""
+    if as_json:
+        _echo_json(order)
+        return
+    from receiver.providers.samples import minor_to_major
+
+    amount = f"{minor_to_major(order['amount'], order['currency'])} {order['currency']}"
+    customer = ", ".join(v for v in (order["customer_name"], order["customer_email"], order["customer_phone"]) if v)
+    lines = [f"{'registered ' if created else ''}order {order['reference']}: status: {order['status']}",
+             f"  amount     {amount} ({order['amount']} in minor units)",
+             f"  provider   {order['provider']}, payment reference {order['provider_payment_ref']}",
+             f"  customer   {customer or '(no email or phone: no notices are sent)'}"]
+    if order["refunded_amount"]:
+        lines.append(f"  refunded   {minor_to_major(order['refunded_amount'], order['currency'])} "
+                     f"{order['currency']}")
+    if created:
+        lines.append(f"Pay it as the provider would: payhooks send {order['provider']} payment.succeeded "
+                     f"--order-ref {order['provider_payment_ref']} --amount {order['amount']}")
+    else:
+        lines.append(f"  created    {order['created_at']}, updated {order['updated_at']}")
+        lines.append(f"Its events: payhooks events list --order {order['reference']}")
+    click.echo("\n".join(lines))
+
+
 @click.group("orders")
 def orders() -> None:
     """Register orders and look them up."""
@@ -42,9 +67,11 @@ def orders() -> None:
 @click.option("--customer-email", default=None, help="where payment emails go")
 @click.option("--customer-phone", default=None, help="+, 6 to 20 digits, spaces or dashes")
 @click.option("--customer-name", default=None, help="how emails greet the customer")
+@click.option("--json", "as_json", is_flag=True, help="print the order as JSON, for scripts")
 def create(reference: str, provider: str, provider_payment_ref: str, amount: int, currency: str,
-           customer_email: str | None, customer_phone: str | None, customer_name: str | None) -> None:
-    """Register an order before the customer pays; prints it as JSON."""
+           customer_email: str | None, customer_phone: str | None, customer_name: str | None,
+           as_json: bool) -> None:
+    """Register an order before the customer pays."""
     try:
         data = OrderInput(
             reference=reference, provider=provider.strip().lower(), provider_payment_ref=provider_payment_ref,
@@ -64,16 +91,17 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
             raise click.ClickException(
                 f"{redact(str(exc))}: choose another --reference/--provider-payment-ref, or see "
                 f"the existing order with `payhooks orders show {reference}`") from None
-    _echo_json(order)
+    _echo(order, as_json=as_json, created=True)
 
 
 @orders.command("show")
 @click.argument("reference")
-def show(reference: str) -> None:
-    """Print the order registered as REFERENCE as JSON."""
+@click.option("--json", "as_json", is_flag=True, help="the order as JSON, for scripts")
+def show(reference: str, as_json: bool) -> None:
+    """The order registered as REFERENCE."""
     with _engine() as engine, engine.connect() as conn:
         order = get_order(conn, reference)
     if order is None:
         raise click.ClickException(f"no order with reference {reference!r}: check it, or register it with "
                                    "`payhooks orders create`")
-    _echo_json(order)
+    _echo(order, as_json=as_json)

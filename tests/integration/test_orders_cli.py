@@ -14,7 +14,7 @@ from workers.orders_cli import orders
 CREATE = [
     "create", "--reference", "ord_cli_1", "--provider", "senfenico",
     "--provider-payment-ref", "chk_55aa", "--amount", "5000", "--currency", "xof",
-    "--customer-email", "awa@example.bf", "--customer-phone", "+226 70 00 00 00",
+    "--customer-email", "awa@example.bf", "--customer-phone", "+226 70 00 00 00", "--json",
 ]
 
 
@@ -51,14 +51,14 @@ def test_create_then_show(run, engine) -> None:
     }
     assert _references(engine) == [("ord_cli_1", "XOF", 5000)]
     # and `show` prints the same order
-    shown = run("show", "ord_cli_1")
+    shown = run("show", "ord_cli_1", "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout) == order
 
 
 def test_contact_options_may_be_left_out(run, engine) -> None:
     created = run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
-                  "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY")
+                  "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY", "--json")
     assert created.exit_code == 0, created.output
     order = json.loads(created.stdout)
     assert (order["customer_email"], order["customer_phone"]) == (None, None)
@@ -124,3 +124,14 @@ def test_without_a_database_url_it_says_so(tmp_path, monkeypatch) -> None:
                                      "PAYHOOKS_DATA_DIR": str(tmp_path / "data")})
     assert result.exit_code == 1
     assert "PAYHOOKS_DATABASE_URL is not set" in result.stderr
+
+
+def test_output_is_for_a_person_by_default_with_the_next_step(run, engine) -> None:
+    created = run("create", "--reference", "ORD-H", "--provider", "Yoco", "--provider-payment-ref", "ch_h",
+                  "--amount", "2500", "--currency", "ZAR", "--customer-email", "a@example.com")
+    assert created.exit_code == 0, created.output
+    assert "registered order ORD-H: status: pending" in created.stdout and "25.00 ZAR" in created.stdout
+    assert "payhooks send yoco payment.succeeded --order-ref ch_h --amount 2500" in created.stdout
+    shown = run("show", "ORD-H")
+    assert "order ORD-H: status: pending" in shown.stdout and "payhooks events list --order ORD-H" in shown.stdout
+    assert "{" not in shown.stdout

@@ -250,3 +250,12 @@ def test_send_to_nothing_listening_says_what_to_start(tmp_path: Path) -> None:
                                      "PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
     assert result.exit_code == 1
     assert "could not reach http://127.0.0.1:9/webhooks/yoco" in result.stderr and "payhooks up" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_saying_what_to_check(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade"], env={
+        "PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+    assert result.exit_code == 1, result.output
+    assert "database unavailable (OperationalError): check that Postgres answers at PAYHOOKS_DATABASE_URL" in (
+        result.stderr)
+    assert "Traceback" not in result.output
