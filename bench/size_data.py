@@ -117,7 +117,7 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
     queries = {
         "stats: final since the tally mark": (
             "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
-            "AND (processed_at >= now() - interval '10 minutes' OR processed_at IS NULL) GROUP BY 1, 2"),
+            "AND (processed_at >= now() - interval '3 minutes' OR processed_at IS NULL) GROUP BY 1, 2"),
         "stats: deliveries due": (
             "SELECT kind, status, count(*) FROM deliveries WHERE status IN ('pending', 'retrying') GROUP BY 1, 2"),
         "stats: deliveries leased": (

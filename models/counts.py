@@ -17,11 +17,11 @@ table's size:
 Nothing here touches the worker's transition statements: a counter bumped by
 every transition would serialise all workers on a few hot counter rows.
 
-The fold stops ``FOLD_LAG`` short of now: a transition stamps
-``processed_at`` with the clock *before* it commits, so a row stamped just
-before the new mark may still be uncommitted; it must not fall between the
-tally and the live count. Workers' transactions end within their lease,
-which :func:`fold_lag_seconds` always exceeds.
+The fold stops :func:`fold_lag_seconds` short of now (the lease plus a
+minute, 3 minutes by default): a transition stamps ``processed_at`` with the
+clock *before* it commits, so a row stamped just before the new mark may
+still be uncommitted; it must not fall between the tally and the live count.
+Workers' transactions end within their lease.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, text
 from models.orders import DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES
 from models.tables import EVENT_STATUSES, FINAL_STATUSES
 
-MIN_FOLD_LAG_SECONDS = 600.0
+MIN_FOLD_LAG_SECONDS = 120.0
 FOLD_WINDOW_SECONDS = 6 * 3600.0
 
 
@@ -58,7 +58,13 @@ COUNTED = {c.table: c for c in (EVENTS, DELIVERIES)}
 
 
 def fold_lag_seconds(*, lease_seconds: float) -> float:
-    return max(MIN_FOLD_LAG_SECONDS, 4 * lease_seconds)
+    """How far behind now the fold stops: past the longest a stamped transition can take to commit.
+
+    A worker's batch (which stamps ``processed_at``) is cut by Celery's time
+    limit at 75 % of the lease; the sweeper's and replays' transactions are
+    short. The lease plus a minute is past all of them.
+    """
+    return max(MIN_FOLD_LAG_SECONDS, lease_seconds + 60)
 
 
 def mark_of(conn: Connection, table: str) -> datetime | None:
