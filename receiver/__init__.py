@@ -22,11 +22,11 @@ class ReceiverState:
     engine: Engine
     """Orders API and readiness."""
     store: EventStore
-    """Webhooks: an autocommit pool of its own, one round trip per stored event."""
+    """Webhooks: a group-commit writer on an autocommit connection of its own."""
     adapters: dict[str, Adapter]
 
     def close(self) -> None:
-        """Close the webhook pool (the engine belongs to whoever made it)."""
+        """Store what is queued and close the webhook connection (the engine belongs to whoever made it)."""
         self.store.close()
 
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["payhooks"] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),
-        store=EventStore(settings, size=settings.db_pool_size),
+        store=EventStore(settings),
         adapters=build_adapters(settings),
     )
 

@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import metrics
+from models.ingest import IngestBusy
 from receiver import state
 from receiver.providers.base import EnvelopeError, VerificationError
 
@@ -92,10 +93,12 @@ def _receive(provider: str):
     except psycopg.DataError as exc:
         return _reject(400, "bad request", provider=provider, action="webhook.unstorable",
                        reason=f"payload not storable: {type(exc).__name__}")
-    except psycopg.Error as exc:  # unreachable, timed out (PoolTimeout), or failed over
+    except (psycopg.Error, IngestBusy) as exc:  # unreachable, timed out (PoolTimeout), failed over; queue full
+        busy = isinstance(exc, IngestBusy)
         log.error(
-            "database unavailable, asking %s to retry", provider,
-            extra={"action": "webhook.db_unavailable", "provider": provider, "error": type(exc).__name__},
+            "%s, asking %s to retry", "write queue full" if busy else "database unavailable", provider,
+            extra={"action": "webhook.busy" if busy else "webhook.db_unavailable", "provider": provider,
+                   "error": type(exc).__name__},
         )
         response = jsonify(error="service unavailable")
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
