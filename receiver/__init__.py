@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from models.db import make_engine
 from models.ingest import EventStore
 from models.settings import Settings
+from receiver.bodies import StreamedBodyLimit
 from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or Settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.wsgi_app = StreamedBodyLimit(app.wsgi_app, max_bytes=settings.max_body_bytes)  # type: ignore[method-assign]
     app.extensions["payhooks"] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),

@@ -26,6 +26,9 @@ GRACEFUL_STOP_SECONDS = 20
 KEEPALIVE_SECONDS = 5
 """Idle keep-alive connections are closed after this long (granian counts it until the next request's headers)."""
 
+CONNECTIONS_PER_PROCESS = 1024
+"""Connections (busy or idle) one process holds open; more wait in the kernel's accept queue."""
+
 # granian's own records go to the root handler, i.e. our JSON lines (logs.configure)
 _GRANIAN_LOGGING = {
     "handlers": {},
@@ -58,9 +61,9 @@ def run(settings: Settings, *, server: str, bind: str, workers: int | None, thre
     Server(
         "receiver.server:wsgi_app", factory=True, address=host.strip("[]") or "0.0.0.0", port=int(port),
         interface=Interfaces.WSGI, http=HTTPModes.http1, workers=processes, blocking_threads=per_process,
-        # requests admitted per process: the threads plus as many again waiting for one, the rest wait in
-        # the kernel's accept queue (fair) instead of inside a busy process
-        backpressure=per_process * 2,
+        # granian's backpressure counts open connections, idle keep-alive ones included: keep it far above
+        # the request threads, or idle connections would stall requests as they did under gunicorn
+        backlog=CONNECTIONS_PER_PROCESS * processes, backpressure=CONNECTIONS_PER_PROCESS,
         http1_settings=HTTP1Settings(header_read_timeout=KEEPALIVE_SECONDS * 1000, keep_alive=True),
         workers_kill_timeout=GRACEFUL_STOP_SECONDS, log_dictconfig=_GRANIAN_LOGGING,
     ).serve()
