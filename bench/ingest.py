@@ -198,12 +198,13 @@ def _rows(engine: Engine) -> int:
 
 
 def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = "") -> list[int]:
-    """Every gunicorn worker started (readyz answered from one of them only)."""
-    from receiver.server import default_options
+    """Every receiver worker process started (readyz answered from one of them only)."""
+    from receiver.server import default_shape
 
     words = shlex.split(serve_args)
     given = words[words.index("--workers") + 1] if "--workers" in words[:-1] else None
-    expected = int(given or default_options(bind="x")["workers"])
+    server = words[words.index("--server") + 1] if "--server" in words[:-1] else "granian"
+    expected = default_shape(server=server, workers=int(given) if given else None, threads=None)[0]
     master = psutil.Process(target.processes.processes["serve"].pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -211,7 +212,7 @@ def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = ""
         if len(children) >= expected:
             return children
         time.sleep(0.2)
-    raise RuntimeError(f"only {len(master.children())} of {expected} gunicorn workers started")
+    raise RuntimeError(f"only {len(master.children())} of {expected} receiver workers started")
 
 
 def warm_up(target: Target, signer: Signer) -> None:

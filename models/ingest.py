@@ -29,15 +29,17 @@ from models.group_commit import GroupCommitWriter, QueueFull, WriterClosed
 from models.settings import Settings
 
 # The dedup statement: a batch of events as parallel arrays, one row per event; RETURNING
-# names the rows it created. Columns the arrays cannot carry typed (jsonb) travel as text.
+# names the rows it created. Columns the arrays cannot carry typed (jsonb) travel as text. Every
+# array goes in binary: psycopg's text format escapes each element with a regex (28 % of the
+# receiver's CPU at saturation).
 INSERT_EVENTS = """
     INSERT INTO webhook_events (provider, event_key, event_type, livemode, raw_body, headers, payload,
                                 secret_index, verify_method)
     SELECT provider, event_key, event_type, livemode, raw_body, headers::jsonb, payload::jsonb,
            secret_index, verify_method
-    FROM unnest(%(provider)s::text[], %(event_key)s::text[], %(event_type)s::text[], %(livemode)s::bool[],
-                %(raw_body)b::bytea[], %(headers)s::text[], %(payload)s::text[], %(secret_index)s::int[],
-                %(verify_method)s::text[])
+    FROM unnest(%(provider)b::text[], %(event_key)b::text[], %(event_type)b::text[], %(livemode)b::bool[],
+                %(raw_body)b::bytea[], %(headers)b::text[], %(payload)b::text[], %(secret_index)b::int[],
+                %(verify_method)b::text[])
          AS batch(provider, event_key, event_type, livemode, raw_body, headers, payload, secret_index,
                   verify_method)
     ON CONFLICT (provider, event_key) DO NOTHING
@@ -47,7 +49,7 @@ INSERT_EVENTS = """
 EXISTING_EVENTS = """
     SELECT e.id, e.provider, e.event_key
     FROM webhook_events e
-    JOIN unnest(%(provider)s::text[], %(event_key)s::text[]) AS k(provider, event_key)
+    JOIN unnest(%(provider)b::text[], %(event_key)b::text[]) AS k(provider, event_key)
       ON e.provider = k.provider AND e.event_key = k.event_key"""
 
 
