@@ -4,16 +4,16 @@
                            [--events N] [--tool auto|wrk|sender] [--profile DIR] [--json]
 
 The receiver runs alone (no dispatcher, no worker) with its production
-defaults (``payhooks serve``: gunicorn gthread, 2 × CPUs + 1 workers × 4
-threads) on a fresh database of the machine's Postgres. After a warm-up, each
+defaults (``payhooks serve``: granian, one worker process per CPU) on a fresh database of the machine's Postgres. After a warm-up, each
 phase sends events nobody sent before (distinct ids, signed just before the
 phase): one phase per fixed offered rate (bench/sender.py, open loop), then
 the bare ``GET /healthz`` rate and the saturation phase, both with wrk
 (closed loop, same threads and connections), whose ratio is the receiver's
 overhead over its bare HTTP stack. Every phase prints accepted/s,
 p50/p90/p99 latency, errors, which tool measured it and who used the CPU
-("other" is load this run did not start); at the end, each gunicorn worker's
-RSS. Checks: the rows each phase added equal the answers ``accepted``; every
+("other" is load this run did not start); at the end, each worker process's
+RSS. ``--compare``/``--compare-commit`` then measure other receivers the same
+way in the same run (bench/ingest_compare.py). Checks: the rows each phase added equal the answers ``accepted``; every
 answer was 200 accepted (or 503, reported); no 4xx, no duplicate. Exit 1 when
 a check fails, 2 when the run could not be set up; a missed speed target is
 printed as MISSED and does not change the exit status.
@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "non-idle thread, waits on Postgres included [gil]")
     parser.add_argument("--serve-args", default="",
                         help="extra `payhooks serve` options, e.g. '--workers 3 --threads 2' [production defaults]")
+    parser.add_argument("--compare", action="append", default=[], metavar="SERVE_ARGS",
+                        help="afterwards, the /healthz and saturation phases of `payhooks serve SERVE_ARGS` on a "
+                             "fresh database, in the same run (repeatable), e.g. --compare '--server gunicorn'; "
+                             "NAME=VALUE words set the server's environment")
+    parser.add_argument("--compare-commit", default=None, metavar="REF",
+                        help="afterwards, the same for the receiver of commit REF (git archive, its defaults)")
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="Postgres server on which a fresh database is created")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//",
@@ -99,6 +105,10 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
                              serve_args=tuple(shlex.split(args.serve_args)))
     with service_target(options, processes=processes, workdir=workdir) as target:
         figures = _measure(args, target, workdir)
+    if args.compare or args.compare_commit:
+        from bench.ingest_compare import measure_all
+
+        figures["compare"] = measure_all(args, processes, workdir)
     figures["problems"] = problems_in(figures)
     return figures
 
@@ -226,7 +236,10 @@ def warm_up(target: Target, signer: Signer) -> None:
 
 
 def worker_memory(target: Target) -> dict[str, Any]:
-    """RSS and USS (MB) of the gunicorn master and of each worker, now."""
+    """RSS, USS and PSS (MB) of the receiver's main process and of each worker process, now.
+
+    RSS counts every shared page in full in every process (granian's 21 MB library maps about
+    15 MB into each); PSS divides shared pages among the processes that share them."""
     serve = target.processes.processes.get("serve")
     if serve is None:
         return {}
@@ -235,7 +248,8 @@ def worker_memory(target: Target) -> dict[str, Any]:
     for child in master.children():
         try:
             info = child.memory_full_info()
-            workers[child.pid] = {"rss_mb": round(info.rss / 2**20, 1), "uss_mb": round(info.uss / 2**20, 1)}
+            workers[child.pid] = {"rss_mb": round(info.rss / 2**20, 1), "uss_mb": round(info.uss / 2**20, 1),
+                                  "pss_mb": round(getattr(info, "pss", 0) / 2**20, 1)}
         except psutil.Error:
             continue
     return {"master_rss_mb": round(master.memory_info().rss / 2**20, 1), "workers": workers}
@@ -244,7 +258,7 @@ def worker_memory(target: Target) -> dict[str, Any]:
 def _settings(args: argparse.Namespace, target: Target, workers: int) -> dict[str, Any]:
     return {"rates": args.rates, "duration_s": args.duration, "saturation": args.saturation,
             "events_cap": args.events, "tool": args.tool, "threads": args.threads,
-            "connections": args.connections, "gunicorn_workers": workers, "serve_args": args.serve_args,
+            "connections": args.connections, "receiver_workers": workers, "serve_args": args.serve_args,
             "base_url": target.base_url}
 
 
