@@ -6,7 +6,8 @@
 The receiver runs alone (no dispatcher, no worker) with its production
 defaults (``payhooks serve``: granian, one worker process per CPU) on a fresh database of the machine's Postgres. After a warm-up, each
 phase sends events nobody sent before (distinct ids, signed just before the
-phase): one phase per fixed offered rate (bench/sender.py, open loop), then
+phase): one phase per fixed offered rate (wrk paced at that rate; bench/sender.py, open loop,
+without wrk), then
 the bare ``GET /healthz`` rate and the saturation phase, both with wrk
 (closed loop, same threads and connections), whose ratio is the receiver's
 overhead over its bare HTTP stack. Every phase prints accepted/s,
@@ -59,7 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="at most N events per phase [rate × duration; saturation "
                              f"{phases.SATURATION_POOL_PER_S} × duration]")
     parser.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
-                        help="saturation and /healthz generator [auto: wrk when installed]")
+                        help="generator of every phase: wrk (paced at the fixed rates, closed loop for /healthz "
+                             "and saturation) or bench/sender.py [auto: wrk when installed]")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
     parser.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
     parser.add_argument("--profile", type=Path, default=None,
@@ -144,19 +146,24 @@ def _plan(args: argparse.Namespace, target: Target, signer: Signer, workdir: Pat
           run_id: str) -> list[Callable[[], phases.Phase]]:
     """One callable per phase, each returning a :class:`~bench.ingest_phases.Phase`."""
     plan: list[Callable[[], phases.Phase]] = [
-        partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id) for rate in args.rates]
+        partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id, workdir=workdir, pids=pids)
+        for rate in args.rates]
     if args.saturation:
         plan.append(lambda: _healthz(args, target, workdir, pids))
         plan.append(lambda: _saturation(args, target, signer, workdir, pids, run_id))
     return plan
 
 
-def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float,
-                run_id: str) -> phases.Phase:
+def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float, run_id: str,
+                workdir: Path, pids: dict[str, int]) -> phases.Phase:
     count = int(rate * args.duration)
     if args.events is not None:
         count = min(args.events, count)
     requests = phases.events(max(1, count), run_id=f"{run_id}r{rate:g}")
+    if args.tool == "wrk":
+        return phases.wrk_fixed_rate(target.base_url, requests, rate=rate, signer=signer, duration_s=args.duration,
+                                     threads=args.threads, connections=args.connections, workdir=workdir,
+                                     pids=pids)
     return phases.fixed_rate(target.base_url, requests, rate=rate, signer=signer, concurrency=args.connections)
 
 

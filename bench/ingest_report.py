@@ -119,8 +119,9 @@ def _phase_lines(p: dict[str, Any]) -> list[str]:
     gen = p["generator"]
     generator = f"generator {gen.get('cpu_pct_of_one_core')} % of one core"
     if p["offered_rate"]:
-        generator += (f", sent at {gen.get('achieved_send_rate_per_s')}/s of {p['offered_rate']:g}/s offered, "
-                      f"worst lateness {gen.get('max_lateness_s') or 0} s")
+        generator += f", sent at {gen.get('achieved_send_rate_per_s')}/s of {p['offered_rate']:g}/s offered"
+        if "max_lateness_s" in gen:
+            generator += f", worst lateness {gen.get('max_lateness_s') or 0} s"
         if gen.get("unsent"):
             generator += (f"; {gen['unsent']} events left unsent when the phase stopped (the receiver "
                           f"did not keep up)")

@@ -105,6 +105,7 @@ local collect_ids = false
 function init(args)
   deadline = tonumber(args[2])  -- CLOCK_MONOTONIC seconds, set by Python just before starting wrk
   collect_ids = args[3] == "ids"  -- keep the "id" of every answer (bench.duplicates checks them)
+  interval = tonumber(args[4] or "0") or 0  -- paced: seconds between this thread's sends (0: closed loop)
   local file = assert(io.open(args[1] .. "." .. thread_index, "rb"))
   local data = file:read("*a")
   file:close()
@@ -120,16 +121,23 @@ end
 -- wrk calls delay() before every request of a connection (the first one included) and
 -- request() when that delay has passed; other connections may send in between, so delay()
 -- reserves the request the connection will send, and parks it when none is left.
-local reserved = 0
+-- Paced (interval > 0): the thread's sends are due every `interval` seconds from the start, whichever
+-- connection is free takes the next slot, and a slot already past goes out at once.
+local reserved, next_due = 0, 0
 function delay()
   local now = payhooks_now()
   if not started then
     started = true
     first_at = now
+    next_due = now
   end
   if reserved >= #pool or now >= deadline then return IDLE_MS end
   reserved = reserved + 1
-  return 0
+  if interval <= 0 then return 0 end
+  local due = next_due
+  next_due = next_due + interval
+  if due <= now then return 0 end
+  return math.ceil((due - now) * 1000)
 end
 
 function request()
@@ -160,7 +168,9 @@ function response(status, headers, body)
   end
   -- done sending and nothing in flight: stop this thread, so no parked connection outlives the
   -- receiver's keep-alive (its close would count as a read error)
-  if answered == sent and (reserved >= #pool or last_at >= deadline) then wrk.thread:stop() end
+  if answered == sent and sent == reserved and (reserved >= #pool or last_at >= deadline) then
+    wrk.thread:stop()
+  end
 end
 """
 
@@ -245,14 +255,19 @@ def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int
 
 
 def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threads: int, connections: int,
-             workdir: Path, on_start: Callable[[int], None] | None = None, collect_ids: bool = False) -> WrkResult:
+             workdir: Path, on_start: Callable[[int], None] | None = None, collect_ids: bool = False,
+             rate_per_s: float | None = None) -> WrkResult:
     """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds.
 
-    ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none)."""
+    ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none).
+    ``rate_per_s``: paced sends (each thread ``rate / threads`` per second, evenly spaced) instead of
+    closed loop; a connection still waits for its answer, so the rate holds while
+    ``connections / rate`` exceeds the latency."""
     script = workdir / "pool.lua"
     script.write_text(_POOL_LUA)
     deadline = time.monotonic() + duration_s  # wrk's own clock starts later: the tail stays whole
-    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else ""],
+    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
+                        f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
                   seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
                   on_start=on_start)
     result.pool_size = pool_size
