@@ -136,3 +136,12 @@ def test_sigterm_finishes_requests_in_flight_and_stores_their_events(tmp_path, d
     stopped = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()
                if '"receiver.stopped"' in line]
     assert len(stopped) == 2  # each worker process closed its writer
+
+
+def test_workers_is_the_number_of_worker_processes(tmp_path, database_url, migrated_engine) -> None:
+    import psutil
+
+    with serve_process(database_url=database_url, workdir=tmp_path, workers=3, threads=2, env=ENV) as (_, server):
+        # every worker builds its app after the fork; readyz answered from one of them
+        children = psutil.Process(server.pid).children()
+    assert len(children) == 3
