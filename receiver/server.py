@@ -97,6 +97,10 @@ def wsgi_app() -> Flask:
     from models.settings import load_settings
     from receiver import create_app
 
+    # granian copies this process's environment into every request's WSGI environ (CGI style), so a
+    # server variable such as HTTP_PROXY would read as a request header and be stored with each event
+    for name in [name for name in os.environ if name.startswith("HTTP_")]:
+        del os.environ[name]
     settings = load_settings()
     logs.configure(secrets=settings.secret_values())  # granian configured logging again in this process
     app = create_app(settings)

@@ -23,7 +23,8 @@ from tests.integration.db_locks import inserts_held
 from tests.integration.helpers import count_events, signed_request
 from tests.integration.stack import serve_process
 
-ENV = {"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0], "PAYHOOKS_MAX_BODY_BYTES": "2048"}
+ENV = {"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0], "PAYHOOKS_MAX_BODY_BYTES": "2048",
+       "HTTP_PROXY": "http://proxy-user:proxy-pass@proxy.internal:3128"}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,17 @@ def test_a_chunked_body_arrives_whole(served, settings, engine) -> None:
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT raw_body FROM webhook_events WHERE event_key = 'evt_chunked'")).scalar_one()
     assert bytes(stored) == body
+
+
+def test_the_servers_environment_never_reads_as_request_headers(served, settings, engine) -> None:
+    # granian puts the server's environment into each WSGI environ: HTTP_PROXY would look like a header
+    base, _ = served
+    body, headers = signed_request(settings, "yoco", event_id="evt_env")
+    assert httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers).status_code == 200
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT headers FROM webhook_events WHERE event_key = 'evt_env'")).scalar_one()
+    assert "proxy" not in stored and "proxy-pass" not in json.dumps(stored)
+    assert stored["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
