@@ -127,8 +127,8 @@ def wrk_fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float
 def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, duration_s: float,
                    threads: int, connections: int, workdir: Path, pids: dict[str, int],
                    rate: float | None = None) -> Phase:
-    # Never more connections than events: a connection that never sends holds one of the receiver's
-    # gthread threads for 5 s (gunicorn's wait for a new connection's first bytes) and delays others.
+    # Never more connections than events: under `--server gunicorn`, a connection that never sends holds
+    # one of the gthread threads for 5 s (its wait for a new connection's first bytes) and delays others.
     connections = min(connections, len(requests))
     threads = min(threads, connections)
     signer.sign_all(requests)
