@@ -71,13 +71,14 @@ class GroupCommitWriter(Generic[Item, Result]):
         """Queue ``item``; the future resolves once its batch is committed (or failed)."""
         if self._thread is None:
             self._start()
-        if self._closed:
-            raise WriterClosed(WriterClosed.__doc__)
         future: Future[Result] = Future()
-        try:
-            self._queue.put_nowait((item, future))
-        except queue.Full:
-            raise QueueFull(QueueFull.__doc__) from None
+        with self._lock:  # nothing is queued behind the stop marker that close() puts
+            if self._closed:
+                raise WriterClosed(WriterClosed.__doc__)
+            try:
+                self._queue.put_nowait((item, future))
+            except queue.Full:
+                raise QueueFull(QueueFull.__doc__) from None
         return future
 
     def close(self, *, timeout_seconds: float | None = None) -> None:
