@@ -11,7 +11,6 @@ server this replaced (gthread), kept for comparison.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import gc
 import logging
 import multiprocessing.util
@@ -22,14 +21,11 @@ from flask import Flask
 
 from models.settings import Settings
 
-SERVERS = ("granian", "gunicorn")
 GRACEFUL_STOP_SECONDS = 20
 """A stopping worker gets this long to answer its requests in flight before it is killed."""
 KEEPALIVE_SECONDS = 5
 """Idle keep-alive connections are closed after this long (granian counts it until the next request's headers)."""
 
-MALLOC_ARENAS = 2
-_M_ARENA_MAX = -8  # from glibc's malloc.h
 CONNECTIONS_PER_PROCESS = 1024
 """Connections (busy or idle) one process holds open; more wait in the kernel's accept queue."""
 
@@ -57,7 +53,6 @@ def run(settings: Settings, *, server: str, bind: str, workers: int | None, thre
 
         ReceiverServer(settings, default_options(bind=bind, workers=processes, threads=per_process)).run()
         return
-    limit_malloc_arenas(MALLOC_ARENAS)
     gc.freeze()  # what this process imported stays shared with the workers: their collector never touches it
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -73,22 +68,6 @@ def run(settings: Settings, *, server: str, bind: str, workers: int | None, thre
         http1_settings=HTTP1Settings(header_read_timeout=KEEPALIVE_SECONDS * 1000, keep_alive=True),
         workers_kill_timeout=GRACEFUL_STOP_SECONDS, log_dictconfig=_GRANIAN_LOGGING,
     ).serve()
-
-
-def limit_malloc_arenas(count: int) -> None:
-    """glibc's ``MALLOC_ARENA_MAX`` for this process and the workers it forks.
-
-    glibc gives each thread that allocates its own arena (up to 8 per core), so 32 request threads
-    kept about 20 MB more per process than they use. Set from inside because the environment variable is
-    read only when a process starts. A no-op without glibc, or when the variable is set.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_ARENA_MAX, count)
-    except (OSError, AttributeError):
-        pass
 
 
 def wsgi_app() -> Flask:
