@@ -1,6 +1,6 @@
 """Who used the CPU during a benchmark: per-group and per-process CPU %, sampled with psutil.
 
-A group is a set of root pids (e.g. "receiver": the gunicorn master) plus all
+A group is a set of root pids (e.g. "receiver": the serve main process) plus all
 their descendants, except descendants that are roots of another group (the
 benchmark's own process is the parent of every service, yet "bench" is only
 itself). Percentages are of ONE core: on 2 cores the machine tops out at 200.

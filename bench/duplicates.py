@@ -32,7 +32,9 @@ from sqlalchemy import Engine, text
 from bench.answers import Answers, send_recording
 from bench.common import ProcessSet, Signer, WebhookRequest, log
 from bench.cpu import CpuSampler
+from bench import wrk
 from bench.duplicates_report import check_phase, phase_figures, render
+from bench.duplicates_wrk import duplicates_only
 from bench.ingest import wait_for_workers, warm_up
 from bench.ingest_phases import events as distinct_events
 from bench.services import ServiceOptions, service_target
@@ -47,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="connections [64]")
     parser.add_argument("--duplicates-phase", action=argparse.BooleanOptionalAction, default=True,
                         help="then one more copy of every event: duplicates only [on]")
+    parser.add_argument("--tool", choices=("auto", "wrk", "threads"), default="auto",
+                        help="duplicates-only phase: wrk (C; checks the ids as a whole) or Python threads "
+                             "(checks each answer; 0.5 ms of CPU each) [auto: wrk when installed]")
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed [1]")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most [900]")
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -57,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events < 1 or args.copies < 1 or args.concurrency < 1:
         parser.error("--events, --copies and --concurrency must be positive")
+    if args.tool == "auto":
+        args.tool = "wrk" if wrk.available() else "threads"
+    elif args.tool == "wrk" and not wrk.available():
+        parser.error("--tool wrk: wrk is not installed (apt-get install -y wrk)")
     return args
 
 
@@ -68,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
     options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=("serve",))
     with service_target(options, processes=processes, workdir=workdir) as target:
-        return _measure(args, target)
+        return _measure(args, target, workdir)
 
 
 def deliveries(bodies: list[WebhookRequest], *, copies: int, seed: int) -> tuple[list[WebhookRequest], list[int]]:
@@ -78,7 +87,7 @@ def deliveries(bodies: list[WebhookRequest], *, copies: int, seed: int) -> tuple
     return [WebhookRequest(provider=bodies[i].provider, body=bodies[i].body) for i in order], order
 
 
-def _measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[str, Any]:
     engine = target.engine()
     sampler = CpuSampler(roots=target.cpu_roots).start()
     try:
@@ -95,6 +104,12 @@ def _measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             requests, event_of = deliveries(events, copies=copies, seed=seed)
             log(f"phase {name}: {len(requests)} deliveries of {len(events)} events, "
                 f"concurrency {args.concurrency}")
+            if name == "duplicates only" and args.tool == "wrk":
+                expected = [row_of_body.get(_digest(events[i].body)) for i in event_of]
+                phases.append(duplicates_only(target.base_url, requests, expected_ids=expected, signer=signer,
+                                              connections=args.concurrency, max_seconds=args.timeout,
+                                              workdir=workdir, sampler=sampler))
+                continue
             answers = send_recording(target.base_url, requests, concurrency=args.concurrency, signer=signer,
                                      max_seconds=args.timeout)
             row_of_body = _rows_by_body(engine, floor)

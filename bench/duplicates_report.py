@@ -90,6 +90,8 @@ def _phase_lines(p: dict[str, Any]) -> list[str]:
     lines = [(f"{p['name']}: {p['answered']} of {p['deliveries']} deliveries answered in {p['duration_s']:.2f} s = "
              f"{p['requests_per_s']} requests/s (duplicates {p['duplicates_per_s']}/s); {answers}; "
              f"generator {p['generator_cpu_pct_of_one_core']} % of one core")]
+    if p.get("tool") and p["tool"] != TOOL:
+        lines.append(f"  tool: {p['tool']}")
     for kind, lat in p["latency_ms"].items():
         if lat["p50"] is not None:
             lines.append(f"  latency {kind}: p50 {ms(lat['p50'])} / p90 {ms(lat['p90'])} / p99 {ms(lat['p99'])} / "

@@ -4,16 +4,17 @@
                            [--events N] [--tool auto|wrk|sender] [--profile DIR] [--json]
 
 The receiver runs alone (no dispatcher, no worker) with its production
-defaults (``payhooks serve``: gunicorn gthread, 2 × CPUs + 1 workers × 4
-threads) on a fresh database of the machine's Postgres. After a warm-up, each
+defaults (``payhooks serve``: granian, one worker process per CPU) on a fresh database of the machine's Postgres. After a warm-up, each
 phase sends events nobody sent before (distinct ids, signed just before the
-phase): one phase per fixed offered rate (bench/sender.py, open loop), then
+phase): one phase per fixed offered rate (wrk paced at that rate; bench/sender.py, open loop,
+without wrk), then
 the bare ``GET /healthz`` rate and the saturation phase, both with wrk
 (closed loop, same threads and connections), whose ratio is the receiver's
 overhead over its bare HTTP stack. Every phase prints accepted/s,
 p50/p90/p99 latency, errors, which tool measured it and who used the CPU
-("other" is load this run did not start); at the end, each gunicorn worker's
-RSS. Checks: the rows each phase added equal the answers ``accepted``; every
+("other" is load this run did not start); at the end, each worker process's
+RSS. ``--compare``/``--compare-commit`` then measure other receivers the same
+way in the same run (bench/ingest_compare.py). Checks: the rows each phase added equal the answers ``accepted``; every
 answer was 200 accepted (or 503, reported); no 4xx, no duplicate. Exit 1 when
 a check fails, 2 when the run could not be set up; a missed speed target is
 printed as MISSED and does not change the exit status.
@@ -59,7 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="at most N events per phase [rate × duration; saturation "
                              f"{phases.SATURATION_POOL_PER_S} × duration]")
     parser.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
-                        help="saturation and /healthz generator [auto: wrk when installed]")
+                        help="generator of every phase: wrk (paced at the fixed rates, closed loop for /healthz "
+                             "and saturation) or bench/sender.py [auto: wrk when installed]")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
     parser.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
     parser.add_argument("--profile", type=Path, default=None,
@@ -69,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "non-idle thread, waits on Postgres included [gil]")
     parser.add_argument("--serve-args", default="",
                         help="extra `payhooks serve` options, e.g. '--workers 3 --threads 2' [production defaults]")
+    parser.add_argument("--compare", action="append", default=[], metavar="SERVE_ARGS",
+                        help="afterwards, the /healthz and saturation phases of `payhooks serve SERVE_ARGS` on a "
+                             "fresh database, in the same run (repeatable), e.g. --compare '--server gunicorn'; "
+                             "NAME=VALUE words set the server's environment")
+    parser.add_argument("--compare-commit", default=None, metavar="REF",
+                        help="afterwards, the same for the receiver of commit REF (git archive, its defaults)")
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="Postgres server on which a fresh database is created")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//",
@@ -99,6 +107,10 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
                              serve_args=tuple(shlex.split(args.serve_args)))
     with service_target(options, processes=processes, workdir=workdir) as target:
         figures = _measure(args, target, workdir)
+    if args.compare or args.compare_commit:
+        from bench.ingest_compare import measure_all
+
+        figures["compare"] = measure_all(args, processes, workdir)
     figures["problems"] = problems_in(figures)
     return figures
 
@@ -134,19 +146,24 @@ def _plan(args: argparse.Namespace, target: Target, signer: Signer, workdir: Pat
           run_id: str) -> list[Callable[[], phases.Phase]]:
     """One callable per phase, each returning a :class:`~bench.ingest_phases.Phase`."""
     plan: list[Callable[[], phases.Phase]] = [
-        partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id) for rate in args.rates]
+        partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id, workdir=workdir, pids=pids)
+        for rate in args.rates]
     if args.saturation:
         plan.append(lambda: _healthz(args, target, workdir, pids))
         plan.append(lambda: _saturation(args, target, signer, workdir, pids, run_id))
     return plan
 
 
-def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float,
-                run_id: str) -> phases.Phase:
+def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float, run_id: str,
+                workdir: Path, pids: dict[str, int]) -> phases.Phase:
     count = int(rate * args.duration)
     if args.events is not None:
         count = min(args.events, count)
     requests = phases.events(max(1, count), run_id=f"{run_id}r{rate:g}")
+    if args.tool == "wrk":
+        return phases.wrk_fixed_rate(target.base_url, requests, rate=rate, signer=signer, duration_s=args.duration,
+                                     threads=args.threads, connections=args.connections, workdir=workdir,
+                                     pids=pids)
     return phases.fixed_rate(target.base_url, requests, rate=rate, signer=signer, concurrency=args.connections)
 
 
@@ -198,12 +215,13 @@ def _rows(engine: Engine) -> int:
 
 
 def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = "") -> list[int]:
-    """Every gunicorn worker started (readyz answered from one of them only)."""
-    from receiver.server import default_options
+    """Every receiver worker process started (readyz answered from one of them only)."""
+    from receiver.server import default_shape
 
     words = shlex.split(serve_args)
     given = words[words.index("--workers") + 1] if "--workers" in words[:-1] else None
-    expected = int(given or default_options(bind="x")["workers"])
+    server = words[words.index("--server") + 1] if "--server" in words[:-1] else "granian"
+    expected = default_shape(server=server, workers=int(given) if given else None, threads=None)[0]
     master = psutil.Process(target.processes.processes["serve"].pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -211,7 +229,7 @@ def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = ""
         if len(children) >= expected:
             return children
         time.sleep(0.2)
-    raise RuntimeError(f"only {len(master.children())} of {expected} gunicorn workers started")
+    raise RuntimeError(f"only {len(master.children())} of {expected} receiver workers started")
 
 
 def warm_up(target: Target, signer: Signer) -> None:
@@ -225,7 +243,10 @@ def warm_up(target: Target, signer: Signer) -> None:
 
 
 def worker_memory(target: Target) -> dict[str, Any]:
-    """RSS and USS (MB) of the gunicorn master and of each worker, now."""
+    """RSS, USS and PSS (MB) of the receiver's main process and of each worker process, now.
+
+    RSS counts every shared page in full in every process (granian's 21 MB library maps about
+    15 MB into each); PSS divides shared pages among the processes that share them."""
     serve = target.processes.processes.get("serve")
     if serve is None:
         return {}
@@ -234,7 +255,8 @@ def worker_memory(target: Target) -> dict[str, Any]:
     for child in master.children():
         try:
             info = child.memory_full_info()
-            workers[child.pid] = {"rss_mb": round(info.rss / 2**20, 1), "uss_mb": round(info.uss / 2**20, 1)}
+            workers[child.pid] = {"rss_mb": round(info.rss / 2**20, 1), "uss_mb": round(info.uss / 2**20, 1),
+                                  "pss_mb": round(getattr(info, "pss", 0) / 2**20, 1)}
         except psutil.Error:
             continue
     return {"master_rss_mb": round(master.memory_info().rss / 2**20, 1), "workers": workers}
@@ -243,7 +265,7 @@ def worker_memory(target: Target) -> dict[str, Any]:
 def _settings(args: argparse.Namespace, target: Target, workers: int) -> dict[str, Any]:
     return {"rates": args.rates, "duration_s": args.duration, "saturation": args.saturation,
             "events_cap": args.events, "tool": args.tool, "threads": args.threads,
-            "connections": args.connections, "gunicorn_workers": workers, "serve_args": args.serve_args,
+            "connections": args.connections, "receiver_workers": workers, "serve_args": args.serve_args,
             "base_url": target.base_url}
 
 

@@ -108,10 +108,27 @@ def _from_sender(phase: Phase, result: Any, *, total: int) -> None:
                        "unsent": total - result.sent}
 
 
+def wrk_fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
+                   duration_s: float, threads: int, connections: int, workdir: Path,
+                   pids: dict[str, int]) -> Phase:
+    """wrk paced at ``rate``: evenly spaced sends, latency measured in C (a Python sender's own GIL
+    waits would count as the receiver's latency)."""
+    phase = wrk_saturation(base_url, requests, signer=signer, duration_s=duration_s, threads=threads,
+                           connections=connections, workdir=workdir, pids=pids, rate=rate)
+    phase.name, phase.offered_rate = f"{rate:g}/s", rate
+    phase.tool = (f"wrk -t{min(threads, connections)} -c{min(connections, len(requests))} paced at {rate:g}/s "
+                  "(Lua: sends evenly spaced, each pre-signed event once)")
+    phase.generator["achieved_send_rate_per_s"] = round(phase.sent / phase.window_s, 1) if phase.window_s else 0
+    phase.generator["unsent"] = len(requests) - phase.sent
+    phase.generator.pop("note", None)  # its pool is rate × duration: used up is the plan
+    return phase
+
+
 def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, duration_s: float,
-                   threads: int, connections: int, workdir: Path, pids: dict[str, int]) -> Phase:
-    # Never more connections than events: a connection that never sends holds one of the receiver's
-    # gthread threads for 5 s (gunicorn's wait for a new connection's first bytes) and delays others.
+                   threads: int, connections: int, workdir: Path, pids: dict[str, int],
+                   rate: float | None = None) -> Phase:
+    # Never more connections than events: under `--server gunicorn`, a connection that never sends holds
+    # one of the gthread threads for 5 s (its wait for a new connection's first bytes) and delays others.
     connections = min(connections, len(requests))
     threads = min(threads, connections)
     signer.sign_all(requests)
@@ -121,7 +138,7 @@ def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Sig
     started = time.monotonic()
     result = wrk.run_pool(base_url, prefix=prefix, pool_size=len(requests), duration_s=duration_s,
                           threads=threads, connections=connections, workdir=workdir,
-                          on_start=lambda pid: pids.__setitem__("wrk", pid))
+                          on_start=lambda pid: pids.__setitem__("wrk", pid), rate_per_s=rate)
     pids.pop("wrk", None)  # its pid may be reused by another process
     phase = _from_wrk("saturation", result, started=started)
     phase.tool = f"wrk -t{threads} -c{connections} (closed loop; Lua sends each pre-signed event once)"

@@ -6,9 +6,9 @@ from typing import Any
 from bench.summary import TargetCheck, cpu_line, ms, verdict
 
 SATURATION_GOAL_PER_S = 2000.0
-P99_GOAL_MS = 50.0
+SATURATION_P99_GOAL_MS = 50.0
+P99_GOAL_MS = 20.0
 P99_GOAL_RATE = 1000.0
-RATIO_GOAL = 0.5
 RSS_GOAL_MB = 80.0
 
 INCLUSIVE_OF_INTEREST = ("store_event", "Connection.execute (sqlalchemy", "ValuesBase.values", "Engine.begin",
@@ -27,8 +27,11 @@ def _phase(figures: dict[str, Any], name: str) -> dict[str, Any] | None:
 def problems_in(figures: dict[str, Any]) -> list[str]:
     """Correctness: rows added = accepted answers; only 200 accepted (or 503) to distinct events."""
     problems = []
-    for phase in figures.get("phases", []):
-        if phase["name"] == "healthz":
+    phases = list(figures.get("phases", []))
+    for compared in figures.get("compare", []):
+        phases += [{**p, "name": f"{compared['label']}: {p['name']}"} for p in compared["phases"]]
+    for phase in phases:
+        if phase["name"].endswith("healthz"):
             if phase["rows_added"]:
                 problems.append(f"healthz: {phase['rows_added']} rows appeared while only GET /healthz ran")
             continue
@@ -51,6 +54,9 @@ def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
         rate = saturation["accepted_per_s"]
         checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation",
                                   f"{rate:,.0f}/s", rate >= SATURATION_GOAL_PER_S))
+        p99 = saturation["latency_ms"].get("p99")
+        checks.append(TargetCheck(f"p99 ≤ {SATURATION_P99_GOAL_MS:g} ms at saturation", f"{ms(p99)} ms",
+                                  p99 is not None and p99 <= SATURATION_P99_GOAL_MS))
     else:
         checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation", "-", None))
     if at_goal_rate:
@@ -59,13 +65,11 @@ def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
                                   p99 is not None and p99 <= P99_GOAL_MS))
     else:
         checks.append(TargetCheck(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered", "-", None))
-    if saturation and healthz and healthz["answered_per_s"]:
+    if saturation and healthz and healthz["answered_per_s"]:  # information: what a webhook costs over a bare GET
         ratio = saturation["accepted_per_s"] / healthz["answered_per_s"]
-        checks.append(TargetCheck(f"ratio ≥ {RATIO_GOAL:g} of the bare /healthz rate",
+        checks.append(TargetCheck("ratio to the bare /healthz rate (no target)",
                                   f"{saturation['accepted_per_s']:,.0f} ÷ {healthz['answered_per_s']:,.0f} = "
-                                  f"{ratio:.2f}", ratio >= RATIO_GOAL))
-    else:
-        checks.append(TargetCheck(f"ratio ≥ {RATIO_GOAL:g} of the bare /healthz rate", "-", None))
+                                  f"{ratio:.2f}", None))
     workers = figures.get("memory", {}).get("workers", {})
     if workers:
         worst = max(w["rss_mb"] for w in workers.values())
@@ -79,7 +83,7 @@ def render(figures: dict[str, Any]) -> str:
         return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
     m, s = figures["machine"], figures["settings"]
     server = (f"`payhooks serve {s['serve_args']}`" if s.get("serve_args") else
-              f"`payhooks serve` production defaults ({s['gunicorn_workers']} gthread workers × 4 threads)")
+              f"`payhooks serve` production defaults (granian, {s['receiver_workers']} worker processes)")
     lines = [
         f"payhooks ingest — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average {m['load_average_1m']}",
         (f"receiver: {server}, alone on a fresh database; distinct signed events, all five providers round-robin; "
@@ -89,6 +93,10 @@ def render(figures: dict[str, Any]) -> str:
     for phase in figures["phases"]:
         lines.extend(_phase_lines(phase))
     lines.append(_memory_line(figures.get("memory", {})))
+    if figures.get("compare"):
+        from bench.ingest_compare import render_lines
+
+        lines.extend(render_lines(figures["compare"], figures))
     if figures.get("profile"):
         lines.extend(_profile_lines(figures["profile"]))
     lines.append("targets (informational: a miss does not fail the run):")
@@ -111,8 +119,9 @@ def _phase_lines(p: dict[str, Any]) -> list[str]:
     gen = p["generator"]
     generator = f"generator {gen.get('cpu_pct_of_one_core')} % of one core"
     if p["offered_rate"]:
-        generator += (f", sent at {gen.get('achieved_send_rate_per_s')}/s of {p['offered_rate']:g}/s offered, "
-                      f"worst lateness {gen.get('max_lateness_s') or 0} s")
+        generator += f", sent at {gen.get('achieved_send_rate_per_s')}/s of {p['offered_rate']:g}/s offered"
+        if "max_lateness_s" in gen:
+            generator += f", worst lateness {gen.get('max_lateness_s') or 0} s"
         if gen.get("unsent"):
             generator += (f"; {gen['unsent']} events left unsent when the phase stopped (the receiver "
                           f"did not keep up)")
@@ -133,7 +142,9 @@ def _memory_line(memory: dict[str, Any]) -> str:
         return "memory: (not measured)"
     each = ", ".join(f"{w['rss_mb']:.1f}" for w in workers.values())
     uss = ", ".join(f"{w['uss_mb']:.1f}" for w in workers.values())
-    return (f"memory after the run: gunicorn workers RSS {each} MB (unique USS {uss} MB); "
+    pss = ", ".join(f"{w.get('pss_mb', 0):.1f}" for w in workers.values())
+    return (f"memory after the run: receiver worker processes RSS {each} MB (unique USS {uss} MB, "
+            f"proportional PSS {pss} MB); "
             f"master RSS {memory['master_rss_mb']:.1f} MB")
 
 

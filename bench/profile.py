@@ -1,7 +1,7 @@
 """py-spy around a benchmark phase: record every process of a tree, then name the top frames.
 
 ``py-spy record --subprocesses --nonblocking --format raw`` samples the
-gunicorn master and all its workers without pausing them and writes collapsed
+receiver's main process and all its workers without pausing them and writes collapsed
 stacks (``frame;frame;… count``). :func:`top_frames` sums them two ways:
 *self* (the innermost frame: where the samples sit) and *inclusive* (every
 frame on the stack: which call the time is spent under). By default py-spy

@@ -12,6 +12,7 @@ nothing listens beyond the receiver's loopback port.
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class ServiceOptions:
     processout: FakeProcessOut | None = None
     serve_args: tuple[str, ...] = ()
     """Extra `payhooks serve` options (``--workers``, ``--threads``) instead of its production defaults."""
+    serve_source: Path | None = None
+    """Run `payhooks serve` from this source tree (another commit's ``git archive``) instead of ours."""
 
 
 @contextmanager
@@ -62,7 +65,7 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
                              processout=options.processout)
         env = {**_stack_env(target, stack, queue), **QUIET_METRICS, **options.env}
         _run_upgrade(env, workdir)
-        _start(target, options.services, env, serve_args=options.serve_args)
+        _start(target, options.services, env, serve_args=options.serve_args, serve_source=options.serve_source)
         target.postmaster_pid = find_postmaster(target)
         yield target
     finally:
@@ -72,14 +75,18 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
             _delete_queue(options.broker_url, queue)
 
 
-def _start(target: Target, services: tuple[str, ...], env: dict[str, str], *, serve_args: tuple[str, ...]) -> None:
+def _start(target: Target, services: tuple[str, ...], env: dict[str, str], *, serve_args: tuple[str, ...],
+           serve_source: Path | None = None) -> None:
     command = payhooks_command()
-    argv = {"serve": [*command, "serve", "--bind", target.base_url.removeprefix("http://"), *serve_args],
+    serve = [sys.executable, "-m", "workers.cli"] if serve_source else command
+    argv = {"serve": [*serve, "serve", "--bind", target.base_url.removeprefix("http://"), *serve_args],
             "dispatcher": [*command, "dispatcher"], "worker": worker_command()}
     for name in ALL_SERVICES:
         if name in services:
-            target.processes.start(name, argv[name], env=_metrics_dir(env, target.workdir / f"metrics-{name}"),
-                                   cwd=target.workdir)
+            service_env = _metrics_dir(env, target.workdir / f"metrics-{name}")
+            if name == "serve" and serve_source:  # its packages first on the path, ahead of our editable install
+                service_env["PYTHONPATH"] = str(serve_source)
+            target.processes.start(name, argv[name], env=service_env, cwd=target.workdir)
     if "serve" in services:
         took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
         log(f"receiver ready on {target.base_url} after {took:.1f} s")

@@ -37,6 +37,7 @@ TAIL_SECONDS = 6
 """wrk runs this much longer than the sending window, so every request in flight gets its answer.
 Each thread stops as soon as it is done, so the tail is idle time only."""
 MARKER = "PAYHOOKS_WRK "
+IDS_MARKER = "PAYHOOKS_IDS "
 
 _COMMON_LUA = r"""
 local ffi = require("ffi")
@@ -69,6 +70,11 @@ function done(summary, latency, requests)
     if l > 0 and (last_at == nil or l > last_at) then last_at = l end
     for status, n in pairs(thread:get("statuses") or {}) do statuses[status] = (statuses[status] or 0) + n end
   end
+  local all_ids = {}
+  for _, thread in ipairs(threads) do
+    for _, id in ipairs(thread:get("ids") or {}) do all_ids[#all_ids + 1] = id end
+  end
+  if #all_ids > 0 then io.write("PAYHOOKS_IDS " .. table.concat(all_ids, ",") .. "\n") end
   local parts = {}
   for status, n in pairs(statuses) do table.insert(parts, string.format('"%s":%d', status, n)) end
   local e = summary.errors
@@ -93,8 +99,13 @@ FILLER = "GET /healthz HTTP/1.1\r\nHost: " .. wrk.host .. ":" .. (wrk.port or "8
 sent, answered, accepted, duplicate, other_200, first_at, last_at, filler = 0, 0, 0, 0, 0, 0, 0, 0
 statuses = {}
 
+ids = {}
+local collect_ids = false
+
 function init(args)
   deadline = tonumber(args[2])  -- CLOCK_MONOTONIC seconds, set by Python just before starting wrk
+  collect_ids = args[3] == "ids"  -- keep the "id" of every answer (bench.duplicates checks them)
+  interval = tonumber(args[4] or "0") or 0  -- paced: seconds between this thread's sends (0: closed loop)
   local file = assert(io.open(args[1] .. "." .. thread_index, "rb"))
   local data = file:read("*a")
   file:close()
@@ -110,16 +121,23 @@ end
 -- wrk calls delay() before every request of a connection (the first one included) and
 -- request() when that delay has passed; other connections may send in between, so delay()
 -- reserves the request the connection will send, and parks it when none is left.
-local reserved = 0
+-- Paced (interval > 0): the thread's sends are due every `interval` seconds from the start, whichever
+-- connection is free takes the next slot, and a slot already past goes out at once.
+local reserved, next_due = 0, 0
 function delay()
   local now = payhooks_now()
   if not started then
     started = true
     first_at = now
+    next_due = now
   end
   if reserved >= #pool or now >= deadline then return IDLE_MS end
   reserved = reserved + 1
-  return 0
+  if interval <= 0 then return 0 end
+  local due = next_due
+  next_due = next_due + interval
+  if due <= now then return 0 end
+  return math.ceil((due - now) * 1000)
 end
 
 function request()
@@ -142,6 +160,7 @@ function response(status, headers, body)
   last_at = payhooks_now()
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
+  if collect_ids then ids[#ids + 1] = tonumber(string.match(body, '"id":(%d+)') or "0") end
   if status == 200 then
     if string.find(body, '"accepted"', 1, true) then accepted = accepted + 1
     elseif string.find(body, '"duplicate"', 1, true) then duplicate = duplicate + 1
@@ -149,7 +168,9 @@ function response(status, headers, body)
   end
   -- done sending and nothing in flight: stop this thread, so no parked connection outlives the
   -- receiver's keep-alive (its close would count as a read error)
-  if answered == sent and (reserved >= #pool or last_at >= deadline) then wrk.thread:stop() end
+  if answered == sent and sent == reserved and (reserved >= #pool or last_at >= deadline) then
+    wrk.thread:stop()
+  end
 end
 """
 
@@ -190,6 +211,8 @@ class WrkResult:
     """GET /healthz sent in place of an event when a reconnect asked for a request it had not reserved."""
     wrk_cpu_seconds: float = 0.0
     raw: dict[str, object] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)
+    """With ``collect_ids``: the id each answer named, in no particular order."""
 
     @property
     def rate_per_s(self) -> float:
@@ -232,12 +255,19 @@ def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int
 
 
 def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threads: int, connections: int,
-             workdir: Path, on_start: Callable[[int], None] | None = None) -> WrkResult:
-    """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds."""
+             workdir: Path, on_start: Callable[[int], None] | None = None, collect_ids: bool = False,
+             rate_per_s: float | None = None) -> WrkResult:
+    """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds.
+
+    ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none).
+    ``rate_per_s``: paced sends (each thread ``rate / threads`` per second, evenly spaced) instead of
+    closed loop; a connection still waits for its answer, so the rate holds while
+    ``connections / rate`` exceeds the latency."""
     script = workdir / "pool.lua"
     script.write_text(_POOL_LUA)
     deadline = time.monotonic() + duration_s  # wrk's own clock starts later: the tail stays whole
-    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}"],
+    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
+                        f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
                   seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
                   on_start=on_start)
     result.pool_size = pool_size
@@ -281,8 +311,13 @@ def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int,
         other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
         errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
         first_at=data["first_at"], last_at=data["last_at"], wrk_cpu_seconds=_children_cpu_seconds() - before,
-        raw=data,
+        raw=data, ids=_ids(stdout),
     )
+
+
+def _ids(stdout: str) -> list[int]:
+    line = next((x for x in stdout.splitlines() if x.startswith(IDS_MARKER)), "")
+    return [int(i) for i in line.removeprefix(IDS_MARKER).split(",") if i]
 
 
 def _children_cpu_seconds() -> float:

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     console_secure_cookie: bool = Field(
         default=False, description="mark the session cookie Secure (set it when served over HTTPS)"
     )
+    # receiver group commit: one writer thread per receiver process stores the webhooks of
+    # concurrent requests with one INSERT and one commit per batch
+    ingest_queue_size: int = Field(
+        default=1024, ge=1, description="webhooks waiting for the writer, per receiver process; beyond: 503"
+    )
+    ingest_batch_max: int = Field(default=256, ge=1, le=10_000, description="rows per INSERT of the writer")
 
     @field_validator(
         "smartpay_secrets", "senfenico_secrets", "yoco_secrets", "shadhinpay_secrets", "handler_modules",

@@ -11,8 +11,9 @@ from models.db import make_engine
 from models.ingest import EventStore
 from models.redaction import Redactor
 from models.settings import Settings
+from receiver.bodies import StreamedBodyLimit
 from receiver.providers.base import Adapter
-from receiver.providers.registry import build_adapters
+from receiver.providers.registry import PROVIDERS, build_adapters
 
 
 @dataclass
@@ -23,13 +24,13 @@ class ReceiverState:
     engine: Engine
     """Orders API and readiness."""
     store: EventStore
-    """Webhooks: an autocommit pool of its own, one round trip per stored event."""
+    """Webhooks: a group-commit writer on an autocommit connection of its own."""
     adapters: dict[str, Adapter]
     redactor: Redactor
     """Stored headers: secret headers replaced whole, every other value scrubbed."""
 
     def close(self) -> None:
-        """Close the webhook pool (the engine belongs to whoever made it)."""
+        """Store what is queued and close the webhook connection (the engine belongs to whoever made it)."""
         self.store.close()
 
 
@@ -37,10 +38,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or Settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # each webhook endpoint sets its own
+    # A chunked body is read here up to the largest limit any endpoint has; the endpoint applies its own.
+    largest = max(settings.body_limit_for(name) for name in PROVIDERS)
+    app.wsgi_app = StreamedBodyLimit(app.wsgi_app, max_bytes=largest)  # type: ignore[method-assign]
     app.extensions["payhooks"] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),
-        store=EventStore(settings, size=settings.db_pool_size),
+        store=EventStore(settings),
         adapters=build_adapters(settings),
         redactor=Redactor.from_settings(settings),
     )

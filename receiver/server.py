@@ -1,60 +1,117 @@
-"""`payhooks serve`: the receiver under gunicorn with production defaults."""
+"""`payhooks serve`: the receiver under granian (a Rust HTTP server, WSGI interface) with production defaults.
+
+Granian parses HTTP and holds every connection in Rust (an idle keep-alive
+connection costs no Python thread), then calls the unchanged Flask app on
+one of ``threads`` Python threads in each of ``workers`` processes. Each
+worker process builds its own app (:func:`wsgi_app`) after the fork, with its
+own group-commit writer; a stopping worker finishes its requests in flight
+and stores everything queued before it exits. ``--server gunicorn`` runs the
+server this replaced (gthread), kept for comparison.
+"""
 from __future__ import annotations
 
+import atexit
+import gc
+import logging
+import multiprocessing.util
 import os
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from flask import Flask
 
 from models.settings import Settings
 
+GRACEFUL_STOP_SECONDS = 20
+"""A stopping worker gets this long to answer its requests in flight before it is killed."""
+KEEPALIVE_SECONDS = 5
+"""Idle keep-alive connections are closed after this long (granian counts it until the next request's headers)."""
 
-def default_options(*, bind: str, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
-    """Threaded workers: the request path waits on one commit, not on the CPU."""
+CONNECTIONS_PER_PROCESS = 1024
+"""Connections (busy or idle) one process holds open; more wait in the kernel's accept queue."""
+
+# granian's own records go to the root handler, i.e. our JSON lines (logs.configure)
+_GRANIAN_LOGGING = {
+    "handlers": {},
+    "loggers": {"_granian": {"handlers": [], "propagate": True},
+                "granian.access": {"handlers": [], "propagate": True}},
+}
+
+
+def default_shape(*, server: str, workers: int | None, threads: int | None) -> tuple[int, int]:
+    """(processes, request threads per process) of ``server`` when not given."""
     cpus = os.cpu_count() or 1
-    return {
-        "bind": bind,
-        "workers": workers or cpus * 2 + 1,
-        "worker_class": "gthread",
-        "threads": threads or 4,
-        "keepalive": 5,
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "limit_request_line": 8190,
-        "limit_request_fields": 100,
-        "limit_request_field_size": 8190,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "info",
-        "proc_name": "payhooks-receiver",
-        "control_socket_disable": True,  # one fixed path per user would collide between instances
-        "child_exit": _child_exit,
-    }
+    if server == "gunicorn":
+        return workers or cpus * 2 + 1, threads or 4
+    return workers or cpus, threads or 32
 
 
-def _child_exit(server, worker) -> None:
-    """A gunicorn worker's metric files stop counting as live when it exits."""
-    from models.metrics import mark_process_dead
+def run(settings: Settings, *, server: str, bind: str, workers: int | None, threads: int | None) -> None:
+    """Serve until SIGTERM/SIGINT (then finish in-flight requests, drain the writers, exit)."""
+    processes, per_process = default_shape(server=server, workers=workers, threads=threads)
+    if server == "gunicorn":
+        from receiver.server_gunicorn import ReceiverServer, default_options
 
-    mark_process_dead(worker.pid)
+        ReceiverServer(settings, default_options(bind=bind, workers=processes, threads=per_process)).run()
+        return
+    gc.freeze()  # what this process imported stays shared with the workers: their collector never touches it
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    host, _, port = bind.rpartition(":")
+    Server(
+        "receiver.server:wsgi_app", factory=True, address=host.strip("[]") or "0.0.0.0", port=int(port),
+        interface=Interfaces.WSGI, http=HTTPModes.http1, workers=processes, blocking_threads=per_process,
+        # granian's backpressure counts open connections, idle keep-alive ones included: keep it far above
+        # the request threads, or idle connections would stall requests as they did under gunicorn
+        backlog=CONNECTIONS_PER_PROCESS * processes, backpressure=CONNECTIONS_PER_PROCESS,
+        http1_settings=HTTP1Settings(header_read_timeout=KEEPALIVE_SECONDS * 1000, keep_alive=True),
+        workers_kill_timeout=GRACEFUL_STOP_SECONDS, log_dictconfig=_GRANIAN_LOGGING,
+    ).serve()
 
 
-class ReceiverServer(BaseApplication):
-    """Each gunicorn worker builds its own app (and engine) after the fork."""
+def wsgi_app() -> Flask:
+    """Granian's factory, called in each worker process: JSON logs, settings from the environment, the app."""
+    from models import logs
+    from models.settings import load_settings
+    from receiver import create_app
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
+    # granian copies this process's environment into every request's WSGI environ (CGI style), so a
+    # server variable such as HTTP_PROXY would read as a request header and be stored with each event
+    for name in [name for name in os.environ if name.startswith("HTTP_")]:
+        del os.environ[name]
+    settings = load_settings()
+    logs.configure(secrets=settings.secret_values())  # granian configured logging again in this process
+    app = create_app(settings)
+    close_at_exit(app)
+    return app
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings:  # newer options are skipped on older gunicorns
-                self.cfg.set(key, value)
 
-    def load(self):
-        from receiver import create_app
+def close_at_exit(app: Flask) -> None:
+    """When this worker process ends: store what its writer holds, close its connections, retire its metrics."""
+    pid = os.getpid()
 
-        threads = int(self.options.get("threads") or 1)
-        pool_size = max(self.settings.db_pool_size, threads)
-        return create_app(self.settings.model_copy(update={"db_pool_size": pool_size}))
+    def _close() -> None:
+        if os.getpid() != pid:  # a forked child inherits the registration, not the app
+            return
+        app.extensions["payhooks"].close()
+        from models.metrics import mark_process_dead
+
+        mark_process_dead(pid)
+        logging.getLogger("payhooks.receiver").info(
+            "receiver process stopped", extra={"action": "receiver.stopped", "pid": pid})
+
+    once = _Once(_close)
+    atexit.register(once)  # a gunicorn worker leaves through sys.exit
+    multiprocessing.util.Finalize(None, once, exitpriority=100)  # a granian worker (multiprocessing) skips atexit
+
+
+class _Once:
+    def __init__(self, fn: Any) -> None:
+        self._fn = fn
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            self._fn()

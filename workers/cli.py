@@ -89,16 +89,18 @@ def db_upgrade(revision: str) -> None:
 
 @main.command()
 @click.option("--bind", default="0.0.0.0:8000", show_default=True, help="host:port to listen on")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes [2 × CPUs + 1]")
-@click.option("--threads", type=int, default=None, help="threads per worker [4]")
-def serve(bind: str, workers: int | None, threads: int | None) -> None:
-    """Run the receiver under gunicorn."""
+@click.option("--workers", type=int, default=None, help="processes [granian: CPUs; gunicorn: 2 × CPUs + 1]")
+@click.option("--threads", type=int, default=None, help="request threads per process [granian: 32; gunicorn: 4]")
+@click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
+              help="HTTP server: granian (Rust) or gunicorn gthread (the former default, for comparison)")
+def serve(bind: str, workers: int | None, threads: int | None, server: str) -> None:
+    """Run the receiver (granian, WSGI)."""
     from models.multiproc import enable_multiprocess
-    from receiver.server import ReceiverServer, default_options
+    from receiver.server import run
 
     settings = _settings_with_database()
     enable_multiprocess("receiver")  # before any worker imports prometheus_client
-    ReceiverServer(settings, default_options(bind=bind, workers=workers, threads=threads)).run()
+    run(settings, server=server, bind=bind, workers=workers, threads=threads)
 
 
 @main.command()

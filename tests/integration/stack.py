@@ -313,16 +313,27 @@ def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: St
 @contextmanager
 def running_serve(*, database_url: str, workdir: Path, workers: int, threads: int,
                   env: dict[str, str] | None = None) -> Iterator[str]:
-    """The real `payhooks serve` (gunicorn) on a free port, ready; yields its base URL."""
+    """The real `payhooks serve` (granian) on a free port, ready; yields its base URL."""
+    with serve_process(database_url=database_url, workdir=workdir, workers=workers, threads=threads,
+                       env=env) as (base, _):
+        yield base
+
+
+@contextmanager
+def serve_process(*, database_url: str, workdir: Path, workers: int, threads: int,
+                  env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                  log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`payhooks serve` on a free port, ready; yields its base URL and its process (stderr to ``log_path``)."""
     import httpx
 
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads)],
+         "--threads", str(threads), *args],
         cwd=workdir, env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=log, stderr=log, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -334,7 +345,10 @@ def running_serve(*, database_url: str, workdir: Path, workers: int, threads: in
 
     try:
         wait_for(ready, timeout=30, message="payhooks serve")
-        yield base
+        yield base, server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        if log_path:
+            log.close()

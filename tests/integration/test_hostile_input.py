@@ -168,7 +168,7 @@ def test_a_repeated_signature_header_is_refused(client, settings, engine) -> Non
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, database_url, migrated_engine) -> Iterator[int]:
-    """The real `payhooks serve` (gunicorn), for attacks a test client cannot even express."""
+    """The real `payhooks serve` (granian), for attacks a test client cannot even express."""
     env = {"PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0], "PAYHOOKS_API_TOKEN": API_TOKEN}
     with running_serve(database_url=database_url, workdir=tmp_path_factory.mktemp("serve"), workers=1,
                        threads=2, env=env) as base:

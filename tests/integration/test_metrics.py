@@ -1,4 +1,4 @@
-"""Metrics move when work happens: receiver /metrics (also across gunicorn workers), worker and dispatcher ports."""
+"""Metrics move when work happens: receiver /metrics (also across receiver processes), worker and dispatcher ports."""
 from __future__ import annotations
 
 import json
@@ -41,7 +41,7 @@ def test_receiver_metrics_count_answers_and_verification_failures(client, settin
         assert secret not in after
 
 
-def test_metrics_add_up_across_gunicorn_workers(tmp_path, database_url, engine, settings) -> None:
+def test_metrics_add_up_across_receiver_processes(tmp_path, database_url, engine, settings) -> None:
     with running_serve(database_url=database_url, workdir=tmp_path, workers=3, threads=2,
                        env={"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]}) as base:
         for _ in range(30):  # new connections: spread over the three workers

@@ -142,8 +142,13 @@ Handler = Callable[[HandlerContext], "str | None"]
 _registry: dict[str, list[tuple[str, Handler]]] = {}
 
 
+_BUILTIN_MODULES = frozenset({"workers.handlers.failure", "workers.handlers.fulfilment", "workers.handlers.refund"})
+
+
 def register(kind: str, *, name: str) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
+        if handler.__module__ not in _BUILTIN_MODULES:
+            _load_builtins()  # built-in handlers run first, whichever module was imported first
         entries = _registry.setdefault(kind, [])
         entries[:] = [(n, h) for n, h in entries if n != name] + [(name, handler)]
         return handler
