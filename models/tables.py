@@ -60,7 +60,6 @@ class WebhookEvent(Base):
             postgresql_where=text(_in("status", LEASED_STATUSES)),
         ),
         Index("ix_webhook_events_status_received", "status", "received_at"),
-        Index("ix_webhook_events_provider_received", "provider", "received_at"),  # console: last per provider
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
