@@ -7,6 +7,7 @@ from flask import Blueprint, render_template
 
 from console.pages import scrubbed
 from console.state import reading
+from models.queries.overview import LAST_RECEIVED_WINDOW
 from models.queries.overview import overview as read_overview
 from models.tables import EVENT_STATUSES
 from receiver.providers.registry import PROVIDERS
@@ -42,4 +43,5 @@ def index() -> str:
     oldest = numbers["oldest_pending_at"]
     oldest_age = None if oldest is None else max(0.0, (numbers["at"] - oldest).total_seconds())
     return render_template("overview.html", n=scrubbed(numbers), statuses=present, providers=PROVIDERS,
-                           chart=chart(numbers["hourly"]), oldest_pending_age=oldest_age)
+                           chart=chart(numbers["hourly"]), oldest_pending_age=oldest_age,
+                           window=f"{LAST_RECEIVED_WINDOW:,}")

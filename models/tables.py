@@ -71,7 +71,6 @@ class WebhookEvent(Base):
         Index("ix_webhook_events_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
         # `events list` without a status filter: newest first, stopping after --limit rows.
         Index("ix_webhook_events_received_at_id", "received_at", "id"),
-        Index("ix_webhook_events_provider_received", "provider", "received_at"),  # console: last per provider
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

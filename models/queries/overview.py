@@ -3,8 +3,8 @@
 Each number is bound by an index: the hourly chart is one range scan of
 ``(status, received_at)`` (every status named, so the index's first column is
 an equality), dispatch lag reads the partial due index, oldest pending the
-status index, and each provider's last event one probe of
-``(provider, received_at)``. The counts by provider and status come from
+status index, and each provider's last event one bounded walk of the newest
+events by primary key. The counts by provider and status come from
 :mod:`models.stats`, the same function `payhooks stats` uses.
 """
 from __future__ import annotations
@@ -60,13 +60,25 @@ def lateness(conn: Connection) -> dict[str, Any]:
             "due_now": row.due_now, "oldest_pending_at": row.oldest_pending_at}
 
 
-def last_received(conn: Connection) -> dict[str, datetime | None]:
-    """When each provider last sent an event (None: never)."""
+LAST_RECEIVED_WINDOW = 100_000
+"""How many of the newest events (by id, the primary key) the overview reads to find each provider's last."""
+
+
+def last_received(conn: Connection, *, window: int = LAST_RECEIVED_WINDOW) -> dict[str, Any]:
+    """When each provider last sent, among the newest ``window`` events (None: not among them), and
+    ``horizon``: the oldest receipt in that window, so "none since <horizon>" is exact.
+
+    One bounded walk of the primary key: no index on ``provider`` is kept for this (it would cost
+    every insert of the receiver)."""
     rows = conn.execute(text("""
-        SELECT p.provider,
-               (SELECT max(received_at) FROM webhook_events e WHERE e.provider = p.provider) AS last_at
-          FROM unnest(CAST(:providers AS text[])) AS p(provider)"""), {"providers": list(PROVIDERS)})
-    return {row.provider: row.last_at for row in rows}
+        SELECT provider, max(received_at) AS last_at, min(received_at) AS oldest, count(*) AS n
+          FROM (SELECT provider, received_at FROM webhook_events ORDER BY id DESC LIMIT :window) AS newest
+         GROUP BY provider"""), {"window": window}).all()
+    last: dict[str, datetime | None] = {provider: None for provider in PROVIDERS}
+    last.update({row.provider: row.last_at for row in rows})
+    scanned = sum(row.n for row in rows)
+    horizon = min((row.oldest for row in rows), default=None) if scanned >= window else None
+    return {"last_received": last, "last_received_horizon": horizon}
 
 
 def overview(conn: Connection) -> dict[str, Any]:
@@ -74,4 +86,4 @@ def overview(conn: Connection) -> dict[str, Any]:
     counts = event_counts(conn)
     by_status = {status: sum(c.get(status, 0) for c in counts.values()) for status in EVENT_STATUSES}
     return {"by_provider_status": counts, "by_status": by_status, "total": sum(by_status.values()),
-            "hourly": hourly(conn), "last_received": last_received(conn), **lateness(conn)}
+            "hourly": hourly(conn), **last_received(conn), **lateness(conn)}

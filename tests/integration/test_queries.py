@@ -85,3 +85,20 @@ def test_cli_pages_with_after(engine: Engine, mixed, database_url: str, tmp_path
     assert f"the next page: add --after {first[-1]['id']}" in " ".join(table.stdout.split())
     missing = run("events", "list", "--after", "999999")
     assert missing.exit_code == 1 and "no event 999999" in missing.output
+
+
+def test_last_received_per_provider_reads_a_bounded_window(engine: Engine) -> None:
+    from models.queries.overview import last_received
+
+    insert_event(engine, provider="smartpay", received_ago_s=600)  # older than the window below
+    newest = [insert_event(engine, provider=p, received_ago_s=ago) for p, ago in
+              (("yoco", 300), ("shadhinpay", 200), ("yoco", 100))]
+    with engine.connect() as conn:
+        small = last_received(conn, window=3)
+        whole = last_received(conn, window=100)
+        received = dict(conn.execute(text("SELECT id, received_at FROM webhook_events")).all())
+    assert small["last_received"]["yoco"] == received[newest[2]]
+    assert small["last_received"]["shadhinpay"] == received[newest[1]]
+    assert small["last_received"]["smartpay"] is None and small["last_received"]["processout"] is None
+    assert small["last_received_horizon"] == received[newest[0]]  # "none since" the window's oldest
+    assert whole["last_received"]["smartpay"] is not None and whole["last_received_horizon"] is None
