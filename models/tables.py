@@ -49,17 +49,29 @@ class WebhookEvent(Base):
     __table_args__ = (
         UniqueConstraint("provider", "event_key", name="uq_webhook_events_provider_event_key"),
         CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
+        # No index names ``status`` (not even in a predicate), so a change of status
+        # alone can be a HOT update: the worker's claim (queued → processing) writes
+        # no index entry. "Due" and "leased" are the rows whose next_attempt_at /
+        # lease_expires_at is set (models/leasing.py keeps both NULL otherwise), and
+        # "unfinished" the rows without processed_at. See migration 0004_hot_updates.
         Index(
             "ix_webhook_events_due",
             "next_attempt_at",
-            postgresql_where=text(_in("status", DUE_STATUSES)),
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
         ),
         Index(
             "ix_webhook_events_lease",
             "lease_expires_at",
-            postgresql_where=text(_in("status", LEASED_STATUSES)),
+            postgresql_where=text("lease_expires_at IS NOT NULL"),
         ),
-        Index("ix_webhook_events_status_received", "status", "received_at"),
+        Index("ix_webhook_events_received_at", "received_at"),
+        Index(
+            "ix_webhook_events_unfinished",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+        Index("ix_webhook_events_order_id", "order_id", postgresql_where=text("order_id IS NOT NULL")),
+        {"postgresql_with": {"fillfactor": "70"}},
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -85,7 +97,7 @@ class WebhookEvent(Base):
     replay_count: Mapped[int] = mapped_column(Integer, server_default="0")
     retry_base: Mapped[int] = mapped_column(Integer, server_default="0")
     """``attempts`` at the last replay: the retry schedule counts the tries since then."""
-    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
     """The order the handler matched (no foreign key: events outlive orders)."""
 
 

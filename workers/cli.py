@@ -90,7 +90,8 @@ def dispatcher() -> None:
     engine = make_engine(settings, pool_size=2, application_name="payhooks-dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
-                        publish=publisher(app, batch_size=settings.worker_batch_size))
+                        publish=publisher(app, batch_size=settings.worker_batch_size,
+                                          spread=settings.worker_concurrency or os.cpu_count() or 1))
 
     def _stop(signum, frame):
         runner.stop_event.set()

@@ -1,14 +1,10 @@
 """payment.refunded / payment.charged_back → a refund row, the order's new state, a notice."""
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert
-
-from models.orders import Refund
 from workers.errors import AmountMismatch, RefundBeforePayment
 from workers.handlers import HandlerContext, register
 
 REFUNDABLE = ("paid", "partially_refunded")
-_refunds = Refund.__table__
 
 
 def _refund(ctx: HandlerContext, *, chargeback: bool) -> str | None:
@@ -24,14 +20,10 @@ def _refund(ctx: HandlerContext, *, chargeback: bool) -> str | None:
     amount = remaining if payment.amount_minor is None else payment.amount_minor
     if amount <= 0 or amount > remaining:
         raise AmountMismatch(f"refund of {amount} {order.currency}, {remaining} left to refund")
-    inserted = ctx.conn.execute(
-        insert(_refunds)
-        .values(order_id=order.id, event_id=ctx.event_id, kind="chargeback" if chargeback else "refund",
-                amount=amount, currency=order.currency)
-        .on_conflict_do_nothing(constraint="uq_refunds_event_id")
-        .returning(_refunds.c.id)
-    ).scalar_one_or_none()
-    if inserted is None:  # a replay of an event whose refund is already booked
+    inserted = ctx.insert_refund(order_id=order.id, event_id=ctx.event_id,
+                                 kind="chargeback" if chargeback else "refund", amount=amount,
+                                 currency=order.currency)
+    if not inserted:  # a replay of an event whose refund is already booked
         return "refund already recorded"
     refunded = order.refunded_amount + amount
     if chargeback:
