@@ -108,9 +108,9 @@ _OUTCOMES = {"succeeded": "succeeded", "ignored": "ignored", "retrying": "failed
 # per row by status and attempt number like every other transition.
 _FINISH_BATCH = """
     WITH v AS (
-        SELECT * FROM unnest(%(id)s::bigint[], %(attempt)s::int[], %(status)s::text[], %(note)s::text[],
-                             %(order_id)s::bigint[], %(delay)s::float8[], %(fetched)s::text[],
-                             %(event_type)s::text[], %(started_at)s::timestamptz[], %(traceback)s::text[])
+        SELECT * FROM unnest(%(id)b::bigint[], %(attempt)b::int[], %(status)b::text[], %(note)b::text[],
+                             %(order_id)b::bigint[], %(delay)b::float8[], %(fetched)b::text[],
+                             %(event_type)b::text[], %(started_at)b::timestamptz[], %(traceback)b::text[])
                  AS v(id, attempt, status, note, order_id, delay, fetched, event_type, started_at, traceback)),
     done AS (
         UPDATE webhook_events e
@@ -151,7 +151,7 @@ def finish_batch(conn: Connection, outcomes: list[Outcome], *, worker: str) -> s
         "event_type": [o.fetched[0][:255] if o.fetched else None for o in outcomes],
         "started_at": [o.claim.started_at for o in outcomes], "traceback": [o.traceback for o in outcomes],
         "worker": worker,
-    }).fetchall()
+    }, binary=True).fetchall()  # binary: no per-element escaping of the arrays
     return {row[0] for row in rows}
 
 
