@@ -111,24 +111,30 @@ _FINISH_BATCH = """
         SELECT * FROM unnest(%(id)b::bigint[], %(attempt)b::int[], %(status)b::text[], %(note)b::text[],
                              %(order_id)b::bigint[], %(delay)b::float8[], %(fetched)b::text[],
                              %(event_type)b::text[], %(started_at)b::timestamptz[], %(traceback)b::text[])
-                 AS v(id, attempt, status, note, order_id, delay, fetched, event_type, started_at, traceback)),
+                 WITH ORDINALITY
+                 AS v(id, attempt, status, note, order_id, delay, fetched, event_type, started_at, traceback, n)),
+    t AS (SELECT clock_timestamp() AS at),
     done AS (
         UPDATE webhook_events e
            SET status = v.status, last_error = v.note, lease_expires_at = NULL,
-               processed_at = CASE WHEN v.status = 'retrying' THEN e.processed_at ELSE clock_timestamp() END,
+               processed_at = CASE WHEN v.status = 'retrying' THEN e.processed_at
+                                   ELSE t.at + make_interval(secs => v.n / 1e6) END,
                next_attempt_at = CASE WHEN v.status = 'retrying'
-                                      THEN clock_timestamp() + make_interval(secs => v.delay) END,
+                                      THEN t.at + make_interval(secs => v.delay) END,
                order_id = COALESCE(v.order_id, e.order_id),
                fetched_payload = COALESCE(v.fetched::jsonb, e.fetched_payload),
                event_type = COALESCE(v.event_type, e.event_type)
-          FROM v
+          FROM v, t
          WHERE e.id = v.id AND e.status = 'processing' AND e.attempts = v.attempt
         RETURNING e.id)
     INSERT INTO event_attempts (event_id, number, started_at, finished_at, outcome, error, traceback, worker)
-    SELECT v.id, v.attempt, v.started_at, clock_timestamp(),
+    SELECT v.id, v.attempt, v.started_at, t.at + make_interval(secs => v.n / 1e6),
            CASE v.status WHEN 'retrying' THEN 'failed' ELSE v.status END, v.note, v.traceback, %(worker)s
-      FROM v JOIN done ON done.id = v.id
+      FROM v JOIN done ON done.id = v.id CROSS JOIN t
+     ORDER BY v.n
     RETURNING event_id"""
+"""Every row gets its own ``processed_at`` (one microsecond apart, in the order the batch
+handled them), so ordering by ``processed_at`` still tells which event's effect came first."""
 
 
 def finish_batch(conn: Connection, outcomes: list[Outcome], *, worker: str) -> set[int]:

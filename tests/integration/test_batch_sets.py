@@ -109,6 +109,8 @@ def test_payment_then_refund_of_one_order_in_one_batch(runtime, engine, caplog) 
         refunds = conn.execute(text("SELECT event_id, kind, amount FROM refunds")).all()
     assert [tuple(m) for m in moves] == [(paid, "pending", "paid"), (refunded, "paid", "refunded")]
     assert [tuple(r) for r in refunds] == [(refunded, "refund", 1000)]
+    # and the commit order readers rely on (processed_at) is the order the batch handled them in
+    assert event_row(engine, paid).processed_at < event_row(engine, refunded).processed_at
 
 
 def test_a_refund_already_recorded_sends_the_batch_event_by_event(runtime, engine, caplog) -> None:
