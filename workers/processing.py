@@ -26,7 +26,7 @@ from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
 from workers.deliveries.senders import unsendable
 from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
-from workers.batch import Batch
+from workers.batch import Batch, Redo
 from workers.handlers import HandlerContext, handlers_for, only_builtins
 from workers.normalise import Payment, extract
 from workers.processout_api import ProcessOutClient
@@ -130,8 +130,9 @@ def _handle_batch(runtime: Runtime, claims: list[transitions.Claim], events: dic
                      d.outcome.note if d.outcome.status in ("retrying", "dead") else None, d.seconds)
                     for d in batch.decided]
         except Exception as exc:  # Redo, or a statement that failed: nothing of it remains
-            log.info("batch redone event by event: %s", exc, extra={"action": "batch.redone",
-                                                                    "reason": str(exc) or type(exc).__name__})
+            log.log(logging.INFO if isinstance(exc, Redo) else logging.WARNING, "batch redone event by event: %s",
+                    exc, exc_info=not isinstance(exc, Redo),
+                    extra={"action": "batch.redone", "reason": str(exc) or type(exc).__name__})
     with runtime.engine.begin() as conn:
         orders = _lock_orders(runtime, conn, claims, events, resolved)
         return [_timed(claim, lambda c=claim: _handle(runtime, conn, c, events[c.event_id], resolved[c.event_id],
