@@ -31,9 +31,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+CODE_BIN_VARIABLE = "BENCH_PAYHOOKS_BIN"
+"""A virtualenv's bin directory whose payhooks (and celery) the bench runs instead of its own:
+another checkout measured by the same bench in the same run (``bench.e2e --code``)."""
+
+
+def code_bin() -> Path:
+    """Where the payhooks processes' scripts are: ``$BENCH_PAYHOOKS_BIN``, else next to this interpreter."""
+    chosen = os.environ.get(CODE_BIN_VARIABLE)
+    return Path(chosen) if chosen else Path(sys.executable).parent
+
+
 def payhooks_command() -> list[str]:
-    """The `payhooks` console script next to this interpreter, else ``python -m workers.cli``."""
-    script = Path(sys.executable).with_name("payhooks")
+    """The `payhooks` console script of :func:`code_bin`, else ``python -m workers.cli``."""
+    script = code_bin() / "payhooks"
     return [str(script)] if script.exists() else [sys.executable, "-m", "workers.cli"]
 
 

@@ -169,3 +169,26 @@ def pids_named(*names: str) -> list[int]:
         if proc.info["name"] in names and parent not in names:
             found.append(proc.pid)
     return found
+
+
+def postgres_of_database(postmaster_pid: int, database: str) -> list[int]:
+    """The postmaster's processes that work for ``database``: its backends, and the shared ones
+    (WAL writer, checkpointer, …), but not backends of other databases on the same server
+    (other people's tests on a shared machine)."""
+    try:
+        children = psutil.Process(postmaster_pid).children()
+    except psutil.Error:
+        return []
+    found = []
+    for child in children:
+        try:
+            title = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        # a client backend: "postgres: 15/main: user database host(port) state"
+        words = title.split(": ", 2)[-1].split()
+        is_backend = len(words) >= 3 and "(" in words[2]
+        other_vacuum = words[:2] == ["autovacuum", "worker"] and database not in words
+        if (not is_backend and not other_vacuum) or (is_backend and words[1] == database):
+            found.append(child.pid)
+    return found

@@ -14,6 +14,7 @@ succeeded, or had an effect twice; 2 when the run could not be set up.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 import time
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import fake_processout
-from bench.common import ProcessSet, Signer, log
+from bench.common import CODE_BIN_VARIABLE, ProcessSet, Signer, log
+from bench.table_stats import TableStats
 from bench.cpu import CpuSampler
 from bench.figures import collect, problems_in
 from bench.report import render
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-args", default="",
                         help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
     parser.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
+    parser.add_argument("--code", default=None, metavar="BIN_DIR",
+                        help="stack: run payhooks from this virtualenv bin directory (another checkout, e.g. "
+                             "the baseline), measured by this bench")
     parser.add_argument("--keep-logs", action="store_true", help="keep the process logs even when all is well")
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
     args = parser.parse_args(argv)
@@ -72,6 +77,11 @@ def _providers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.code:
+        if not (Path(args.code) / "payhooks").exists():
+            print(f"--code: no payhooks script in {args.code}", file=sys.stderr)
+            return 2
+        os.environ[CODE_BIN_VARIABLE] = str(Path(args.code).resolve())
     return run_bench("e2e", args, lambda processes, workdir: _run(args, processes, workdir), render)
 
 
@@ -111,16 +121,19 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
         presign = args.rate is None or args.events / args.rate <= PRESIGN_LIMIT_SECONDS
         if presign:
             signer.sign_all(workload.requests)
+        table_stats = TableStats(engine).start()
         sampler = CpuSampler(roots=target.cpu_roots).start()
         result = _send(args, target, workload, signer)
         done = _wait_final(engine, target, min_id=min_id, result=result, timeout=args.timeout)
         sampler.stop()
+        writes = table_stats.stop(events=result.accepted)
         figures = collect(engine, min_id=min_id, prefix=workload.prefix, result=result,
                           all_final=done["all_final"])
     finally:
         engine.dispose()
     figures.update(_settings_figures(args, target, workload, presign))
     figures["wait"] = done
+    figures["writes"] = writes
     figures["cpu"] = sampler.summary(result.started, result.started + done["seconds_after_first_post"])
     return figures
 
@@ -181,7 +194,7 @@ def _settings_figures(args: argparse.Namespace, target: Target, workload: Worklo
         "mode": args.mode, "events": args.events, "providers": workload.by_provider(),
         "concurrency": args.concurrency, "offered_rate": args.rate, "presigned": presign,
         "worker_args": args.worker_args or "(defaults)", "serve_args": args.serve_args or "(defaults)",
-        "base_url": target.base_url,
+        "base_url": target.base_url, "code": os.environ.get(CODE_BIN_VARIABLE) or "(this checkout)",
     }
 
 

@@ -10,7 +10,7 @@ def render(figures: dict[str, Any]) -> str:
     lines = [
         _heading(figures), _send(figures["send"], figures.get("offered_rate")), _end_to_end(figures),
         _statuses(figures), _latency(figures["receive_to_done_s"]), _orders(figures["orders"], figures["events"]),
-        *_cpu(figures.get("cpu") or {}), _verdict(figures),
+        *_cpu(figures.get("cpu") or {}), _writes(figures.get("writes") or {}), _verdict(figures),
     ]
     return "\n".join(line for line in lines if line)
 
@@ -18,7 +18,8 @@ def render(figures: dict[str, Any]) -> str:
 def _heading(f: dict[str, Any]) -> str:
     mix = ", ".join(f"{p} {n}" for p, n in f["providers"].items())
     return (f"payhooks e2e — mode {f['mode']}, {f['events']} events ({mix}), concurrency {f['concurrency']}, "
-            f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}")
+            f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}, "
+            f"code {f.get('code', '(this checkout)')}")
 
 
 def _send(s: dict[str, Any], offered: float | None) -> str:
@@ -71,6 +72,17 @@ def _cpu(c: dict[str, Any]) -> list[str]:
         f"other (not ours) {c['other_pct']}; machine {c['machine_pct']} of {c['machine_capacity_pct']}",
         f"busiest:     {top}",
     ]
+
+
+def _writes(w: dict[str, Any]) -> str:
+    if not w:
+        return ""
+    tables = "; ".join(
+        f"{name} {t['inserts']} ins, {t['updates']} upd of which {t['hot_updates']} HOT, "
+        f"≤ {t['index_entries_ceiling_per_event']} index entries/event ({t['indexes']} indexes, "
+        f"{t['partial_indexes']} partial)"
+        for name, t in w["tables"].items() if t["inserts"] or t["updates"])
+    return f"writes:      {tables}; WAL ≤ {w['wal_bytes_per_event_ceiling']} bytes/event (whole cluster)"
 
 
 def _verdict(f: dict[str, Any]) -> str:

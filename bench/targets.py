@@ -34,10 +34,11 @@ from bench.common import (
     free_port,
     group_members,
     log,
+    code_bin,
     payhooks_command,
     wait_http_ok,
 )
-from bench.cpu import pids_named, postmaster_of
+from bench.cpu import pids_named, postgres_of_database, postmaster_of
 from bench.fake_processout import FakeProcessOut
 from models.db import normalise_url
 from workers import devsecrets
@@ -75,8 +76,8 @@ class Target:
                 roots.update(_up_children(process.pid))
             else:
                 roots.setdefault("receiver" if name == "serve" else name, []).append(process.pid)
-        if self.postmaster_pid:
-            roots["postgres"] = [self.postmaster_pid]
+        if self.postmaster_pid:  # this run's backends and the shared processes, not other databases'
+            roots["postgres"] = postgres_of_database(self.postmaster_pid, make_url(self.database_url).database)
         rabbit = pids_named("beam.smp") if self.mode == "stack" else []  # `up` uses no RabbitMQ
         if rabbit:
             roots["rabbitmq"] = rabbit
@@ -190,7 +191,7 @@ def worker_command() -> list[str]:
     (RESOURCE_LOCKED), which would break, or be broken by, anyone else's worker
     on this machine's RabbitMQ. ``--worker-args`` are appended (same option names).
     """
-    celery = Path(sys.executable).with_name("celery")
+    celery = code_bin() / "celery"
     command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
     return [*command, "-A", "workers", "worker", f"--hostname=bench-{secrets.token_hex(3)}@%h",
             "--loglevel=INFO", "--pool=prefork", "--without-gossip", "--without-mingle"]

@@ -6,6 +6,14 @@ moves to its *working* status (events: ``processing``, deliveries:
 ``sending``) when a worker claims it, and the attempt number taken then is the
 fencing token every later change is guarded by. Table and working status are
 fixed identifiers from :data:`LEASED`, never user input.
+
+Two columns mirror the status, and every transition here keeps them so:
+``next_attempt_at`` is set only while a row is due-able (pending, retrying)
+and ``lease_expires_at`` only while it is leased (queued, working). The
+claim keeps the dispatcher's lease when most of it is left, so claiming
+changes no lease column. (Indexes built on these columns alone, naming no
+``status``, would let a claim be a HOT update; today's indexes name
+``status`` for the counts and listings, see BENCHMARKS.md, "Issue 15".)
 """
 from __future__ import annotations
 
@@ -53,7 +61,7 @@ def claim_due(conn: Connection, table: str, *, batch_size: int, lease_seconds: i
     _working(table)
     rows = conn.execute(
         text(f"""
-            UPDATE {table} SET status = 'queued',
+            UPDATE {table} SET status = 'queued', next_attempt_at = NULL,
                    lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
              WHERE id IN (SELECT id FROM {table}
                            WHERE status IN ('pending', 'retrying') AND next_attempt_at <= clock_timestamp()
@@ -90,16 +98,26 @@ def claim(conn: Connection, table: str, row_id: int, *, lease_seconds: int, work
 
 def claim_many(conn: Connection, table: str, ids: list[int], *, lease_seconds: int, worker: str) -> list[Claim]:
     """queued → working for every id of a batch that is still queued, in one statement."""
-    rows = conn.execute(
-        text(f"""
-            UPDATE {table} SET status = '{_working(table)}', attempts = attempts + 1,
-                   lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-             WHERE id = ANY(:ids) AND status = 'queued'
-            RETURNING id, attempts, attempts - retry_base AS tries, clock_timestamp() AS started_at"""),
-        {"ids": sorted(set(ids)), "lease": lease_seconds},
-    )
+    rows = conn.execute(text(claim_sql(table, returning="")), {"ids": sorted(set(ids)), "lease": lease_seconds})
     return sorted((Claim(id=r.id, attempt=r.attempts, started_at=r.started_at, worker=worker, tries=r.tries)
                    for r in rows), key=lambda c: c.id)
+
+
+KEEP_LEASE_FRACTION = 0.9
+"""A claim keeps the dispatcher's lease while at least this share of it is left (no lease column changes);
+a message that waited longer in the broker gets a fresh lease."""
+
+
+def claim_sql(table: str, *, returning: str) -> str:
+    """The claim statement (``:ids``, ``:lease``); ``returning`` adds columns (``, provider, …``)."""
+    return f"""
+        UPDATE {table} SET status = '{_working(table)}', attempts = attempts + 1,
+               lease_expires_at = CASE
+                   WHEN lease_expires_at >= clock_timestamp() + make_interval(secs => :lease * {KEEP_LEASE_FRACTION})
+                   THEN lease_expires_at
+                   ELSE clock_timestamp() + make_interval(secs => :lease) END
+         WHERE id = ANY(:ids) AND status = 'queued'
+        RETURNING id, attempts, attempts - retry_base AS tries, clock_timestamp() AS started_at{returning}"""
 
 
 def guarded_update(conn: Connection, table: str, claim: Claim, assignments: str, **params: object) -> None:

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=120, ge=5)
     dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=1.0)
     dispatch_batch_size: int = Field(default=200, ge=1)
-    worker_batch_size: int = Field(default=20, ge=1, le=500,
-                                   description="ids per message: a worker handles them in one transaction")
+    worker_batch_size: int = Field(default=100, ge=1, le=500,
+                                   description="most ids per message: a worker handles them in one transaction "
+                                               "with a fixed number of statements (smaller when the backlog is)")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=5, ge=1)
     db_timeout_seconds: float = Field(

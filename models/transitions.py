@@ -14,8 +14,10 @@ included, rolls back. The lease mechanics are shared with deliveries
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, text, update
 
@@ -23,8 +25,8 @@ from models import leasing
 from models.leasing import NotClaimable, TransitionError
 from models.tables import EventAttempt, WebhookEvent
 
-__all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_many", "claim_due", "unqueue", "finish", "fail",
-           "link_order", "store_fetched", "expired_leases", "replay"]
+__all__ = ["Claim", "NotClaimable", "TransitionError", "claim", "claim_many", "claim_batch", "claim_due", "unqueue",
+           "finish", "finish_batch", "Outcome", "fail", "link_order", "store_fetched", "expired_leases", "replay"]
 
 TABLE = "webhook_events"
 _events = WebhookEvent.__table__
@@ -73,6 +75,90 @@ def claim_many(conn: Connection, event_ids: list[int], *, lease_seconds: int, wo
         text("SELECT id, provider FROM webhook_events WHERE id = ANY(:ids)"), {"ids": [c.id for c in held]})}
     return [Claim(event_id=c.id, attempt=c.attempt, started_at=c.started_at, provider=providers[c.id],
                   worker=worker, tries=c.tries) for c in held]
+
+
+def claim_batch(conn: Connection, event_ids: list[int], *, lease_seconds: int,
+                worker: str) -> list[tuple[Claim, Any]]:
+    """:func:`claim_many` and the claimed rows' provider, type, payload and key, in ONE statement."""
+    rows = conn.execute(text(leasing.claim_sql(TABLE, returning=", provider, event_type, payload, event_key")),
+                        {"ids": sorted(set(event_ids)), "lease": lease_seconds})
+    return sorted(((Claim(event_id=r.id, attempt=r.attempts, started_at=r.started_at, provider=r.provider,
+                          worker=worker, tries=r.tries), r) for r in rows), key=lambda pair: pair[0].event_id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed attempt ends, for :func:`finish_batch`."""
+
+    claim: Claim
+    status: str
+    """succeeded, ignored, retrying or dead."""
+    note: str | None = None
+    """The handlers' note, or the error of a failed attempt."""
+    order_id: int | None = None
+    retry_in: timedelta | None = None
+    traceback: str | None = None
+    fetched: tuple[str, Any] | None = None
+    """(event type, payload) fetched from the provider, kept even when the attempt failed."""
+
+
+_OUTCOMES = {"succeeded": "succeeded", "ignored": "ignored", "retrying": "failed", "dead": "dead"}
+
+# A batch's final statuses and attempt rows: one statement over arrays, guarded
+# per row by status and attempt number like every other transition.
+_FINISH_BATCH = """
+    WITH v AS (
+        SELECT * FROM unnest(%(id)b::bigint[], %(attempt)b::int[], %(status)b::text[], %(note)b::text[],
+                             %(order_id)b::bigint[], %(delay)b::float8[], %(fetched)b::text[],
+                             %(event_type)b::text[], %(started_at)b::timestamptz[], %(traceback)b::text[])
+                 WITH ORDINALITY
+                 AS v(id, attempt, status, note, order_id, delay, fetched, event_type, started_at, traceback, n)),
+    t AS (SELECT clock_timestamp() AS at),
+    done AS (
+        UPDATE webhook_events e
+           SET status = v.status, last_error = v.note, lease_expires_at = NULL,
+               processed_at = CASE WHEN v.status = 'retrying' THEN e.processed_at
+                                   ELSE t.at + make_interval(secs => v.n / 1e6) END,
+               next_attempt_at = CASE WHEN v.status = 'retrying'
+                                      THEN t.at + make_interval(secs => v.delay) END,
+               order_id = COALESCE(v.order_id, e.order_id),
+               fetched_payload = COALESCE(v.fetched::jsonb, e.fetched_payload),
+               event_type = COALESCE(v.event_type, e.event_type)
+          FROM v, t
+         WHERE e.id = v.id AND e.status = 'processing' AND e.attempts = v.attempt
+        RETURNING e.id)
+    INSERT INTO event_attempts (event_id, number, started_at, finished_at, outcome, error, traceback, worker)
+    SELECT v.id, v.attempt, v.started_at, t.at + make_interval(secs => v.n / 1e6),
+           CASE v.status WHEN 'retrying' THEN 'failed' ELSE v.status END, v.note, v.traceback, %(worker)s
+      FROM v JOIN done ON done.id = v.id CROSS JOIN t
+     ORDER BY v.n
+    RETURNING event_id"""
+"""Every row gets its own ``processed_at`` (one microsecond apart, in the order the batch
+handled them), so ordering by ``processed_at`` still tells which event's effect came first."""
+
+
+def finish_batch(conn: Connection, outcomes: list[Outcome], *, worker: str) -> set[int]:
+    """Every attempt of a batch → its final status (or retrying), with its attempt row: one statement.
+
+    Returns the ids it changed; an id missing from them lost its lease, and
+    the caller must roll back (nothing of that event may commit).
+    """
+    if not outcomes:
+        return set()
+    unknown = {o.status for o in outcomes} - set(_OUTCOMES)
+    if unknown:
+        raise ValueError(f"finish_batch() takes {', '.join(_OUTCOMES)}, not {', '.join(sorted(unknown))}")
+    rows = conn.connection.driver_connection.execute(_FINISH_BATCH, {  # psycopg itself: the hot path
+        "id": [o.claim.event_id for o in outcomes], "attempt": [o.claim.attempt for o in outcomes],
+        "status": [o.status for o in outcomes], "note": [o.note for o in outcomes],
+        "order_id": [o.order_id for o in outcomes],
+        "delay": [o.retry_in.total_seconds() if o.retry_in is not None else None for o in outcomes],
+        "fetched": [json.dumps(o.fetched[1]) if o.fetched else None for o in outcomes],
+        "event_type": [o.fetched[0][:255] if o.fetched else None for o in outcomes],
+        "started_at": [o.claim.started_at for o in outcomes], "traceback": [o.traceback for o in outcomes],
+        "worker": worker,
+    }, binary=True).fetchall()  # binary: no per-element escaping of the arrays
+    return {row[0] for row in rows}
 
 
 def _record_attempt(conn: Connection, claim: Claim, *, outcome: str, error: str | None = None,

@@ -129,11 +129,17 @@ def _register_tasks(app: Celery) -> None:
         return [run(runtime, int(i)) for i in delivery_ids]
 
 
-def publisher(app: Celery, *, batch_size: int = 1):
-    """A publish function for the dispatcher: confirmed messages of up to ``batch_size`` ids each.
+def publisher(app: Celery, *, batch_size: int = 1, spread: int = 1):
+    """A publish function for the dispatcher: confirmed messages of at most ``batch_size`` ids each.
 
-    A batch task takes a list of ids; the single-id tasks (``batch_size`` 1 and
-    a single-id task name) stay for messages already queued by older versions.
+    Batch sizes follow the backlog: what one dispatch claimed is cut into as
+    few messages as ``batch_size`` allows, but into at least ``spread`` (the
+    worker processes) when there are that many ids, so every process gets a
+    share. A trickle goes out one id per message at once; a backlog in
+    batches of up to ``batch_size``, each handled with a fixed number of
+    statements. A batch task takes a list of ids; the single-id tasks
+    (``batch_size`` 1 and a single-id task name) stay for messages already
+    queued by older versions.
     """
 
     def publish(task: str, ids: list[int]) -> None:
@@ -143,7 +149,16 @@ def publisher(app: Celery, *, batch_size: int = 1):
                 for row_id in ids:
                     app.send_task(task, args=[row_id], producer=producer)
                 return
-            for start in range(0, len(ids), batch_size):
-                app.send_task(task, args=[ids[start:start + batch_size]], producer=producer)
+            for chunk in split(ids, batch_size=batch_size, spread=spread):
+                app.send_task(task, args=[chunk], producer=producer)
 
     return publish
+
+
+def split(ids: list[int], *, batch_size: int, spread: int) -> list[list[int]]:
+    """``ids`` in ``max(ceil(n / batch_size), min(spread, n))`` messages of near-equal size, in order."""
+    if not ids:
+        return []
+    messages = max(-(-len(ids) // batch_size), min(spread, len(ids)))
+    size = -(-len(ids) // messages)
+    return [ids[start:start + size] for start in range(0, len(ids), size)]

@@ -122,7 +122,8 @@ def dispatcher() -> None:
     engine = make_engine(settings, pool_size=3, application_name="payhooks-dispatcher", role="dispatcher")
     app = make_celery(settings)
     runner = Dispatcher(settings=settings, engine=engine,
-                        publish=publisher(app, batch_size=settings.worker_batch_size))
+                        publish=publisher(app, batch_size=settings.worker_batch_size,
+                                          spread=settings.worker_concurrency or os.cpu_count() or 1))
     keeper = Housekeeper(settings=settings, engine=engine, stop_event=runner.stop_event).start()
 
     def _stop(signum, frame):

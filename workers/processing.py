@@ -14,27 +14,27 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 
 from models import metrics, transitions
 from models.redaction import redact
 from models.settings import Settings
-from models.tables import WebhookEvent
 from receiver.providers.base import Adapter
 from receiver.providers.registry import build_adapters
 from workers.deliveries.senders import unsendable
 from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
-from workers.handlers import HandlerContext, handlers_for
+from workers.batch import Batch, Redo
+from workers.handlers import HandlerContext, handlers_for, only_builtins
 from workers.normalise import Payment, extract
 from workers.processout_api import ProcessOutClient
 from workers.retry import RetrySchedule, schedules_from
 
 log = logging.getLogger("payhooks.worker")
 MAX_CONCURRENT_FETCHES = 8
-_events = WebhookEvent.__table__
 
 
 @dataclass
@@ -75,13 +75,11 @@ def process_events(runtime: Runtime, event_ids: list[int]) -> dict[int, str]:
     Returns each id's outcome: the status it ended in, ``not-claimable`` (a
     duplicate message, or not due any more) or ``lease-lost``.
     """
-    engine = runtime.engine
-    with engine.begin() as conn:
-        claims = transitions.claim_many(conn, event_ids, lease_seconds=runtime.settings.lease_seconds,
-                                        worker=runtime.worker_name)
-        events = {row.id: row for row in conn.execute(
-            select(_events.c.id, _events.c.provider, _events.c.event_type, _events.c.payload,
-                   _events.c.event_key).where(_events.c.id.in_([c.event_id for c in claims])))}
+    with runtime.engine.begin() as conn:  # commits on its own: a second message finds nothing to do
+        claimed = transitions.claim_batch(conn, event_ids, lease_seconds=runtime.settings.lease_seconds,
+                                          worker=runtime.worker_name)
+    claims = [claim for claim, _ in claimed]
+    events = {claim.event_id: row for claim, row in claimed}
     outcomes = {event_id: "not-claimable" for event_id in event_ids}
     for event_id in set(event_ids) - {c.event_id for c in claims}:
         log.info("event %s not queued: skipped", event_id,
@@ -107,28 +105,35 @@ Handled = tuple[transitions.Claim, str, str | None, float]
 """(claim, status, error, seconds spent handling it)."""
 
 
-class _Redo(Exception):
-    """An event of an optimistic batch failed: the batch is rolled back and handled one savepoint at a time."""
-
-
 def _handle_batch(runtime: Runtime, claims: list[transitions.Claim], events: dict[int, Any],
                   resolved: dict[int, Resolved]) -> list[Handled]:
     """Every event of the batch in one transaction.
 
-    Optimistic first: no savepoints (two round trips per event saved). When
-    any event fails, that transaction is rolled back, nothing of it remains,
-    and the batch runs again with a savepoint per event, so the failure is
-    recorded and the others still commit.
+    Set-based first (:mod:`workers.batch`): a fixed number of statements for
+    the whole batch, a failing event recorded without touching the others.
+    When that path cannot vouch for the batch (custom handlers, a lease lost,
+    a refund already recorded), its transaction is rolled back, nothing of it
+    remains, and the batch runs event by event with a savepoint each.
     """
-    if not any(isinstance(result, Exception) for result in resolved.values()):
+    kinds = {claim.event_id: _kind(runtime, events[claim.event_id].provider, resolved[claim.event_id])
+             for claim in claims}
+    if all(only_builtins(kind) for kind in kinds.values() if kind):
         try:
             with runtime.engine.begin() as conn:
-                orders = _lock_orders(runtime, conn, claims, events, resolved)
-                return [_timed(claim, lambda c=claim: _handle_optimistic(runtime, conn, c, events[c.event_id],
-                                                                         resolved[c.event_id], orders))
-                        for claim in claims]
-        except _Redo:
-            pass
+                batch = Batch(conn=conn, orders=_lock_orders(runtime, conn, claims, events, resolved),
+                              lock_order=_lock_order, unsendable=partial(unsendable, runtime.settings),
+                              retry_in=lambda claim, _: runtime.schedules[claim.provider].delay_for(claim.tries))
+                for claim in claims:
+                    batch.decide(claim, events[claim.event_id].provider, kinds[claim.event_id],
+                                 resolved[claim.event_id])
+                batch.write(worker=runtime.worker_name)
+            return [(d.outcome.claim, d.outcome.status,
+                     d.outcome.note if d.outcome.status in ("retrying", "dead") else None, d.seconds)
+                    for d in batch.decided]
+        except Exception as exc:  # Redo, or a statement that failed: nothing of it remains
+            log.log(logging.INFO if isinstance(exc, Redo) else logging.WARNING, "batch redone event by event: %s",
+                    exc, exc_info=not isinstance(exc, Redo),
+                    extra={"action": "batch.redone", "reason": str(exc) or type(exc).__name__})
     with runtime.engine.begin() as conn:
         orders = _lock_orders(runtime, conn, claims, events, resolved)
         return [_timed(claim, lambda c=claim: _handle(runtime, conn, c, events[c.event_id], resolved[c.event_id],
@@ -136,23 +141,16 @@ def _handle_batch(runtime: Runtime, claims: list[transitions.Claim], events: dic
                 for claim in claims]
 
 
+def _kind(runtime: Runtime, provider: str, resolved: Resolved) -> str | None:
+    if isinstance(resolved, Exception):
+        return None
+    return runtime.adapters[provider].kinds.get(resolved[0])
+
+
 def _timed(claim: transitions.Claim, handle) -> Handled:
     started = time.perf_counter()
     status, error = handle()
     return claim, status, error, time.perf_counter() - started
-
-
-def _handle_optimistic(runtime: Runtime, conn: Connection, claim: transitions.Claim, event: Any,
-                       resolved: Resolved, orders: Orders) -> tuple[str, None]:
-    event_type, payload, fetched = resolved  # type: ignore[misc]  (no exception reaches here)
-    try:
-        if fetched:
-            transitions.store_fetched(conn, claim, payload=payload, event_type=event_type)
-        status, note, order_id = _run_handlers(runtime, conn, claim, event.provider, event_type, payload, orders)
-        transitions.finish(conn, claim, status=status, note=note, order_id=order_id)
-    except Exception as exc:
-        raise _Redo() from exc
-    return status, None
 
 
 Resolved = tuple[str, Any, bool] | Exception

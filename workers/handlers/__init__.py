@@ -129,6 +129,18 @@ class HandlerContext:
         }).fetchone()
         return inserted is not None
 
+    def insert_refund(self, **values: Any) -> bool:
+        """Write one refund row (``refunds`` columns); False when it is already recorded (a unique key).
+
+        A batch's built-in handlers write their refunds together in one statement
+        (:mod:`workers.batch`); this is the one-row form of the same write.
+        """
+        columns = list(values)
+        inserted = _driver(self.conn).execute(
+            f"INSERT INTO refunds ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)}) "
+            "ON CONFLICT DO NOTHING RETURNING id", values).fetchone()
+        return inserted is not None
+
     def order_summary(self) -> dict[str, Any]:
         order = self.order
         return {"reference": order.reference, "amount": order.amount, "currency": order.currency,
@@ -159,6 +171,14 @@ def register(kind: str, *, name: str) -> Callable[[Handler], Handler]:
 def handlers_for(kind: str) -> list[tuple[str, Handler]]:
     _load_builtins()
     return list(_registry.get(kind, []))
+
+
+BUILTIN_MODULES = ("workers.handlers.failure", "workers.handlers.fulfilment", "workers.handlers.refund")
+
+
+def only_builtins(kind: str) -> bool:
+    """Whether every handler of a kind is one of ours (their writes can be batched, see workers.batch)."""
+    return all(handler.__module__ in BUILTIN_MODULES for _, handler in handlers_for(kind))
 
 
 def _load_builtins() -> None:

@@ -1,15 +1,11 @@
 """payment.refunded / payment.charged_back → a refund row, the order's new state, a notice."""
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert
-
-from models.orders import Refund
 from workers.errors import AmountMismatch, RefundBeforePayment
 from workers.handlers import HandlerContext, register
 from workers.normalise import refund_identity
 
 REFUNDABLE = ("paid", "partially_refunded")
-_refunds = Refund.__table__
 
 
 def _refund(ctx: HandlerContext, *, chargeback: bool) -> str | None:
@@ -25,15 +21,11 @@ def _refund(ctx: HandlerContext, *, chargeback: bool) -> str | None:
     amount = remaining if payment.amount_minor is None else payment.amount_minor
     if amount <= 0 or amount > remaining:
         raise AmountMismatch(f"refund of {amount} {order.currency}, {remaining} left to refund")
-    inserted = ctx.conn.execute(
-        insert(_refunds)
-        .values(order_id=order.id, event_id=ctx.event_id, kind="chargeback" if chargeback else "refund",
-                refund_key=refund_identity(payment, event_id=ctx.event_id), amount=amount,
-                currency=order.currency)
-        .on_conflict_do_nothing()  # uq_refunds_event_id, and uq_refunds_order_id_refund_key
-        .returning(_refunds.c.id)
-    ).scalar_one_or_none()
-    if inserted is None:  # a replay of this event, or another event about a refund already booked
+    inserted = ctx.insert_refund(order_id=order.id, event_id=ctx.event_id,
+                                 kind="chargeback" if chargeback else "refund",
+                                 refund_key=refund_identity(payment, event_id=ctx.event_id), amount=amount,
+                                 currency=order.currency)
+    if not inserted:  # a replay of this event, or another event about a refund already booked
         return "refund already recorded"
     refunded = order.refunded_amount + amount
     if chargeback:
