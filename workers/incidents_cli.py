@@ -30,6 +30,7 @@ from workers.ops_common import (
     split_values,
 )
 from workers.replay_cli import DEFAULT_BATCH_SIZE, Plan, _actor, _ids_text, _run
+from workers.cli_text import confirm, plural
 
 SHOWN_MEMBERS = 50
 
@@ -189,8 +190,8 @@ def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | No
         if not plan.replay:
             click.echo("nothing to replay")
             return
-        if not yes:
-            click.confirm(f"Replay {len(plan.replay)} {plan.target} of incident {incident_id}?", abort=True)
+        confirm(f"Replay {plural(len(plan.replay), plan.singular, plan.target)} of incident {incident_id}?",
+                yes=yes)
         selection: dict[str, object] = {"incident": incident_id, "ids": ids}
         if force:
             selection["force"] = True

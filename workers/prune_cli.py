@@ -19,6 +19,7 @@ from models import archive, retention
 from models.queries import actions
 from workers.ops_common import load_operator_settings, operator_engine, stderr_console
 from workers.replay_cli import _actor
+from workers.cli_text import confirm, plural
 
 log = logging.getLogger("payhooks.ops")
 
@@ -65,8 +66,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
         if not total:
             click.echo("nothing to prune")
             return
-        if not yes:
-            click.confirm(f"Archive and remove {total} event(s)?", abort=True)
+        confirm(f"Archive and remove {plural(total, 'event')}?", yes=yes)
         actor = _actor(by)
         selection = {"older_than": shown_age, "cutoff": cutoff.isoformat(), "archive_dir": str(directory)}
         with engine.begin() as conn:

@@ -7,6 +7,7 @@ import click
 
 from workers.ops_common import WHEN, load_operator_settings, operator_engine
 from workers.replay_cli import _actor, _ids_text
+from workers.cli_text import confirm, plural
 
 
 class ConfigurationError(click.ClickException):
@@ -65,10 +66,9 @@ def processout(since: datetime, dry_run: bool, yes: bool, by: str | None, page_s
         if dry_run:
             click.echo("dry run: nothing stored")
             return
-        if not yes:
-            click.confirm(f"Store {len(missing)} ProcessOut events and handle them?", abort=True)
+        confirm(f"Store {plural(len(missing), 'ProcessOut event')} and handle them?", yes=yes)
         ids, action_id = store_missing(engine, missing, actor=_actor(by),
                                        selection={"provider": "processout", "since": since.isoformat()})
-    click.echo(f"stored {len(ids)} events as reconciled (operator action {action_id}): {_ids_text(ids)}")
+    click.echo(f"stored {plural(len(ids), 'event')} as reconciled (operator action {action_id}): {_ids_text(ids)}")
     if len(ids) < len(missing):
         click.echo(f"{len(missing) - len(ids)} arrived meanwhile and were left alone")
