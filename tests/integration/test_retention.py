@@ -168,6 +168,18 @@ def test_bad_input_exits_2_and_changes_nothing(run, engine: Engine, history, tmp
     assert operator_actions(engine) == []
 
 
+def test_a_prune_nobody_can_confirm_says_use_yes_and_changes_nothing(run, engine: Engine, history,
+                                                                     tmp_path: Path) -> None:
+    # Given old final events, and no terminal to answer the question (stdin at its end)
+    result = run("prune", "--older-than", "30d", env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")})
+    # Then the command stops with exit 2 and says how to go ahead, having changed nothing
+    assert result.exit_code == 2, result.output
+    assert "use --yes" in result.output and "Aborted" not in result.output
+    assert len(_ids(engine)) == 6
+    assert not (tmp_path / "a").exists()
+    assert operator_actions(engine) == []
+
+
 def test_a_batch_that_did_not_commit_leaves_no_line_twice(engine: Engine, history, tmp_path: Path) -> None:
     directory = tmp_path / "arch"
     age = retention.parse_age("30d", name="age")
