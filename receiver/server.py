@@ -73,6 +73,7 @@ def run(settings: Settings, *, server: str, bind: str, workers: int | None, thre
 def wsgi_app() -> Flask:
     """Granian's factory, called in each worker process: JSON logs, settings from the environment, the app."""
     from models import logs
+    from models.redaction import Redactor
     from models.settings import load_settings
     from receiver import create_app
 
@@ -81,7 +82,8 @@ def wsgi_app() -> Flask:
     for name in [name for name in os.environ if name.startswith("HTTP_")]:
         del os.environ[name]
     settings = load_settings()
-    logs.configure(secrets=settings.secret_values())  # granian configured logging again in this process
+    # granian configured logging again in this process; every derived form of a secret is scrubbed
+    logs.configure(redactor=Redactor.from_settings(settings))
     app = create_app(settings)
     close_at_exit(app)
     return app

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import click
 
@@ -95,12 +96,17 @@ def db_upgrade(revision: str) -> None:
               help="HTTP server: granian (Rust) or gunicorn gthread (the former default, for comparison)")
 def serve(bind: str, workers: int | None, threads: int | None, server: str) -> None:
     """Run the receiver (granian, WSGI)."""
-    from models.multiproc import enable_multiprocess
-    from receiver.server import run
-
-    settings = _settings_with_database()
-    enable_multiprocess("receiver")  # before any worker imports prometheus_client
-    run(settings, server=server, bind=bind, workers=workers, threads=threads)
+    _settings_with_database()  # bad settings or no database: one line and an exit status, here
+    # The server runs in an interpreter that imports only the receiver (`python -m receiver`): its
+    # worker processes are forked from it and would otherwise carry every module of the command line.
+    argv = [sys.executable, "-m", "receiver", "--bind", bind, "--server", server]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if threads:
+        argv += ["--threads", str(threads)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 @main.command()
