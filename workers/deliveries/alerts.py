@@ -9,8 +9,6 @@ calls; every try carries the same ``webhook-id``/``Idempotency-Key``
 from __future__ import annotations
 
 import json
-import smtplib
-import time
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -24,12 +22,9 @@ from workers.deliveries.senders import (
     NotConfigured,
     Rejected,
     TemporaryFailure,
-    _elapsed_ms,
-    _raise_smtp,
-    _smtp_reply,
-    _transmit,
     message_id,
     post_signed,
+    send_message,
 )
 
 
@@ -63,19 +58,4 @@ def build_alert_email(settings: Settings, *, key: str, document: dict[str, Any])
 
 
 def _send_email(settings: Settings, *, key: str, document: dict[str, Any]) -> Result:
-    msg = build_alert_email(settings, key=key, document=document)
-    started = time.monotonic()
-    try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.delivery_timeout_seconds) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_username:
-                password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
-                smtp.login(settings.smtp_username, password)
-            code, reply = _transmit(smtp, msg, sender=settings.smtp_from, to=settings.alert_email)
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, reply = next(iter(exc.recipients.values()))
-        _raise_smtp(code, reply, started)
-    except smtplib.SMTPResponseException as exc:
-        _raise_smtp(exc.smtp_code, exc.smtp_error, started)
-    return Result(code=code, response=_smtp_reply(code, reply), duration_ms=_elapsed_ms(started))
+    return send_message(settings, build_alert_email(settings, key=key, document=document), to=settings.alert_email)

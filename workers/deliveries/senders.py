@@ -118,7 +118,11 @@ def _smtp_reply(code: int, reply: bytes | str) -> str:
 
 def send_email(settings: Settings, *, key: str, kind: str, payload: dict[str, Any], to: str | None) -> Result:
     _require_sendable(settings, kind=kind, email=to)
-    msg = build_email(settings, key=key, kind=kind, payload=payload, to=to)
+    return send_message(settings, build_email(settings, key=key, kind=kind, payload=payload, to=to), to=to)
+
+
+def send_message(settings: Settings, msg: EmailMessage, *, to: str) -> Result:
+    """One message through the configured SMTP server; the server's final reply is the result."""
     started = time.monotonic()
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
