@@ -29,7 +29,7 @@ from workers.ops_common import (
     short,
     split_values,
 )
-from workers.replay_cli import DEFAULT_BATCH_SIZE, Plan, _actor, _ids_text, _run
+from workers.replay_cli import DEFAULT_BATCH_SIZE, Plan, _actor, _run, goes_ahead
 from workers.cli_text import confirm, plural
 
 SHOWN_MEMBERS = 50
@@ -181,14 +181,7 @@ def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | No
             table = "webhook_events" if record["source"] == "events" else "deliveries"
             found = statuses_of(conn, table=table, ids=ids)
         plan = Plan.of(record["source"], dict(sorted(found.items())), force=force, requested=ids)
-        click.echo(f"incident {incident_id}: {plan.summary()}")
-        if dry_run:
-            if plan.replay:
-                click.echo(f"would replay: {_ids_text(plan.replay)}")
-            click.echo("dry run: nothing changed")
-            return
-        if not plan.replay:
-            click.echo("nothing to replay")
+        if not goes_ahead(plan, heading=f"incident {incident_id}: {plan.summary()}", dry_run=dry_run):
             return
         confirm(f"Replay {plural(len(plan.replay), plan.singular, plan.target)} of incident {incident_id}?",
                 yes=yes)
@@ -197,5 +190,5 @@ def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | No
             selection["force"] = True
         done, action_id = _run(engine, plan=plan, actor=_actor(by), selection=selection, force=force,
                                batch_size=batch_size)
-    click.echo(f"replayed {done} {plan.target} (operator action {action_id}); the incident resolves itself "
-               "once they all succeed")
+    click.echo(f"replayed {plural(done, plan.singular, plan.target)} (operator action {action_id}); "
+               "the incident resolves itself once they all succeed")

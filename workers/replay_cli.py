@@ -107,14 +107,7 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
             selection["force"] = True
         if limit:
             selection["limit"] = limit
-        click.echo(plan.summary())
-        if dry_run:
-            if plan.replay:
-                click.echo(f"would replay: {_ids_text(plan.replay)}")
-            click.echo("dry run: nothing changed")
-            return
-        if not plan.replay:
-            click.echo("nothing to replay")
+        if not goes_ahead(plan, heading=plan.summary(), dry_run=dry_run):
             return
         confirm(f"Replay {plural(len(plan.replay), plan.singular, target)}?", yes=yes)
         done, action_id = _run(engine, plan=plan, actor=_actor(by), selection=selection, force=force,
@@ -124,6 +117,20 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
         left = len(plan.replay) - done
         click.echo(f"{plural(left, plan.singular, target)} changed state since selected and "
                    f"{'was' if left == 1 else 'were'} left alone")
+
+
+def goes_ahead(plan: Plan, *, heading: str, dry_run: bool) -> bool:
+    """Print what a replay would do; False when nothing is to change (a dry run, or nothing replayable)."""
+    click.echo(heading)
+    if dry_run:
+        if plan.replay:
+            click.echo(f"would replay: {_ids_text(plan.replay)}")
+        click.echo("dry run: nothing changed")
+        return False
+    if not plan.replay:
+        click.echo("nothing to replay")
+        return False
+    return True
 
 
 def _run(engine, *, plan: Plan, actor: str, selection: dict[str, object], force: bool,
