@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
-from models.settings import Settings
+from receiver.server_gunicorn import SettingsApplication
 
 
 def default_options(*, bind: str, threads: int) -> dict[str, Any]:
@@ -26,17 +24,7 @@ def default_options(*, bind: str, threads: int) -> dict[str, Any]:
     }
 
 
-class ConsoleServer(BaseApplication):
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
-
+class ConsoleServer(SettingsApplication):
     def load(self):
         from console.app import create_app
 

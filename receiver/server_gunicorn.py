@@ -40,8 +40,8 @@ def _child_exit(server, worker) -> None:
     mark_process_dead(worker.pid)
 
 
-class ReceiverServer(BaseApplication):
-    """Each gunicorn worker builds its own app (and engine) after the fork."""
+class SettingsApplication(BaseApplication):
+    """A gunicorn application from our settings and a dict of gunicorn options; ``load`` builds the app."""
 
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         self.settings = settings
@@ -52,6 +52,10 @@ class ReceiverServer(BaseApplication):
         for key, value in self.options.items():
             if key in self.cfg.settings:  # newer options are skipped on older gunicorns
                 self.cfg.set(key, value)
+
+
+class ReceiverServer(SettingsApplication):
+    """Each gunicorn worker builds its own app (and engine) after the fork."""
 
     def load(self):
         from receiver import create_app
