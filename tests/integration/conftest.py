@@ -20,6 +20,7 @@ from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
 from tests.conftest import make_settings
+from tests.integration.merchant import MerchantServer, SmtpServer
 from tests.integration.stack import (
     FakeProcessOut,
     Sender,
@@ -142,3 +143,19 @@ def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessO
 @pytest.fixture
 def sender(client, processout: FakeProcessOut) -> Sender:
     return Sender(client, processout)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A local SMTP server that keeps what it receives (the customer's and the team's mail)."""
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def merchant() -> Iterator[MerchantServer]:
+    """A local HTTP endpoint that records what it receives (fulfilment, SMS, alert URLs)."""
+    server = MerchantServer()
+    yield server
+    server.close()

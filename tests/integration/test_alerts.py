@@ -1,7 +1,6 @@
 """Alerts end to end: real worker and dispatcher (with its watcher), a local alert receiver and SMTP server."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,17 +16,8 @@ ALERT_SECRET = "whsec_" + "YWxlcnQtc2VjcmV0LWZvci10ZXN0cy0xMjM0NQ=="
 
 
 @pytest.fixture
-def receiver() -> Iterator[MerchantServer]:
-    server = MerchantServer()  # plays the team's alert endpoint (a Slack incoming webhook, a pager bridge)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.close()
+def receiver(merchant: MerchantServer) -> MerchantServer:
+    return merchant  # plays the team's alert endpoint (a Slack incoming webhook, a pager bridge)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,20 +15,6 @@ from tests.integration.stack import Sender, Stack, create_order, event_row, stat
 
 FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
 SHOP = "shop@merchant.example"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def merchant() -> Iterator[MerchantServer]:
-    server = MerchantServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
