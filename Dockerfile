@@ -14,6 +14,8 @@ COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 COPY workers ./workers
 COPY models ./models
+COPY providers ./providers
+COPY sandbox ./sandbox
 COPY migrations ./migrations
 RUN pip install . \
     && groupadd --system payhooks \

@@ -16,7 +16,7 @@ import httpx
 import psutil
 
 from models.settings import Settings
-from receiver.providers.registry import build_adapters
+from providers.registry import build_adapters
 
 
 def log(message: str) -> None:

@@ -1,6 +1,6 @@
 """A local ProcessOut API for benchmarks: ``GET /events/{id}`` from a JSON file.
 
-It is `payhooks up`'s simulator (:mod:`workers.processout_sim`), run as its own
+It is `payhooks up`'s simulator (:mod:`sandbox.processout_sim`), run as its own
 process so it never competes with the load generator for the GIL.
 ``GET /healthz`` answers 200 once it listens. Unknown ids get 404, a wrong
 Basic auth 401, as the real API would.
@@ -40,7 +40,7 @@ def start(processes: ProcessSet, events: dict[str, dict[str, Any]], *, workdir: 
     fake = FakeProcessOut(url=f"http://127.0.0.1:{free_port()}", project_id="proj_bench",
                           project_secret=secrets.token_urlsafe(16))
     port = fake.url.rsplit(":", 1)[1]
-    processes.start("fake-processout", [sys.executable, "-m", "workers.processout_sim", "--port", port,
+    processes.start("fake-processout", [sys.executable, "-m", "sandbox.processout_sim", "--port", port,
                                         "--events", str(events_file),
                                         "--auth", f"{fake.project_id}:{fake.project_secret}"],
                     env=env_without_payhooks(PYTHONPATH=str(Path(__file__).resolve().parents[1])), cwd=workdir)

@@ -45,7 +45,7 @@ from bench.services import ServiceOptions, service_target
 from bench.summary import REPO, machine, run_bench
 from bench.targets import Target
 from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
-from workers.retry import RetrySchedule
+from models.retry import RetrySchedule
 
 POLL_DUE_SECONDS = 0.1
 HANDLER_MODULE = "bench.failing_handler"

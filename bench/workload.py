@@ -1,7 +1,7 @@
 """A benchmark's workload: N registered orders and, for each, the provider's "paid" event.
 
 Orders go straight into the ``orders`` table (fast, before any clock starts);
-the events are realistic bodies from ``receiver.providers.samples``, to be
+the events are realistic bodies from ``sandbox.samples``, to be
 signed with :class:`bench.common.Signer`. ProcessOut events are thin: the
 worker fetches each back from a (fake) ProcessOut API, which serves
 ``processout_events``.
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.common import WebhookRequest
-from receiver.providers.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 
 PAID_EVENT_TYPE: dict[str, str] = {
     "smartpay": "order.authorized",

@@ -15,7 +15,7 @@ from console.state import reading, state
 from models import replays
 from models.queries.events import cursor_after, event_record, list_events, statuses_of
 from models.tables import EVENT_STATUSES
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 

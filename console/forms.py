@@ -15,7 +15,7 @@ from models.orders import DELIVERY_STATUSES
 from models.queries.deliveries import DeliveryFilter
 from models.queries.events import EventFilter
 from models.tables import EVENT_STATUSES
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 from workers.ops_common import parse_when, split_values
 
 

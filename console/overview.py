@@ -10,7 +10,7 @@ from console.state import reading
 from models.queries.overview import LAST_RECEIVED_WINDOW
 from models.queries.overview import overview as read_overview
 from models.tables import EVENT_STATUSES
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 bp = Blueprint("overview", __name__)
 

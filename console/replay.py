@@ -20,7 +20,7 @@ from models import replays
 from models.queries.actions import action as read_action
 from models.queries.events import list_events, select_events
 from models.tables import EVENT_STATUSES
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 bp = Blueprint("replay", __name__, url_prefix="/replay")
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from models.orders import Order
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 BIGINT_MAX = 2**63 - 1
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")

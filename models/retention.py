@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from models import archive
+from models.retry import schedules_from
 from models.settings import Settings
 
 log = logging.getLogger("payhooks.retention")
@@ -52,8 +53,6 @@ def parse_age(value: str, *, name: str) -> timedelta:
 
 def retry_horizon(settings: Settings) -> tuple[str, timedelta]:
     """The provider whose retries last longest, and how long (the whole schedule plus its jitter)."""
-    from workers.retry import schedules_from
-
     longest = max(((provider, sum(schedule.delays, timedelta()) * (1 + schedule.jitter))
                    for provider, schedule in schedules_from(settings).items()), key=lambda item: item[1])
     return longest

@@ -12,8 +12,8 @@ from models.ingest import EventStore
 from models.redaction import Redactor
 from models.settings import Settings
 from receiver.bodies import StreamedBodyLimit
-from receiver.providers.base import Adapter
-from receiver.providers.registry import PROVIDERS, build_adapters
+from providers.base import Adapter
+from providers.registry import PROVIDERS, build_adapters
 
 
 @dataclass

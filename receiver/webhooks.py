@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from models import metrics
 from models.ingest import IngestBusy
 from receiver import state
-from receiver.providers.base import EnvelopeError, VerificationError
+from providers.base import EnvelopeError, VerificationError
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("payhooks.receiver")

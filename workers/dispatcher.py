@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from models import counts, deliveries, metrics, transitions
+from models.retry import RetrySchedule, schedules_from
 from models.settings import Settings
 from workers.celery_app import PROCESS_EVENTS, SEND_DELIVERIES
-from workers.retry import RetrySchedule, schedules_from
 
 log = logging.getLogger("payhooks.dispatcher")
 

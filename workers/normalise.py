@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from receiver.providers.samples import currency_exponent
+from providers.money import currency_exponent
 from workers.errors import BadEventData
 
 

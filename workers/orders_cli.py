@@ -31,7 +31,7 @@ def _echo(order: dict[str, Any], *, as_json: bool, created: bool = False) -> Non
     if as_json:
         _echo_json(order)
         return
-    from receiver.providers.samples import minor_to_major
+    from providers.money import minor_to_major
 
     amount = f"{minor_to_major(order['amount'], order['currency'])} {order['currency']}"
     customer = ", ".join(v for v in (order["customer_name"], order["customer_email"], order["customer_phone"]) if v)

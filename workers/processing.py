@@ -22,16 +22,16 @@ from sqlalchemy import Connection, Engine, text
 
 from models import metrics, transitions
 from models.redaction import redact
+from models.retry import RetrySchedule, schedules_from
 from models.settings import Settings
-from receiver.providers.base import Adapter
-from receiver.providers.registry import build_adapters
+from providers.base import Adapter
+from providers.registry import build_adapters
 from workers.deliveries.senders import unsendable
 from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
 from workers.batch import Batch, Redo
 from workers.handlers import HandlerContext, handlers_for, only_builtins
 from workers.normalise import Payment, extract
 from workers.processout_api import ProcessOutClient
-from workers.retry import RetrySchedule, schedules_from
 
 log = logging.getLogger("payhooks.worker")
 MAX_CONCURRENT_FETCHES = 8

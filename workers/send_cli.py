@@ -9,7 +9,7 @@ from typing import Any
 import click
 import httpx
 
-from receiver.providers.catalog import CANONICAL_ORDER, HANDLED, provider_name, resolve, types_of
+from sandbox.catalog import CANONICAL_ORDER, HANDLED, provider_name, resolve, types_of
 from models.redaction import redact
 from workers.cli_text import confirm
 
@@ -71,8 +71,8 @@ def send(provider: str, event_type: str, url: str | None, order_ref: str | None,
     """
     from models.datadir import SIMULATOR_URL, UP_URL, find_data_dir
     from models.settings import load_settings
-    from receiver.providers.registry import build_adapters
-    from receiver.providers.samples import sample_body, sample_processout_event
+    from providers.registry import build_adapters
+    from sandbox.samples import sample_body, sample_processout_event
 
     resolved = resolve(provider, event_type)
     handlers = _handler_names(resolved.kind)
@@ -121,7 +121,7 @@ def send(provider: str, event_type: str, url: str | None, order_ref: str | None,
 
 def _register_with_simulator(settings, simulator_url: str | None, *, yes: bool, event: dict[str, Any]) -> None:
     """ProcessOut's POST carries only the id: the full event must exist where the workers fetch it."""
-    from workers.processout_sim import register
+    from sandbox.processout_sim import register
 
     if simulator_url and settings.processout_api_url.rstrip("/") == simulator_url.rstrip("/"):
         secret = settings.processout_project_secret

@@ -132,7 +132,7 @@ def up(bind: str, workers: int, console_bind: str) -> None:
     from models.migrate import upgrade
     from workers import devsecrets
     from workers.embedded import EmbeddedPostgres
-    from workers.processout_sim import Simulator
+    from sandbox.processout_sim import Simulator
     from workers.up_output import Sink, log_into, pump
 
     started = time.monotonic()

@@ -12,8 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from models.settings import Settings
-from receiver.providers.registry import build_adapters
-from receiver.providers.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from providers.registry import build_adapters
+from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 
 PROVIDERS = ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")
 TYPES: dict[str, dict[str, str]] = {  # the roles each provider has an event type for

@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models.orders import Delivery, DeliveryAttempt, Order, OrderTransition
 from models.tables import EVENT_STATUSES, EventAttempt, WebhookEvent
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 _events = WebhookEvent.__table__
 _attempts = EventAttempt.__table__

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from models.stats import event_counts
 from models.tables import DUE_STATUSES, EVENT_STATUSES
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 
 CHART_HOURS = 24
 HANDLED = ("succeeded", "ignored")

@@ -10,8 +10,8 @@ from werkzeug.serving import make_server
 
 from models.settings import Settings
 from models.tables import WebhookEvent
-from receiver.providers.registry import build_adapters
-from receiver.providers.samples import sample_body
+from providers.registry import build_adapters
+from sandbox.samples import sample_body
 from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS
 
 EVENT_TYPES = {

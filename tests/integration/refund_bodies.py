@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.providers.samples import minor_to_major, sample_processout_event
+from providers.money import minor_to_major
+from sandbox.samples import sample_processout_event
 
 REFUND_TYPES = {"smartpay": "refund.created", "processout": "transaction.refunded", "yoco": "refund.succeeded",
                 "shadhinpay": "payment.refunded"}

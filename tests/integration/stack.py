@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import Engine, text
 
-from receiver.providers.samples import sample_processout_event
+from sandbox.samples import sample_processout_event
 from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
 from tests.integration.helpers import signed_request
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from models import transitions
 from models.ingest import store_event
-from receiver.providers.samples import sample_body
+from sandbox.samples import sample_body
 from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row
 from tests.integration.custom_handlers import custom
 from workers.handlers import handlers_for, register

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.providers.samples import sample_body
+from sandbox.samples import sample_body
 from tests.integration.helpers import signed_request
 from tests.integration.ops_data import make_runner
 from tests.integration.stack import create_order, event_row, status_of, wait_final, wait_for

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from models.tables import WebhookEvent
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 from tests.conftest import API_TOKEN, TEST_SECRETS
 from tests.integration.helpers import signed_request
 from tests.integration.stack import running_serve

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from models.tables import WebhookEvent
 from receiver import create_app
-from receiver.providers.registry import PROVIDERS, build_adapters
+from providers.registry import PROVIDERS, build_adapters
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
 from tests.integration.helpers import EVENT_TYPES, count_events, live_server, signed_request
 

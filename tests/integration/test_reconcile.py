@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from receiver.providers.samples import sample_processout_event
+from sandbox.samples import sample_processout_event
 from tests.conftest import make_settings
 from tests.integration.ops_data import make_runner, operator_actions
 from tests.integration.stack import FakeProcessOut, Sender, create_order, order_row, wait_final

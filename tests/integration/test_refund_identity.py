@@ -54,7 +54,7 @@ def test_one_refund_is_booked_once_and_two_partial_refunds_twice(stack, sender, 
 
 
 def _kinds(provider: str) -> set[str]:
-    from receiver.providers.registry import build_adapters
+    from providers.registry import build_adapters
     from tests.conftest import make_settings
 
     return set(build_adapters(make_settings())[provider].kinds)

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from receiver.providers.registry import PROVIDERS
-from receiver.providers.samples import sample_body, sample_processout_event
+from providers.registry import PROVIDERS
+from sandbox.samples import sample_body, sample_processout_event
 from tests.integration.helpers import signed_request
 from tests.integration.merchant import MerchantServer, SmtpServer
 from tests.integration.refund_bodies import CURRENCY, REFUND_TYPES, refund_body

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from receiver import create_app
-from receiver.providers.registry import PROVIDERS
+from providers.registry import PROVIDERS
 from tests.conftest import make_settings
 from tests.integration.helpers import count_events, signed_request
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from receiver.providers.catalog import HANDLED, IGNORED
-from receiver.providers.registry import build_adapters
+from sandbox.catalog import HANDLED, IGNORED
+from providers.registry import build_adapters
 from tests.conftest import make_settings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "PROVIDERS.md").read_text()
@@ -42,7 +42,7 @@ def test_each_known_answer_in_the_docs_verifies(provider: str) -> None:
 
 @pytest.mark.parametrize("provider", list(SECTIONS))
 def test_a_changed_byte_fails_the_docs_known_answer(provider: str) -> None:
-    from receiver.providers.base import VerificationError
+    from providers.base import VerificationError
 
     answer = _known_answer(provider)
     now = float(answer.get("now", 0)) or 1_700_000_000.0

@@ -5,8 +5,8 @@ import base64
 
 import pytest
 
-from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.processout import KINDS, PENDING_FETCH, ProcessOutAdapter
+from providers.base import EnvelopeError, Verified, VerificationError
+from providers.processout import KINDS, PENDING_FETCH, ProcessOutAdapter
 
 BODY = b'{"event_id":"ev_2Xk9","event_type":"transaction.failed"}'
 GOOD = "Basic " + base64.b64encode(b"hook:s3cr3t").decode()

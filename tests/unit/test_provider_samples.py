@@ -10,20 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.settings import Settings
-from receiver.providers.base import CANONICAL_KINDS, Adapter, EnvelopeError, Verified, VerificationError
-from receiver.providers.processout import ProcessOutAdapter
-from receiver.providers.registry import PROVIDERS, build_adapters
-from receiver.providers.samples import (
-    DEFAULT_CURRENCY,
-    currency_exponent,
-    minor_to_major,
-    sample_body,
-    sample_processout_event,
-)
-from receiver.providers.senfenico import SenfenicoAdapter
-from receiver.providers.shadhinpay import ShadhinPayAdapter
-from receiver.providers.smartpay import SmartpayAdapter
-from receiver.providers.yoco import YocoAdapter
+from providers.base import CANONICAL_KINDS, Adapter, EnvelopeError, Verified, VerificationError
+from providers.processout import ProcessOutAdapter
+from providers.registry import PROVIDERS, build_adapters
+from providers.money import currency_exponent, minor_to_major
+from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from providers.senfenico import SenfenicoAdapter
+from providers.shadhinpay import ShadhinPayAdapter
+from providers.smartpay import SmartpayAdapter
+from providers.yoco import YocoAdapter
 
 NOW = 1_700_000_000.0
 SECRETS = {

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.senfenico import KINDS, SenfenicoAdapter
+from providers.base import EnvelopeError, Verified, VerificationError
+from providers.senfenico import KINDS, SenfenicoAdapter
 
 KEY = "whk_test_0123456789"
 BODY = (
@@ -162,7 +162,7 @@ def test_the_canonical_candidate_is_built_only_for_bodies_up_to_64_kib() -> None
 
 
 def test_the_canonical_candidate_is_not_built_when_the_raw_one_matches(monkeypatch) -> None:
-    from receiver.providers import senfenico
+    from providers import senfenico
 
     body = b'{"event":"charge.pending"}'
     built = []

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.shadhinpay import KINDS, ShadhinPayAdapter, body_digest
+from providers.base import EnvelopeError, Verified, VerificationError
+from providers.shadhinpay import KINDS, ShadhinPayAdapter, body_digest
 
 SECRET = "sp_whsec_test"
 BODY = (

@@ -6,8 +6,8 @@ import hmac
 
 import pytest
 
-from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.smartpay import KINDS, SmartpayAdapter, base62_decode
+from providers.base import EnvelopeError, Verified, VerificationError
+from providers.smartpay import KINDS, SmartpayAdapter, base62_decode
 
 SECRET = "Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0E"
 TIMESTAMP = "1700000000123"

@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from receiver.providers.base import EnvelopeError, Verified, VerificationError
-from receiver.providers.yoco import KINDS, YocoAdapter
+from providers.base import EnvelopeError, Verified, VerificationError
+from providers.yoco import KINDS, YocoAdapter
 
 # Public known answer from the Standard Webhooks spec.
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import make_settings
-from workers.retry import RetrySchedule, ScheduleError, parse_duration, schedules_from
+from models.retry import RetrySchedule, ScheduleError, parse_duration, schedules_from
 
 S = timedelta(seconds=1)
 M = timedelta(minutes=1)

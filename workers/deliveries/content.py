@@ -7,7 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from receiver.providers.samples import minor_to_major
+from providers.money import minor_to_major
 
 SUBJECTS = {
     "order_confirmation": "Payment received for order {reference}",

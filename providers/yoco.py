@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from receiver.providers.base import (
+from providers.base import (
     Clock,
     Envelope,
     Verified,

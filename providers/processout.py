@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from receiver.providers.base import (
+from providers.base import (
     Clock,
     Envelope,
     EnvelopeError,

@@ -18,7 +18,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 
-from receiver.providers.base import (
+from providers.base import (
     Clock,
     Envelope,
     EnvelopeError,

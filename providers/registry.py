@@ -1,22 +1,40 @@
-"""Build the five adapters from the one settings object."""
+"""Build the five adapters from the one settings object.
+
+The settings are described by what this module reads (:class:`AdapterSettings`),
+so the adapters import nothing of ours: ``models.settings.Settings`` fits it.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from receiver.providers.base import Adapter, Clock, system_clock
-from receiver.providers.processout import ProcessOutAdapter
-from receiver.providers.senfenico import SenfenicoAdapter
-from receiver.providers.shadhinpay import ShadhinPayAdapter
-from receiver.providers.smartpay import SmartpayAdapter
-from receiver.providers.yoco import YocoAdapter
+from providers.base import Adapter, Clock, system_clock
+from providers.processout import ProcessOutAdapter
+from providers.senfenico import SenfenicoAdapter
+from providers.shadhinpay import ShadhinPayAdapter
+from providers.smartpay import SmartpayAdapter
+from providers.yoco import YocoAdapter
 
-if TYPE_CHECKING:
-    from models.settings import Settings
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class AdapterSettings(Protocol):
+    """What the adapters take from the settings (``models.settings.Settings`` has all of it)."""
+
+    processout_basic_auth: _Secret | None
+    processout_allow_unauthenticated: bool
+    smartpay_tolerance_seconds: int
+    yoco_tolerance_seconds: int
+    shadhinpay_tolerance_seconds: int
+
+    def secrets_for(self, provider: str) -> list[str]: ...
+
 
 PROVIDERS = ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")
 
 
-def build_adapters(settings: Settings, *, clock: Clock = system_clock) -> dict[str, Adapter]:
+def build_adapters(settings: AdapterSettings, *, clock: Clock = system_clock) -> dict[str, Adapter]:
     """One adapter per provider name, secrets and tolerances taken from ``settings``."""
     basic_auth = settings.processout_basic_auth
     adapters: dict[str, Adapter] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models.settings import Settings
+from providers.registry import PROVIDERS
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -59,8 +60,6 @@ class RetrySchedule:
 
 def schedules_from(settings: Settings) -> dict[str, RetrySchedule]:
     """One schedule per provider, from ``PAYHOOKS_RETRY_SCHEDULE_<PROVIDER>``."""
-    from receiver.providers.registry import PROVIDERS
-
     return {
         provider: RetrySchedule.parse(getattr(settings, f"retry_schedule_{provider}"))
         for provider in PROVIDERS

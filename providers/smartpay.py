@@ -5,7 +5,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-from receiver.providers.base import (
+from providers.base import (
     Clock,
     Envelope,
     Verified,

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from receiver.providers.base import CANONICAL_KINDS
-from receiver.providers.processout import KINDS as PROCESSOUT
-from receiver.providers.senfenico import KINDS as SENFENICO
-from receiver.providers.shadhinpay import KINDS as SHADHINPAY
-from receiver.providers.smartpay import KINDS as SMARTPAY
-from receiver.providers.yoco import KINDS as YOCO
+from providers.base import CANONICAL_KINDS
+from providers.processout import KINDS as PROCESSOUT
+from providers.senfenico import KINDS as SENFENICO
+from providers.shadhinpay import KINDS as SHADHINPAY
+from providers.smartpay import KINDS as SMARTPAY
+from providers.yoco import KINDS as YOCO
 
 CANONICAL_ORDER = ("payment.succeeded", "payment.failed", "payment.refunded", "payment.charged_back")
 assert set(CANONICAL_ORDER) == CANONICAL_KINDS

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from receiver.providers.base import (
+from providers.base import (
     Clock,
     Envelope,
     EnvelopeError,

@@ -1,4 +1,4 @@
-"""Realistic sample events, for the simulator (``payhooks send``), the tests and benchmarks.
+"""Realistic sample events (fixtures, not production code): for ``payhooks send``, the tests and benchmarks.
 
 Each body follows the provider's envelope in PROVIDERS.md and puts ``order_ref``
 where the provider carries the order's ``provider_payment_ref``, with the amount
@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from providers.money import minor_to_major
+
 DEFAULT_CURRENCY: dict[str, str] = {
     "smartpay": "JPY",
     "processout": "USD",
@@ -20,22 +22,6 @@ DEFAULT_CURRENCY: dict[str, str] = {
     "yoco": "ZAR",
     "shadhinpay": "BDT",
 }
-
-_ZERO_EXPONENT = frozenset({"JPY", "XOF"})
-
-
-def currency_exponent(currency: str) -> int:
-    """ISO 4217 minor-unit exponent: 0 for JPY and XOF, 2 for the others used here."""
-    return 0 if currency.upper() in _ZERO_EXPONENT else 2
-
-
-def minor_to_major(amount_minor: int, currency: str) -> str:
-    """``1050, "USD"`` -> ``"10.50"``; ``1000, "JPY"`` -> ``"1000"``."""
-    exponent = currency_exponent(currency)
-    if exponent == 0:
-        return str(amount_minor)
-    whole, fraction = divmod(abs(amount_minor), 10**exponent)
-    return f"{'-' if amount_minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
 
 
 def _token() -> str:

@@ -13,7 +13,7 @@ its children's environment and its ``runtime.env``); the setting's default is
 the real API. Registered events are kept in a JSON file when one is given,
 so they survive a restart of `up`.
 
-Standalone: ``python -m workers.processout_sim --port P --auth ID:SECRET [--events FILE]``.
+Standalone: ``python -m sandbox.processout_sim --port P --auth ID:SECRET [--events FILE]``.
 """
 from __future__ import annotations
 
