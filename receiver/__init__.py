@@ -1,7 +1,12 @@
-"""The Flask receiver: verify, store, answer. ``create_app`` is the only way in."""
-from __future__ import annotations
+"""The Flask receiver: verify, store, answer. ``create_app`` is the only way in.
 
-from dataclasses import dataclass
+The app factory builds the state the views need (:mod:`receiver.state`) and
+registers the blueprints (:mod:`receiver.webhooks`, :mod:`receiver.orders`,
+:mod:`receiver.health`); the views read that state through
+:func:`receiver.state.state` and never import this package back.
+The adapters come from :mod:`providers`, which imports no Flask.
+"""
+from __future__ import annotations
 
 from flask import Flask, jsonify
 from sqlalchemy import Engine
@@ -11,27 +16,12 @@ from models.db import make_engine
 from models.ingest import EventStore
 from models.redaction import Redactor
 from models.settings import Settings
-from receiver.bodies import StreamedBodyLimit
-from providers.base import Adapter
 from providers.registry import PROVIDERS, build_adapters
+from receiver import health, orders, webhooks
+from receiver.bodies import StreamedBodyLimit
+from receiver.state import EXTENSION, ReceiverState
 
-
-@dataclass
-class ReceiverState:
-    """What the views need, bound to the app (``app.extensions["payhooks"]``)."""
-
-    settings: Settings
-    engine: Engine
-    """Orders API and readiness."""
-    store: EventStore
-    """Webhooks: a group-commit writer on an autocommit connection of its own."""
-    adapters: dict[str, Adapter]
-    redactor: Redactor
-    """Stored headers: secret headers replaced whole, every other value scrubbed."""
-
-    def close(self) -> None:
-        """Store what is queued and close the webhook connection (the engine belongs to whoever made it)."""
-        self.store.close()
+__all__ = ["ReceiverState", "create_app"]
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
@@ -41,15 +31,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # A chunked body is read here up to the largest limit any endpoint has; the endpoint applies its own.
     largest = max(settings.body_limit_for(name) for name in PROVIDERS)
     app.wsgi_app = StreamedBodyLimit(app.wsgi_app, max_bytes=largest)  # type: ignore[method-assign]
-    app.extensions["payhooks"] = ReceiverState(
+    app.extensions[EXTENSION] = ReceiverState(
         settings=settings,
         engine=engine or make_engine(settings, application_name="payhooks-receiver"),
         store=EventStore(settings),
         adapters=build_adapters(settings),
         redactor=Redactor.from_settings(settings),
     )
-
-    from receiver import health, orders, webhooks
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(orders.bp)
@@ -60,9 +48,3 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return jsonify(error=exc.name.lower()), exc.code or 500
 
     return app
-
-
-def state() -> ReceiverState:
-    from flask import current_app
-
-    return current_app.extensions["payhooks"]

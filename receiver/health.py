@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from receiver import state
+from receiver.state import state
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("payhooks.receiver")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from models.order_service import DuplicateOrder, OrderInput, create_order, field_errors, get_order
-from receiver import state
+from receiver.state import state
 
 bp = Blueprint("orders", __name__)
 log = logging.getLogger("payhooks.receiver.orders")

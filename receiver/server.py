@@ -10,16 +10,13 @@ server this replaced (gthread), kept for comparison.
 """
 from __future__ import annotations
 
-import atexit
 import gc
-import logging
-import multiprocessing.util
 import os
-from typing import Any
 
 from flask import Flask
 
 from models.settings import Settings
+from receiver.closing import close_at_exit
 
 GRACEFUL_STOP_SECONDS = 20
 """A stopping worker gets this long to answer its requests in flight before it is killed."""
@@ -87,33 +84,3 @@ def wsgi_app() -> Flask:
     app = create_app(settings)
     close_at_exit(app)
     return app
-
-
-def close_at_exit(app: Flask) -> None:
-    """When this worker process ends: store what its writer holds, close its connections, retire its metrics."""
-    pid = os.getpid()
-
-    def _close() -> None:
-        if os.getpid() != pid:  # a forked child inherits the registration, not the app
-            return
-        app.extensions["payhooks"].close()
-        from models.metrics import mark_process_dead
-
-        mark_process_dead(pid)
-        logging.getLogger("payhooks.receiver").info(
-            "receiver process stopped", extra={"action": "receiver.stopped", "pid": pid})
-
-    once = _Once(_close)
-    atexit.register(once)  # a gunicorn worker leaves through sys.exit
-    multiprocessing.util.Finalize(None, once, exitpriority=100)  # a granian worker (multiprocessing) skips atexit
-
-
-class _Once:
-    def __init__(self, fn: Any) -> None:
-        self._fn = fn
-        self._done = False
-
-    def __call__(self) -> None:
-        if not self._done:
-            self._done = True
-            self._fn()

@@ -7,7 +7,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from models.settings import Settings
-from receiver.server import close_at_exit
+from receiver.closing import close_at_exit
 
 
 def default_options(*, bind: str, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:

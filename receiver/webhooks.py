@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import metrics
 from models.ingest import IngestBusy
-from receiver import state
+from receiver.state import state
 from providers.base import EnvelopeError, VerificationError
 
 bp = Blueprint("webhooks", __name__)
