@@ -36,7 +36,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from models import transitions
 from models.orders import Order, Refund
 from models.redaction import redact
-from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
+from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError, format_traceback
 from workers.handlers import HandlerContext, handlers_for
 from workers.normalise import Payment, extract
 
@@ -191,13 +191,11 @@ class Batch:
 
     def _failed(self, claim: transitions.Claim, exc: Exception,
                 fetched: tuple[str, Any] | None) -> transitions.Outcome:
-        from workers.processing import _traceback
-
         permanent = isinstance(exc, PermanentError)
         retry_in = None if permanent else self.retry_in(claim, exc)
         return transitions.Outcome(claim, "dead" if retry_in is None else "retrying",
                                    redact(str(exc) or type(exc).__name__), retry_in=retry_in,
-                                   traceback=None if permanent else redact(_traceback(exc)),
+                                   traceback=None if permanent else redact(format_traceback(exc)),
                                    order_id=getattr(exc, "payhooks_order_id", None), fetched=fetched)
 
     def write(self, *, worker: str) -> None:

@@ -8,7 +8,6 @@ delay lives in Postgres, never in a countdown.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
@@ -18,6 +17,7 @@ from kombu import Queue
 from models.db import make_engine, normalise_url
 from models.settings import Settings
 from workers import sqla_transport
+from workers.handlers.loading import load_handlers
 
 PROCESS_EVENT = "payhooks.process_event"
 SEND_DELIVERY = "payhooks.send_delivery"
@@ -74,8 +74,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_concurrency=settings.worker_concurrency or os.cpu_count() or 1,
     )
     app.payhooks_settings = settings  # type: ignore[attr-defined]
-    for module in settings.handler_modules:  # a bad module stops the worker at boot, not per task
-        importlib.import_module(module)
+    load_handlers(settings.handler_modules)  # a bad module stops the worker at boot, not per task
     _register_tasks(app)
     return app
 

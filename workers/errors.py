@@ -7,6 +7,8 @@ the event goes ``dead`` at once. Any other exception (including
 """
 from __future__ import annotations
 
+import traceback
+
 
 class HandlingError(Exception):
     """The event could not be handled."""
@@ -55,3 +57,8 @@ class Ignored(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback stored with a failed attempt (its last 20 frames)."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=20))

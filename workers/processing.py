@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,9 +26,10 @@ from models.settings import Settings
 from providers.base import Adapter
 from providers.registry import build_adapters
 from workers.deliveries.senders import unsendable
-from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError
+from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError, format_traceback
 from workers.batch import Batch, Redo
 from workers.handlers import HandlerContext, handlers_for, only_builtins
+from workers.handlers.loading import load_handlers
 from workers.normalise import Payment, extract
 from workers.processout_api import ProcessOutClient
 
@@ -54,6 +54,7 @@ class Runtime:
     pid: int = field(default_factory=os.getpid)
 
     def __post_init__(self) -> None:
+        load_handlers()  # the built-in ones; make_celery loaded PAYHOOKS_HANDLER_MODULES already
         self.adapters = build_adapters(self.settings)
         self.schedules = schedules_from(self.settings)
         self.delivery_schedule = RetrySchedule.parse(self.settings.delivery_retry_schedule)
@@ -291,12 +292,8 @@ def _record_failure(runtime: Runtime, conn: Connection, claim: transitions.Claim
     try:
         with conn.begin_nested():
             status = transitions.fail(conn, claim, error=error, retry_in=retry_in,
-                                      traceback=None if permanent else redact(_traceback(exc)))
+                                      traceback=None if permanent else redact(format_traceback(exc)))
             transitions.link_order(conn, claim, order_id=getattr(exc, "payhooks_order_id", None))
     except transitions.TransitionError as lost:
         return "lease-lost", str(lost)
     return status, error
-
-
-def _traceback(exc: Exception) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=20))

@@ -31,7 +31,9 @@ class ProviderName(click.ParamType):
 
 def _handler_names(kind: str | None) -> list[str]:
     from workers.handlers import handlers_for
+    from workers.handlers.loading import load_handlers
 
+    load_handlers()  # the built-in ones (custom ones: _load_custom_handlers)
     return [name for name, _ in handlers_for(kind)] if kind else []
 
 

@@ -16,13 +16,14 @@ from sandbox.samples import sample_body
 from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row
 from tests.integration.custom_handlers import custom
 from workers.handlers import handlers_for, register
+from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events
 
 
 @pytest.fixture
 def runtime(settings, engine: Engine) -> Runtime:
     # The custom handler that fails for "boom-" orders runs after fulfilment, as a merchant's would.
-    handlers_for("payment.succeeded")
+    load_handlers()  # the built-in ones, as a worker boots
     register("payment.succeeded", name="test_custom")(custom)
     assert [name for name, _ in handlers_for("payment.succeeded")][-1] == "test_custom"
     return Runtime(settings=settings, engine=engine)

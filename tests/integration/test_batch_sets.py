@@ -16,13 +16,14 @@ from sqlalchemy import Engine, text
 from tests.integration.stack import attempts, deliveries, event_row, order_row
 from tests.integration.test_batch import _paid_order, _queued, _stored
 from models import transitions
-from workers import handlers
+from workers.handlers import registry as handlers
+from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events
 
 
 @pytest.fixture
 def runtime(settings, engine: Engine):
-    handlers.handlers_for("payment.succeeded")  # the built-ins register
+    load_handlers()  # the built-ins register
     saved = {kind: list(entries) for kind, entries in handlers._registry.items()}
     for kind, entries in handlers._registry.items():
         entries[:] = [(n, h) for n, h in entries if h.__module__ in handlers.BUILTIN_MODULES]

@@ -1,8 +1,9 @@
 """payment.failed → the order is marked failed and the customer is told (never after paid)."""
 from __future__ import annotations
 
-from workers.handlers import HandlerContext, register
+from workers.handlers.context import HandlerContext
 from workers.handlers.fulfilment import ALREADY_PAID
+from workers.handlers.registry import register
 
 
 @register("payment.failed", name="failure_notification")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func
 
 from workers.errors import AmountMismatch
-from workers.handlers import HandlerContext, register
+from workers.handlers.context import HandlerContext
+from workers.handlers.registry import register
 
 ALREADY_PAID = ("paid", "refunded", "partially_refunded", "charged_back")
 

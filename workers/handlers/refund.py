@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from workers.errors import AmountMismatch, RefundBeforePayment
-from workers.handlers import HandlerContext, register
+from workers.handlers.context import HandlerContext
+from workers.handlers.registry import register
 from workers.normalise import refund_identity
 
 REFUNDABLE = ("paid", "partially_refunded")
