@@ -1,0 +1,253 @@
+"""Imports point one way: command line → receiver, workers, console → models → providers → nothing of ours.
+
+The layers, and what each package may import of ours (every import counts:
+at the top of a module, inside a function, under ``TYPE_CHECKING``):
+
+    cli        anything (today the command line still lives in workers/, CLI_MODULES;
+               the issue-12 cli branch moves it to cli/)
+    console    receiver (its server subclasses the receiver's gunicorn application), models, providers
+    receiver   models, providers
+    workers    models, providers
+    sandbox    providers (to sign bodies and to know each provider's types)
+    models     providers
+    providers  nothing
+
+sandbox/ is what `payhooks up` and `send` imitate the outside world with
+(fixtures, a local ProcessOut API): it sits beside models, on top of the
+adapters, and only the command line, the tests and the benches import it,
+never the receiver, the workers or the console. Strings handed to
+``importlib`` (PAYHOOKS_HANDLER_MODULES) are not imports here.
+"""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
+
+CLI_MODULES = frozenset({
+    "cli", "events_cli", "replay_cli", "orders_cli", "stats_cli", "ops_common", "up_cli", "up_output",
+    "send_cli", "cli_text", "prune_cli", "archive_cli", "incidents_cli", "reconcile_cli", "embedded",
+    "devsecrets",
+})
+"""The command line's modules while they are still in workers/ (they count as the cli layer)."""
+
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "cli": frozenset(OURS),
+    "console": frozenset({"receiver", "models", "providers"}),
+    "receiver": frozenset({"models", "providers"}),
+    "workers": frozenset({"models", "providers"}),
+    "sandbox": frozenset({"providers"}),
+    "models": frozenset({"providers"}),
+    "providers": frozenset(),
+}
+
+KNOWN_UPWARD = frozenset({
+    ("console.cli", "workers.cli"),
+    ("console.forms", "workers.ops_common"),
+    ("console.redaction", "workers.ops_common"),
+})
+"""The console borrowing the command line's helpers (the cli branch's to remove): the only arrows up."""
+
+
+def our_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Every module of our packages by dotted name (a package by its own name)."""
+    found = {}
+    for package in OURS:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imported_names(module: str, path: Path) -> Iterator[tuple[str, int]]:
+    """(dotted name, line) of everything the module imports, anywhere in it."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = module.split(".") if is_package else module.split(".")[:-1]
+                parts = parts[:len(parts) - node.level + 1]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            for alias in node.names:
+                yield f"{base}.{alias.name}", node.lineno  # a submodule, or a name in ``base``
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, dict[str, int]]:
+    """Module → {module of ours it imports: line}; a name resolves to the longest module that holds it."""
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in modules.items():
+        edges = graph.setdefault(module, {})
+        for name, line in imported_names(module, path):
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                edges.setdefault(name, line)
+    return graph
+
+
+def layer(module: str) -> str:
+    package, _, rest = module.partition(".")
+    if package == "workers" and rest.partition(".")[0] in CLI_MODULES:
+        return "cli"
+    return package
+
+
+def forbidden(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> list[str]:
+    """Every arrow from one layer to a layer it may not import, as ``path:line a -> b``."""
+    return [f"{modules[source].relative_to(ROOT)}:{line} {source} -> {target}"
+            for source, edges in graph.items() for target, line in edges.items()
+            if layer(target) != layer(source) and layer(target) not in MAY_IMPORT[layer(source)]
+            and (source, target) not in KNOWN_UPWARD]
+
+
+def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, {}):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _graph_without_known_upward(modules: dict[str, Path]) -> dict[str, dict[str, int]]:
+    graph = import_graph(modules)
+    for source, target in KNOWN_UPWARD:
+        graph.get(source, {}).pop(target, None)
+    return graph
+
+
+@pytest.fixture(scope="module")
+def modules() -> dict[str, Path]:
+    return our_modules()
+
+
+def test_models_import_nothing_above_them(modules):
+    # Given every import in models/ (functions and TYPE_CHECKING blocks included)
+    above = ("receiver", "workers", "cli", "console", "sandbox", "flask")
+    found = [f"{path.relative_to(ROOT)}:{line} {name}"
+             for module, path in modules.items() if module.split(".")[0] == "models"
+             for name, line in imported_names(module, path) if name.split(".")[0] in above]
+    # Then none of them reaches up to the receiver, the workers, the command line, the console or the sandbox
+    assert found == []
+
+
+def test_providers_import_no_flask_and_nothing_of_ours(modules):
+    found = [f"{path.relative_to(ROOT)}:{line} {name}"
+             for module, path in modules.items() if module.split(".")[0] == "providers"
+             for name, line in imported_names(module, path)
+             if name.split(".")[0] in {"flask", "werkzeug", *OURS} - {"providers"}]
+    assert found == []
+
+
+def test_no_arrow_points_up(modules):
+    assert forbidden(import_graph(modules), modules) == []
+
+
+def test_no_import_cycles(modules):
+    # Every import counts, so a cycle dodged with an import inside a function shows here too.
+    # The command line's own modules in workers/ are left out until the cli branch moves them to cli/.
+    left_out = {name for name in modules if layer(name) == "cli" and name.startswith("workers.")}
+    graph = {source: {target: line for target, line in edges.items() if target not in left_out}
+             for source, edges in _graph_without_known_upward(modules).items() if source not in left_out}
+    assert cycles(graph) == []
+    packages: dict[str, dict[str, int]] = {}
+    for source, edges in graph.items():
+        for target in edges:
+            if layer(source) != layer(target):
+                packages.setdefault(layer(source), {})[layer(target)] = 0
+    assert cycles(packages) == []
+
+
+def _imported_by(statement: str) -> set[str]:
+    """The top-level packages loaded by ``statement`` in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", f"import sys; {statement}; print(' '.join(sys.modules))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {name.split(".")[0] for name in out.split()}
+
+
+def test_a_worker_loads_no_flask_and_no_receiver():
+    loaded = _imported_by("import workers.celery_app, workers.processing, workers.batch")
+    assert "workers" in loaded and "providers" in loaded
+    # The receiver's web stack and its connection pool stay out of every Celery worker process.
+    assert loaded & {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"} == set()
+
+
+def test_providers_load_nothing_of_ours():
+    loaded = _imported_by("import providers.registry, providers.money")
+    assert loaded & {"flask", "sqlalchemy", *OURS} == {"providers"}
+
+
+# --- the checks above can fail: they catch what they are meant to catch -----------------------------
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return our_modules(tmp_path)
+
+
+def test_a_cycle_through_a_function_import_is_found(tmp_path):
+    modules = _tree(tmp_path, {
+        "workers/__init__.py": "",
+        "workers/handlers/__init__.py": "def load():\n    from workers.handlers import refund\n",
+        "workers/handlers/refund.py": "from workers.handlers import register\n",
+    })
+    assert cycles(import_graph(modules)) == [["workers.handlers", "workers.handlers.refund"]]
+
+
+def test_an_upward_import_is_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    modules = _tree(tmp_path, {
+        "models/__init__.py": "",
+        "models/order_service.py": "def f():\n    from receiver.providers.registry import PROVIDERS\n",
+        "receiver/__init__.py": "",
+        "receiver/providers/__init__.py": "",
+        "receiver/providers/registry.py": "",
+        "workers/__init__.py": "",
+        "workers/processing.py": "from sandbox import samples\n",
+        "sandbox/__init__.py": "",
+        "sandbox/samples.py": "",
+    })
+    assert forbidden(import_graph(modules), modules) == [
+        "models/order_service.py:2 models.order_service -> receiver.providers.registry",
+        "workers/processing.py:1 workers.processing -> sandbox.samples",
+    ]
