@@ -17,7 +17,6 @@ from models.ingest import EventStore
 from models.redaction import Redactor
 from models.settings import Settings
 from providers.registry import PROVIDERS, build_adapters
-from receiver import health, orders, webhooks
 from receiver.bodies import StreamedBodyLimit
 from receiver.state import EXTENSION, ReceiverState
 
@@ -38,6 +37,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         adapters=build_adapters(settings),
         redactor=Redactor.from_settings(settings),
     )
+
+    # Imported here, as the Flask tutorial's factory imports its blueprints: `python -m receiver`
+    # imports this package before its __main__ sets up multiprocess metrics, and the views load
+    # prometheus_client. The views import receiver.state, never this package: no cycle.
+    from receiver import health, orders, webhooks
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(orders.bp)

@@ -209,6 +209,13 @@ def test_a_worker_loads_no_flask_and_no_receiver():
     assert loaded & {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"} == set()
 
 
+def test_the_receiver_package_loads_no_metrics_before_its_main_sets_them_up():
+    # `python -m receiver` imports the package (and receiver.server) before __main__ points
+    # prometheus_client at its multiprocess directory: the views, which load it, come with create_app.
+    loaded = _imported_by("import receiver, receiver.server")
+    assert "receiver" in loaded and "prometheus_client" not in loaded
+
+
 def test_providers_load_nothing_of_ours():
     loaded = _imported_by("import providers.registry, providers.money")
     assert loaded & {"flask", "sqlalchemy", *OURS} == {"providers"}
