@@ -17,6 +17,7 @@ COPY models ./models
 COPY providers ./providers
 COPY sandbox ./sandbox
 COPY migrations ./migrations
+COPY console ./console
 RUN pip install . \
     && groupadd --system payhooks \
     && useradd --system --gid payhooks --home-dir /home/payhooks --create-home payhooks

@@ -111,3 +111,11 @@ def test_dockerfile_builds_a_non_root_image_that_serves() -> None:
     assert text.rstrip().splitlines()[-1] == 'CMD ["payhooks", "serve"]'
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".git" in ignored
+
+
+def test_dockerfile_copies_every_package_the_command_imports() -> None:
+    # `payhooks` imports the console's command group at start: an image without console/ could not even serve.
+    text = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\S+) \./\1$", text, re.MULTILINE))
+    product = {"receiver", "workers", "models", "migrations", "console", "providers", "sandbox", "cli"}
+    assert {name for name in product if (ROOT / name / "__init__.py").exists()} <= copied
