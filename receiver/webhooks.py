@@ -10,8 +10,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import metrics
 from models.ingest import IngestBusy
-from receiver.state import state
 from providers.base import EnvelopeError, VerificationError
+from receiver.state import state
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("payhooks.receiver")

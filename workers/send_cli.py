@@ -9,8 +9,8 @@ from typing import Any
 import click
 import httpx
 
-from sandbox.catalog import CANONICAL_ORDER, HANDLED, provider_name, resolve, types_of
 from models.redaction import redact
+from sandbox.catalog import CANONICAL_ORDER, HANDLED, provider_name, resolve, types_of
 from workers.cli_text import confirm
 
 

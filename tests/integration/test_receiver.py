@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from models.tables import WebhookEvent
-from receiver import create_app
 from providers.registry import PROVIDERS, build_adapters
+from receiver import create_app
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
 from tests.integration.helpers import EVENT_TYPES, count_events, live_server, signed_request
 

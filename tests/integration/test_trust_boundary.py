@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from receiver import create_app
 from providers.registry import PROVIDERS
+from receiver import create_app
 from tests.conftest import make_settings
 from tests.integration.helpers import count_events, signed_request
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.catalog import HANDLED, IGNORED
 from providers.registry import build_adapters
+from sandbox.catalog import HANDLED, IGNORED
 from tests.conftest import make_settings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "PROVIDERS.md").read_text()

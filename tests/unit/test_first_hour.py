@@ -14,11 +14,11 @@ from pydantic import ValidationError
 
 from models.datadir import find_data_dir, no_database_hint
 from sandbox.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
+from sandbox.processout_sim import Simulator, register
 from sandbox.samples import sample_processout_event
 from tests.conftest import make_settings
 from workers.cli import main
 from workers.cli_text import plural
-from sandbox.processout_sim import Simulator, register
 from workers.up_output import Sink, parse_line
 
 # --- the data directory, found like git finds .git -------------------------------------------------

@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 
 from models.settings import Settings
 from providers.base import CANONICAL_KINDS, Adapter, EnvelopeError, Verified, VerificationError
+from providers.money import currency_exponent, minor_to_major
 from providers.processout import ProcessOutAdapter
 from providers.registry import PROVIDERS, build_adapters
-from providers.money import currency_exponent, minor_to_major
-from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 from providers.senfenico import SenfenicoAdapter
 from providers.shadhinpay import ShadhinPayAdapter
 from providers.smartpay import SmartpayAdapter
 from providers.yoco import YocoAdapter
+from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 
 NOW = 1_700_000_000.0
 SECRETS = {

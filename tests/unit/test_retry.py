@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import make_settings
 from models.retry import RetrySchedule, ScheduleError, parse_duration, schedules_from
+from tests.conftest import make_settings
 
 S = timedelta(seconds=1)
 M = timedelta(minutes=1)
