@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from models.orders import Order
+from models.schema import orders
 from providers.registry import PROVIDERS
 
 BIGINT_MAX = 2**63 - 1
@@ -31,9 +31,6 @@ UNIQUE_FIELDS = {
     "uq_orders_reference": "reference",
     "uq_orders_provider_payment_ref": "provider_payment_ref",
 }
-
-orders = Order.__table__
-
 
 class DuplicateOrder(Exception):
     """An order with this reference, or this provider payment reference, is already registered."""

@@ -26,40 +26,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import incident_tables  # noqa: F401  (alerts, which deliveries reference)
+from models.schema import ORDER_STATUSES, orders
 from models.tables import AttemptColumns, Base, _in
 
-ORDER_STATUSES = (
-    "pending", "paid", "payment_failed", "refunded", "partially_refunded", "charged_back",
-)
 DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
 DELIVERY_FINAL_STATUSES = ("succeeded", "dead", "skipped")
 DELIVERY_SCHEDULE = "10s,1m,5m,30m,2h,6h"
 
 
 class Order(Base):
-    __tablename__ = "orders"
-    __table_args__ = (
-        UniqueConstraint("reference", name="uq_orders_reference"),
-        UniqueConstraint("provider", "provider_payment_ref", name="uq_orders_provider_payment_ref"),
-        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
-        CheckConstraint("amount > 0", name="amount_positive"),
-    )
+    """An ``orders`` row; the table is declared in Core (``models.schema.orders``) for the receiver."""
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    reference: Mapped[str] = mapped_column(String(255))
-    provider: Mapped[str] = mapped_column(String(32))
-    provider_payment_ref: Mapped[str] = mapped_column(String(255))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    customer_email: Mapped[str | None] = mapped_column(String(320))
-    customer_phone: Mapped[str | None] = mapped_column(String(32))
-    customer_name: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), server_default="pending")
-    refunded_amount: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    provider_data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table__ = orders
 
 
 class OrderTransition(Base):
