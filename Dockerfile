@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 COPY workers ./workers
+COPY cli ./cli
 COPY models ./models
 COPY migrations ./migrations
 RUN pip install . \
