@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 COPY workers ./workers
 COPY cli ./cli
+COPY console ./console
 COPY models ./models
 COPY migrations ./migrations
 RUN pip install . \
