@@ -127,7 +127,9 @@ class SettingsError(click.ClickException):
 
 
 def _configure_logging(*, level: str | None) -> None:
-    """JSON lines (readable on a terminal), with every configured secret redacted."""
+    """JSON lines (readable on a terminal), with every configured secret redacted.
+
+    Its modules are imported here, when a command runs: `payhooks --help` configures nothing."""
     from pydantic import ValidationError
 
     from models import logs
