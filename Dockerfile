@@ -13,11 +13,12 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 COPY workers ./workers
+COPY cli ./cli
+COPY console ./console
 COPY models ./models
 COPY providers ./providers
 COPY sandbox ./sandbox
 COPY migrations ./migrations
-COPY console ./console
 RUN pip install . \
     && groupadd --system payhooks \
     && useradd --system --gid payhooks --home-dir /home/payhooks --create-home payhooks

@@ -43,9 +43,9 @@ def code_bin() -> Path:
 
 
 def payhooks_command() -> list[str]:
-    """The `payhooks` console script of :func:`code_bin`, else ``python -m workers.cli``."""
+    """The `payhooks` console script of :func:`code_bin`, else ``python -m cli``."""
     script = code_bin() / "payhooks"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "workers.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
 def env_without_payhooks(**extra: str) -> dict[str, str]:

@@ -78,7 +78,7 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
 def _start(target: Target, services: tuple[str, ...], env: dict[str, str], *, serve_args: tuple[str, ...],
            serve_source: Path | None = None) -> None:
     command = payhooks_command()
-    serve = [sys.executable, "-m", "workers.cli"] if serve_source else command
+    serve = [sys.executable, "-m", "cli"] if serve_source else command
     argv = {"serve": [*serve, "serve", "--bind", target.base_url.removeprefix("http://"), *serve_args],
             "dispatcher": [*command, "dispatcher"], "worker": worker_command()}
     for name in ALL_SERVICES:

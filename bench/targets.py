@@ -40,8 +40,8 @@ from bench.common import (
 )
 from bench.cpu import pids_named, postgres_of_database, postmaster_of
 from bench.fake_processout import FakeProcessOut
+from cli import devsecrets
 from models.db import normalise_url
-from workers import devsecrets
 
 SECRET_VARIABLES = {
     "smartpay": "PAYHOOKS_SMARTPAY_SECRETS",

@@ -27,10 +27,10 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.targets import fresh_database  # noqa: E402
 from bench.workload import PAID_EVENT_TYPE, build_workload, insert_orders  # noqa: E402
+from cli import devsecrets  # noqa: E402
 from models import transitions  # noqa: E402
 from models.db import normalise_url  # noqa: E402
 from models.ingest import store_event  # noqa: E402
-from workers import devsecrets  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

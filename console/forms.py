@@ -14,9 +14,9 @@ from werkzeug.datastructures import MultiDict
 from models.orders import DELIVERY_STATUSES
 from models.queries.deliveries import DeliveryFilter
 from models.queries.events import EventFilter
+from models.queries.values import parse_when, split_values
 from models.tables import EVENT_STATUSES
 from providers.registry import PROVIDERS
-from workers.ops_common import parse_when, split_values
 
 
 @dataclass

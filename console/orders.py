@@ -9,8 +9,8 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from console import forms
 from console.pages import PAGE_SIZE, scrubbed
 from console.state import reading
-from models.orders import ORDER_STATUSES
 from models.queries.orders import list_orders, order_record
+from models.schema import ORDER_STATUSES
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 

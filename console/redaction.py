@@ -7,8 +7,8 @@ reaches a page.
 """
 from __future__ import annotations
 
+from models.queries.values import jsonable
 from models.redaction import Redactor
-from workers.ops_common import jsonable
 
 __all__ = ["Redactor", "jsonable", "redactor_for"]
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import incident_tables  # noqa: F401  (alerts, which deliveries reference)
-from models.schema import ORDER_STATUSES, orders
+from models.schema import orders
 from models.tables import AttemptColumns, Base, _in
 
 DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")

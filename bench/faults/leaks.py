@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from workers import devsecrets
+from cli import devsecrets
 
 TABLES = ("webhook_events", "event_attempts", "orders", "order_transitions", "refunds", "deliveries",
           "delivery_attempts", "operator_actions")

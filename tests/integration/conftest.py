@@ -56,7 +56,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield normalise_url(configured)
         return
-    from workers.embedded import EmbeddedPostgres
+    from cli.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", database="postgres",
                                 delete_on_stop=True)

@@ -11,8 +11,8 @@ from typing import Any
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
+from cli.main import main
 from tests.conftest import SECRET_ENV
-from workers.cli import main
 
 Runner = Callable[..., Result]
 

@@ -90,7 +90,7 @@ class Stack:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *args], env=self.env, cwd=self.workdir,
+            [sys.executable, "-m", "cli", *args], env=self.env, cwd=self.workdir,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.processes[name] = process
@@ -330,7 +330,7 @@ def serve_process(*, database_url: str, workdir: Path, workers: int, threads: in
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        [sys.executable, "-m", "cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--threads", str(threads), *args],
         cwd=workdir, env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})},
         stdout=log, stderr=log, start_new_session=True,

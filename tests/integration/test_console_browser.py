@@ -45,7 +45,7 @@ def console_url(stack: Stack, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = open(tmp_path / "console.log", "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "console", "--bind", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "cli", "console", "--bind", f"127.0.0.1:{port}"],
         env={**stack.env, "PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN}, cwd=tmp_path, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

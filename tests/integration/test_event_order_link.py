@@ -55,7 +55,7 @@ def test_a_retrying_event_is_linked_to_its_order(stack, sender, engine, run) -> 
 
 
 def test_ups_suggestion_fits_the_orders_already_there(settings, engine) -> None:
-    from workers.up_cli import _suggestion
+    from cli.up import _suggestion
 
     assert _suggestion(settings) == ("ORD-1", "ch_demo")
     create_order(engine, reference="ORD-1", provider="yoco", payment_ref="ch_demo", amount=2500, currency="ZAR")

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
+from cli.orders import orders
 from models.orders import Order
-from workers.orders_cli import orders
 
 CREATE = [
     "create", "--reference", "ord_cli_1", "--provider", "senfenico",

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PAYHOOKS = [sys.executable, "-m", "workers.cli"]
+PAYHOOKS = [sys.executable, "-m", "cli"]
 ORDERS = {  # provider: (order reference, provider payment reference, currency)
     "smartpay": ("ORD-S", "order_e2e", "JPY"),
     "processout": ("ORD-P", "tr_e2e", "USD"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers import devsecrets
+from cli import devsecrets
 
 
 def test_fresh_secrets_include_processout_basic_credentials(tmp_path: Path) -> None:

@@ -12,14 +12,15 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from cli.main import main
+from cli.output import plural
+from cli.up_output import Sink, parse_line
 from models.datadir import find_data_dir, no_database_hint
 from sandbox.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
 from sandbox.processout_sim import Simulator, register
 from sandbox.samples import sample_processout_event
 from tests.conftest import make_settings
-from workers.cli import main
-from workers.cli_text import plural
-from workers.up_output import Sink, parse_line
+from sandbox.processout_sim import Simulator, register
 
 # --- the data directory, found like git finds .git -------------------------------------------------
 

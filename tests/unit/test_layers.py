@@ -3,8 +3,7 @@
 The layers, and what each package may import of ours (every import counts:
 at the top of a module, inside a function, under ``TYPE_CHECKING``):
 
-    cli        anything (today the command line still lives in workers/, CLI_MODULES;
-               the issue-12 cli branch moves it to cli/)
+    cli        anything
     console    receiver (its server subclasses the receiver's gunicorn application), models, providers
     receiver   models, providers
     workers    models, providers
@@ -31,13 +30,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
 
-CLI_MODULES = frozenset({
-    "cli", "events_cli", "replay_cli", "orders_cli", "stats_cli", "ops_common", "up_cli", "up_output",
-    "send_cli", "cli_text", "prune_cli", "archive_cli", "incidents_cli", "reconcile_cli", "embedded",
-    "devsecrets",
-})
-"""The command line's modules while they are still in workers/ (they count as the cli layer)."""
-
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "cli": frozenset(OURS),
     "console": frozenset({"receiver", "models", "providers"}),
@@ -47,14 +39,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "models": frozenset({"providers"}),
     "providers": frozenset(),
 }
-
-KNOWN_UPWARD = frozenset({
-    ("console.cli", "workers.cli"),
-    ("console.forms", "workers.ops_common"),
-    ("console.redaction", "workers.ops_common"),
-})
-"""The console borrowing the command line's helpers (the cli branch's to remove): the only arrows up."""
-
 
 def our_modules(root: Path = ROOT) -> dict[str, Path]:
     """Every module of our packages by dotted name (a package by its own name)."""
@@ -97,18 +81,14 @@ def import_graph(modules: dict[str, Path]) -> dict[str, dict[str, int]]:
 
 
 def layer(module: str) -> str:
-    package, _, rest = module.partition(".")
-    if package == "workers" and rest.partition(".")[0] in CLI_MODULES:
-        return "cli"
-    return package
+    return module.partition(".")[0]
 
 
 def forbidden(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> list[str]:
     """Every arrow from one layer to a layer it may not import, as ``path:line a -> b``."""
     return [f"{modules[source].relative_to(ROOT)}:{line} {source} -> {target}"
             for source, edges in graph.items() for target, line in edges.items()
-            if layer(target) != layer(source) and layer(target) not in MAY_IMPORT[layer(source)]
-            and (source, target) not in KNOWN_UPWARD]
+            if layer(target) != layer(source) and layer(target) not in MAY_IMPORT[layer(source)]]
 
 
 def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -146,13 +126,6 @@ def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
     return found
 
 
-def _graph_without_known_upward(modules: dict[str, Path]) -> dict[str, dict[str, int]]:
-    graph = import_graph(modules)
-    for source, target in KNOWN_UPWARD:
-        graph.get(source, {}).pop(target, None)
-    return graph
-
-
 @pytest.fixture(scope="module")
 def modules() -> dict[str, Path]:
     return our_modules()
@@ -185,7 +158,7 @@ def test_no_import_cycles(modules):
     # The command line's own modules in workers/ are left out until the cli branch moves them to cli/.
     left_out = {name for name in modules if layer(name) == "cli" and name.startswith("workers.")}
     graph = {source: {target: line for target, line in edges.items() if target not in left_out}
-             for source, edges in _graph_without_known_upward(modules).items() if source not in left_out}
+             for source, edges in import_graph(modules).items() if source not in left_out}
     assert cycles(graph) == []
     packages: dict[str, dict[str, int]] = {}
     for source, edges in graph.items():

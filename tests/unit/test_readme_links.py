@@ -22,7 +22,7 @@ def test_every_relative_link_names_a_file_in_the_repository(page: Path) -> None:
 def test_reference_pages_named_in_text_exist() -> None:
     # "see PROVIDERS.md" in README, help texts or docstrings must name a page that ships
     named = set()
-    for path in [ROOT / "README.md", *ROOT.glob("workers/**/*.py"), *ROOT.glob("models/*.py")]:
+    for path in [ROOT / "README.md", *ROOT.glob("workers/**/*.py"), *ROOT.glob("cli/*.py"), *ROOT.glob("models/*.py")]:
         named |= set(re.findall(r"(?<![\w/])((?:docs/)?[A-Z][A-Z_]+\.md)", path.read_text()))
     tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split())
     assert all(name in tracked or f"docs/{name}" in tracked for name in named), named - tracked

@@ -9,45 +9,28 @@ always counts exactly what was committed, even when the command is interrupted.
 """
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import datetime
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from models import replays
+from cli.options import (
+    actor_name,
+    build_event_filter,
+    check_statuses,
+    confirm,
+    event_filter_options,
+    goes_ahead,
+    operator_engine,
+    run_replay,
+    settings_with_database,
+    split_values,
+)
+from cli.output import plural
 from models.orders import DELIVERY_STATUSES
 from models.queries import deliveries as delivery_queries
 from models.queries import events as event_queries
 from models.replays import DEFAULT_BATCH_SIZE, Plan
 from models.tables import EVENT_STATUSES
-from workers.cli_text import confirm, plural
-from workers.events_cli import check_statuses
-from workers.ops_common import (
-    build_event_filter,
-    event_filter_options,
-    load_operator_settings,
-    operator_engine,
-    split_values,
-    stderr_console,
-)
-
-SHOWN_IDS = 20
-
-
-def _actor(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
-        return f"uid:{os.getuid()}"
-
-
-def _ids_text(ids: list[int]) -> str:
-    more = f" … and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
-    return ", ".join(map(str, ids[:SHOWN_IDS])) + more
 
 
 @click.command("replay")
@@ -84,7 +67,7 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
     target = "deliveries" if of_deliveries else "events"
     chosen = split_values(statuses) or ("dead",)
     check_statuses(chosen, allowed=DELIVERY_STATUSES if of_deliveries else EVENT_STATUSES)
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine:
         with engine.connect() as conn:
             if ids:
@@ -110,37 +93,10 @@ def replay(ids: tuple[int, ...], of_deliveries: bool, statuses: tuple[str, ...],
         if not goes_ahead(plan, heading=plan.summary(), dry_run=dry_run):
             return
         confirm(f"Replay {plural(len(plan.replay), plan.singular, target)}?", yes=yes)
-        done, action_id = _run(engine, plan=plan, actor=_actor(by), selection=selection, force=force,
-                               batch_size=batch_size)
+        done, action_id = run_replay(engine, plan=plan, actor=actor_name(by), selection=selection, force=force,
+                                     batch_size=batch_size)
     click.echo(f"replayed {plural(done, plan.singular, target)} (operator action {action_id})")
     if done < len(plan.replay):
         left = len(plan.replay) - done
         click.echo(f"{plural(left, plan.singular, target)} changed state since selected and "
                    f"{'was' if left == 1 else 'were'} left alone")
-
-
-def goes_ahead(plan: Plan, *, heading: str, dry_run: bool) -> bool:
-    """Print what a replay would do; False when nothing is to change (a dry run, or nothing replayable)."""
-    click.echo(heading)
-    if dry_run:
-        if plan.replay:
-            click.echo(f"would replay: {_ids_text(plan.replay)}")
-        click.echo("dry run: nothing changed")
-        return False
-    if not plan.replay:
-        click.echo("nothing to replay")
-        return False
-    return True
-
-
-def _run(engine, *, plan: Plan, actor: str, selection: dict[str, object], force: bool,
-         batch_size: int) -> tuple[int, int]:
-    action_id = replays.start(engine, plan=plan, actor=actor, selection=selection)
-    progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=stderr_console(), disable=len(plan.replay) <= batch_size)
-    with progress:
-        task = progress.add_task("replay", total=len(plan.replay))
-        done = replays.run(engine, plan=plan, action_id=action_id, actor=actor, force=force,
-                           batch_size=batch_size,
-                           on_batch=lambda selected, _rearmed: progress.update(task, completed=selected))
-    return done, action_id

@@ -14,23 +14,24 @@ import click
 from rich.table import Table
 from sqlalchemy import text
 
-from models.queries import actions
-from models.queries.events import statuses_of
-from models import incidents as incident_model
-from models.incident_tables import INCIDENT_STATUSES
-from models.redaction import Redactor
-from workers.events_cli import _styled, _when, check_statuses
-from workers.ops_common import (
-    console,
-    echo_json,
-    jsonable,
-    load_operator_settings,
+from cli.options import (
+    actor_name,
+    check_statuses,
+    confirm,
+    goes_ahead,
     operator_engine,
-    short,
+    run_replay,
+    settings_with_database,
     split_values,
 )
-from workers.replay_cli import DEFAULT_BATCH_SIZE, Plan, _actor, _run, goes_ahead
-from workers.cli_text import confirm, plural
+from cli.output import console, echo_json, plural, short, styled, when_text
+from models import incidents as incident_model
+from models.incident_tables import INCIDENT_STATUSES
+from models.queries import actions
+from models.queries.events import statuses_of
+from models.queries.values import jsonable
+from models.redaction import Redactor
+from models.replays import DEFAULT_BATCH_SIZE, Plan
 
 SHOWN_MEMBERS = 50
 
@@ -50,7 +51,7 @@ def list_command(statuses: tuple[str, ...], everything: bool, limit: int, as_jso
     """Incidents, newest change first, with how many of their members still fail."""
     chosen = split_values(statuses) or (INCIDENT_STATUSES if everything else ("open", "acknowledged"))
     check_statuses(chosen, allowed=INCIDENT_STATUSES)
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine, engine.connect() as conn:
         ids = list(conn.execute(text("""SELECT id FROM incidents WHERE status = ANY(:s)
                                          ORDER BY GREATEST(opened_at, last_seen_at) DESC, id DESC LIMIT :n"""),
@@ -65,7 +66,7 @@ def list_command(statuses: tuple[str, ...], everything: bool, limit: int, as_jso
         table.add_column(name, no_wrap=name != "cause", justify="right" if name in ("id", "failing", "members")
                          else "left")
     for row in rows:
-        table.add_row(str(row["id"]), _styled(row["status"]), _when(row["opened_at"]), row["source"],
+        table.add_row(str(row["id"]), styled(row["status"]), when_text(row["opened_at"]), row["source"],
                       row["provider"] or "-", row["event_type"], str(row["failing"]), str(row["members"]),
                       short(row["cause"], 80))
     console().print(table)
@@ -95,7 +96,7 @@ def _record(conn: Any, incident_id: int) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="the whole record as JSON")
 def show(incident_id: int, as_json: bool) -> None:
     """One incident: its cause, its members (newest deaths first) and the alerts it raised."""
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine, engine.connect() as conn:
         record = Redactor.from_settings(settings)(jsonable(_record(conn, incident_id)))
     if as_json:
@@ -106,29 +107,29 @@ def show(incident_id: int, as_json: bool) -> None:
     out.print(f"incident {record['id']}: {record['status']} · {what} {record['event_type']}")
     out.print(f"cause: {record['cause']}")
     out.print(f"example: {short(record['example_error'], 200)}")
-    out.print(f"opened {_when(record['opened_at'])} UTC · last death {_when(record['last_seen_at'])} UTC · "
+    out.print(f"opened {when_text(record['opened_at'])} UTC · last death {when_text(record['last_seen_at'])} UTC · "
               f"reopened {record['reopened_count']}×")
     if record["acknowledged_by"]:
-        out.print(f"acknowledged by {record['acknowledged_by']} at {_when(record['acknowledged_at'])} UTC")
+        out.print(f"acknowledged by {record['acknowledged_by']} at {when_text(record['acknowledged_at'])} UTC")
     if record["resolved_by"]:
-        out.print(f"resolved by {record['resolved_by']} at {_when(record['resolved_at'])} UTC")
+        out.print(f"resolved by {record['resolved_by']} at {when_text(record['resolved_at'])} UTC")
     out.print(f"members: {record['members']}, still failing: {record['failing']}")
     table = Table(title=f"members (newest {SHOWN_MEMBERS})", title_justify="left")
     for name in ("id", "status", "attempt", "died (UTC)", "error"):
         table.add_column(name, no_wrap=name != "error")
     for member in record["members_detail"]:
-        table.add_row(str(member["id"]), _styled(member["status"]), str(member["attempt"]),
-                      _when(member["died_at"]), short(member["error"], 80))
+        table.add_row(str(member["id"]), styled(member["status"]), str(member["attempt"]),
+                      when_text(member["died_at"]), short(member["error"], 80))
     out.print(table)
     for alert in record["alerts"]:
         sent = ", ".join(f"{k} {v}" for k, v in sorted(alert["deliveries"].items())) or "no channel configured"
-        out.print(f"alert {alert['id']} {alert['type']} at {_when(alert['created_at'])} UTC: {sent}")
+        out.print(f"alert {alert['id']} {alert['type']} at {when_text(alert['created_at'])} UTC: {sent}")
     out.print(f"replay its members: payhooks incidents replay {record['id']}")
 
 
 def _change(incident_id: int, by: str | None, *, action: str) -> None:
-    settings = load_operator_settings()
-    actor = _actor(by)
+    settings = settings_with_database()
+    actor = actor_name(by)
     change = incident_model.acknowledge if action == "ack" else incident_model.resolve
     with operator_engine(settings) as engine, engine.begin() as conn:
         if incident_model.summary(conn, incident_id) is None:
@@ -169,7 +170,7 @@ def resolve(incident_id: int, by: str | None) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=DEFAULT_BATCH_SIZE, show_default=True)
 def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | None, batch_size: int) -> None:
     """Set every member of the incident back to pending, due now (the rules of `payhooks replay`)."""
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine:
         with engine.connect() as conn:
             record = incident_model.summary(conn, incident_id)
@@ -188,7 +189,7 @@ def replay(incident_id: int, force: bool, dry_run: bool, yes: bool, by: str | No
         selection: dict[str, object] = {"incident": incident_id, "ids": ids}
         if force:
             selection["force"] = True
-        done, action_id = _run(engine, plan=plan, actor=_actor(by), selection=selection, force=force,
-                               batch_size=batch_size)
+        done, action_id = run_replay(engine, plan=plan, actor=actor_name(by), selection=selection,
+                                     force=force, batch_size=batch_size)
     click.echo(f"replayed {plural(done, plan.singular, plan.target)} (operator action {action_id}); "
                "the incident resolves itself once they all succeed")

@@ -5,7 +5,8 @@ The children log JSON lines (``PAYHOOKS_LOG_FORMAT=json``) into pipes that
 terminal, JSON lines otherwise (``PAYHOOKS_LOG_FORMAT`` forces either). A
 line that is not ours (gunicorn's, Celery's "Warm shutdown") becomes a record
 of ours with the process named. The worker runs Celery without its banner or
-its root warning; one ``worker.ready`` line of ours says what they said.
+its root warning; one ``worker.ready`` line of ours says what they said
+(:func:`cli.worker.quiet_worker`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import os
 import re
 import sys
 import threading
-import warnings
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -131,30 +131,3 @@ def log_into(sink: Sink) -> None:
             handler.addFilter(filter_)
     root.handlers[:] = [handler]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # `up` says "schema at head" itself
-
-
-def quiet_worker(*, queue: str) -> None:
-    """Celery without its banner (``--quiet``) or root warning; our ``worker.ready`` line says both."""
-    from celery import signals
-    from celery.exceptions import SecurityWarning
-
-    warnings.filterwarnings("ignore", category=SecurityWarning)
-    # Our lines ("event 3 succeeded") at our level, even when `--loglevel WARNING` quiets Celery's own
-    logging.getLogger("payhooks").setLevel(os.environ.get("PAYHOOKS_LOG_LEVEL", "INFO").upper())
-    log = logging.getLogger("payhooks.worker")
-
-    @signals.worker_ready.connect(weak=False)
-    def _ready(sender: Any = None, **_: Any) -> None:
-        controller = getattr(sender, "controller", None)
-        concurrency = getattr(controller, "concurrency", None)
-        pool = type(getattr(controller, "pool", None)).__module__.rsplit(".", 1)[-1]
-        root = " (running as root: fine in a container, not recommended elsewhere)" if os.getuid() == 0 else ""
-        log.info("worker ready: %s %s processes on queue %s, Celery %s%s", concurrency, pool, queue,
-                 _celery_version(), root, extra={"action": "worker.ready", "concurrency": concurrency,
-                                                 "queue": queue, "root": os.getuid() == 0})
-
-
-def _celery_version() -> str:
-    import celery
-
-    return celery.__version__

@@ -1,7 +1,7 @@
 """`payhooks send` (a provider's event, signed, to the receiver) and `payhooks providers` (what each sends)."""
 from __future__ import annotations
 
-import json
+import importlib
 import secrets
 import sys
 from typing import Any
@@ -9,9 +9,14 @@ from typing import Any
 import click
 import httpx
 
+from cli.options import confirm
+from cli.output import console, echo_json
+from models.datadir import SIMULATOR_URL, UP_URL, find_data_dir
 from models.redaction import redact
+from models.settings import load_settings
+from providers.registry import build_adapters
 from sandbox.catalog import CANONICAL_ORDER, HANDLED, provider_name, resolve, types_of
-from workers.cli_text import confirm
+from sandbox.samples import sample_body, sample_processout_event
 
 
 def _types_help() -> str:
@@ -30,6 +35,7 @@ class ProviderName(click.ParamType):
 
 
 def _handler_names(kind: str | None) -> list[str]:
+    # The handler modules load the models (SQLAlchemy): only once a command runs, never for --help.
     from workers.handlers import handlers_for
     from workers.handlers.loading import load_handlers
 
@@ -39,10 +45,6 @@ def _handler_names(kind: str | None) -> list[str]:
 
 def _load_custom_handlers() -> str | None:
     """Import PAYHOOKS_HANDLER_MODULES as workers do, so their handlers are listed; why not, if they fail."""
-    import importlib
-
-    from models.settings import load_settings
-
     for module in load_settings().handler_modules:
         try:
             importlib.import_module(module)
@@ -71,11 +73,6 @@ def send(provider: str, event_type: str, url: str | None, order_ref: str | None,
     payment.refunded, payment.charged_back), sent as the provider's own type
     for it, or one of the provider's own types. PROVIDER is any case.
     """
-    from models.datadir import SIMULATOR_URL, UP_URL, find_data_dir
-    from models.settings import load_settings
-    from providers.registry import build_adapters
-    from sandbox.samples import sample_body, sample_processout_event
-
     resolved = resolve(provider, event_type)
     handlers = _handler_names(resolved.kind)
     if not handlers:
@@ -123,7 +120,9 @@ def send(provider: str, event_type: str, url: str | None, order_ref: str | None,
 
 def _register_with_simulator(settings, simulator_url: str | None, *, yes: bool, event: dict[str, Any]) -> None:
     """ProcessOut's POST carries only the id: the full event must exist where the workers fetch it."""
-    from sandbox.processout_sim import register
+    from sandbox.processout_sim import (
+        register,  # the simulator's client: only for a ProcessOut event
+    )
 
     if simulator_url and settings.processout_api_url.rstrip("/") == simulator_url.rstrip("/"):
         secret = settings.processout_project_secret
@@ -170,11 +169,9 @@ def providers(as_json: bool) -> None:
     listing = {name: [{"type": event_type, "kind": kind, "handlers": _handler_names(kind)}
                       for event_type, kind in types_of(name)] for name in HANDLED}
     if as_json:
-        click.echo(json.dumps(listing, indent=2))
+        echo_json(listing)
         return
     from rich.table import Table
-
-    from workers.ops_common import console
 
     table = Table(title="Event types by provider (`payhooks send PROVIDER KIND|TYPE` takes either)",
                   title_justify="left")

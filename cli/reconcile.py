@@ -5,9 +5,23 @@ from datetime import UTC, datetime
 
 import click
 
-from workers.ops_common import WHEN, load_operator_settings, operator_engine
-from workers.replay_cli import _actor, _ids_text
-from workers.cli_text import confirm, plural
+from cli.options import (
+    WHEN,
+    actor_name,
+    confirm,
+    operator_engine,
+    settings_with_database,
+)
+from cli.output import ids_text, plural
+from workers.errors import ProviderUnavailable
+from workers.processout_api import ProcessOutClient
+from workers.reconcile import (
+    NotConfigured,
+    list_since,
+    missing_events,
+    require_configuration,
+    store_missing,
+)
 
 
 class ConfigurationError(click.ClickException):
@@ -35,13 +49,9 @@ def processout(since: datetime, dry_run: bool, yes: bool, by: str | None, page_s
     They are marked as reconciled and handled like any received event; events
     already stored are left as they are. An API error stores nothing.
     """
-    from workers.errors import ProviderUnavailable
-    from workers.processout_api import ProcessOutClient
-    from workers.reconcile import NotConfigured, list_since, missing_events, require_configuration, store_missing
-
     if since > datetime.now(UTC):
         raise click.BadParameter("is in the future", param_hint="--since")
-    settings = load_operator_settings()
+    settings = settings_with_database()
     try:
         require_configuration(settings)
     except NotConfigured as exc:
@@ -67,8 +77,8 @@ def processout(since: datetime, dry_run: bool, yes: bool, by: str | None, page_s
             click.echo("dry run: nothing stored")
             return
         confirm(f"Store {plural(len(missing), 'ProcessOut event')} and handle them?", yes=yes)
-        ids, action_id = store_missing(engine, missing, actor=_actor(by),
+        ids, action_id = store_missing(engine, missing, actor=actor_name(by),
                                        selection={"provider": "processout", "since": since.isoformat()})
-    click.echo(f"stored {plural(len(ids), 'event')} as reconciled (operator action {action_id}): {_ids_text(ids)}")
+    click.echo(f"stored {plural(len(ids), 'event')} as reconciled (operator action {action_id}): {ids_text(ids)}")
     if len(ids) < len(missing):
         click.echo(f"{len(missing) - len(ids)} arrived meanwhile and were left alone")

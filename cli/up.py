@@ -3,7 +3,7 @@
 Embedded Postgres (unless ``PAYHOOKS_DATABASE_URL`` is set), the schema, a
 ProcessOut API simulator (unless ``PAYHOOKS_PROCESSOUT_API_URL`` is set), and
 the child processes: receiver, dispatcher, worker. Their output is merged into
-one stream (:mod:`workers.up_output`). What other commands need to find this
+one stream (:mod:`cli.up_output`). What other commands need to find this
 `up` (database, receiver and simulator URLs) is written to
 ``<data dir>/runtime.env`` while it runs (:mod:`models.datadir`).
 """
@@ -20,9 +20,17 @@ from pathlib import Path
 
 import click
 import httpx
+from sqlalchemy import text
 
+from cli import devsecrets
+from cli.embedded import EmbeddedPostgres
+from cli.options import local_url
+from cli.up_output import Sink, log_into, pump
 from models.datadir import RUNTIME_FILE, SIMULATOR_URL, UP_URL, DataDir, find_data_dir
+from models.db import make_engine
+from models.migrate import upgrade
 from models.settings import Settings, load_settings
+from sandbox.processout_sim import Simulator
 
 log = logging.getLogger("payhooks.up")
 PROVIDER_PATHS = "<smartpay|processout|senfenico|yoco|shadhinpay>"
@@ -30,7 +38,7 @@ PROVIDER_PATHS = "<smartpay|processout|senfenico|yoco|shadhinpay>"
 
 def child_commands(*, bind: str, workers: int, console_bind: str) -> list[tuple[str, list[str]]]:
     """(name, argv) of every process `up` runs; one line here adds another."""
-    command = [sys.executable, "-m", "workers.cli"]
+    command = [sys.executable, "-m", "cli"]
     return [
         ("receiver", [*command, "serve", "--bind", bind, "--workers", str(workers)]),
         ("dispatcher", [*command, "dispatcher"]),
@@ -95,10 +103,6 @@ def _write_runtime(data_dir: DataDir, values: dict[str, str]) -> None:
 
 def _suggestion(settings: Settings) -> tuple[str, str]:
     """An order reference and Yoco checkout id no order has yet: ORD-1/ch_demo, else the next free pair."""
-    from sqlalchemy import text
-
-    from models.db import make_engine
-
     engine = make_engine(settings, pool_size=1, application_name="payhooks-up")
     try:
         with engine.connect() as conn:
@@ -128,13 +132,6 @@ def up(bind: str, workers: int, console_bind: str) -> None:
     commands run in this directory or below it find this `up`. Ctrl-C stops
     every process this command started.
     """
-    from models.db import make_engine
-    from models.migrate import upgrade
-    from workers import devsecrets
-    from workers.embedded import EmbeddedPostgres
-    from sandbox.processout_sim import Simulator
-    from workers.up_output import Sink, log_into, pump
-
     started = time.monotonic()
     sink = Sink()
     log_into(sink)
@@ -185,7 +182,7 @@ def up(bind: str, workers: int, console_bind: str) -> None:
             child_env["PAYHOOKS_PROCESSOUT_API_URL"] = simulator.url
             log.info("ProcessOut API simulator on %s", simulator.url,
                      extra={"action": "up.processout_simulator", "url": simulator.url})
-        base_url = _url(bind)
+        base_url = local_url(bind)
         runtime[UP_URL] = base_url
         _write_runtime(data_dir, runtime)
 
@@ -197,7 +194,7 @@ def up(bind: str, workers: int, console_bind: str) -> None:
         if not _wait_ready(f"{base_url}/readyz", children=children, timeout_seconds=60):
             raise click.ClickException("the receiver did not become ready; its lines above say why "
                                        "(a busy port? then try `payhooks up --bind 127.0.0.1:8010`)")
-        console_url = _url(console_bind)
+        console_url = local_url(console_bind)
         if not _wait_ready(f"{console_url}/signin", children=children, timeout_seconds=60):
             raise click.ClickException("the console did not become ready; its lines above say why "
                                        "(a busy port? then try `payhooks up --console-bind 127.0.0.1:8011`)")
@@ -223,11 +220,6 @@ def up(bind: str, workers: int, console_bind: str) -> None:
             embedded.stop()
         (data_dir.path / RUNTIME_FILE).unlink(missing_ok=True)
         log.info("stopped", extra={"action": "up.stopped"})
-
-
-def _url(bind: str) -> str:
-    host, _, port = bind.rpartition(":")
-    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
 
 
 def _announce(sink, *, settings: Settings, data_dir: DataDir, base_url: str, simulator, console_url: str,

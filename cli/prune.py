@@ -13,13 +13,11 @@ import logging
 from datetime import timedelta
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.options import actor_name, confirm, operator_engine, settings_with_database
+from cli.output import plural, progress
 from models import archive, retention
 from models.queries import actions
-from workers.ops_common import load_operator_settings, operator_engine, stderr_console
-from workers.replay_cli import _actor
-from workers.cli_text import confirm, plural
 
 log = logging.getLogger("payhooks.ops")
 
@@ -45,7 +43,7 @@ def _age(value: str | None, *, retention_days: float) -> tuple[timedelta, str]:
 @click.option("--by", default=None, help="who is pruning, for the audit row [login name]")
 def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | None, by: str | None) -> None:
     """Archive final events older than AGE to the archive directory, then remove them."""
-    settings = load_operator_settings()
+    settings = settings_with_database()
     age, shown_age = _age(older_than, retention_days=settings.retention_days)
     try:
         retention.check_age(age, settings, name="--older-than" if older_than else "PAYHOOKS_RETENTION_DAYS")
@@ -67,16 +65,13 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
             click.echo("nothing to prune")
             return
         confirm(f"Archive and remove {plural(total, 'event')}?", yes=yes)
-        actor = _actor(by)
+        actor = actor_name(by)
         selection = {"older_than": shown_age, "cutoff": cutoff.isoformat(), "archive_dir": str(directory)}
         with engine.begin() as conn:
             action_id = actions.start_action(conn, actor=actor, action="prune", target="events",
                                            filter=selection, detail=f"started: {total} candidate(s)")
         done, files = 0, set()
-        progress = Progress(TextColumn("archiving and removing"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=stderr_console(), disable=total <= size)
-        with progress:
-            task = progress.add_task("prune", total=total)
+        with progress("archiving and removing", total=total, batch_size=size) as (bar, task):
             after = retention.START
             while True:
                 with engine.begin() as conn:
@@ -86,7 +81,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
                     actions.add_to_action(conn, action_id, count=batch.removed)
                 done += batch.removed
                 files.update(batch.files)
-                progress.advance(task, batch.removed)
+                bar.advance(task, batch.removed)
                 if batch.after is None:
                     break
                 after = batch.after

@@ -5,34 +5,29 @@ The same validation and the same insert as ``POST /api/orders``
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from models.order_service import DuplicateOrder, OrderInput, create_order, field_errors, get_order
+from cli.options import operator_engine, settings_with_database
+from cli.output import echo_json
+from models.order_service import (
+    DuplicateOrder,
+    OrderInput,
+    create_order,
+    field_errors,
+    get_order,
+)
 from models.redaction import redact
-
-
-def _engine():
-    from workers.cli import _settings_with_database  # lazily: workers.cli adds this group
-    from workers.ops_common import operator_engine
-
-    return operator_engine(_settings_with_database())
-
-
-def _echo_json(order: dict[str, Any]) -> None:
-    click.echo(json.dumps(order, indent=2))
+from providers.money import minor_to_major
 
 
 def _echo(order: dict[str, Any], *, as_json: bool, created: bool = False) -> None:
     """For a person by default: what the order is, and the next command to run with it."""
     if as_json:
-        _echo_json(order)
+        echo_json(order)
         return
-    from providers.money import minor_to_major
-
     amount = f"{minor_to_major(order['amount'], order['currency'])} {order['currency']}"
     customer = ", ".join(v for v in (order["customer_name"], order["customer_email"], order["customer_phone"]) if v)
     lines = [f"{'registered ' if created else ''}order {order['reference']}: status: {order['status']}",
@@ -83,7 +78,7 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
             f"--{name.replace('_', '-')}: {message}" for name, message in field_errors(exc).items()
         )
         raise click.ClickException(f"invalid order: {problems}; correct and run it again") from None
-    with _engine() as engine:
+    with operator_engine(settings_with_database()) as engine:
         try:
             with engine.begin() as conn:
                 order = create_order(conn, data)
@@ -99,7 +94,7 @@ def create(reference: str, provider: str, provider_payment_ref: str, amount: int
 @click.option("--json", "as_json", is_flag=True, help="the order as JSON, for scripts")
 def show(reference: str, as_json: bool) -> None:
     """The order registered as REFERENCE."""
-    with _engine() as engine, engine.connect() as conn:
+    with operator_engine(settings_with_database()) as engine, engine.connect() as conn:
         order = get_order(conn, reference)
     if order is None:
         raise click.ClickException(f"no order with reference {reference!r}: check it, or register it with "

@@ -1,18 +1,20 @@
 """`payhooks stats`: events by provider × status, what is late, what died, how fast events finish."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
-from sqlalchemy import Engine
 
+from cli.options import operator_engine, settings_with_database
+from cli.output import STATUS_STYLE, console, echo_json, plural
 from models.orders import DELIVERY_STATUSES
+from models.queries.values import jsonable
 from models.stats import LATENCY_WINDOW_MINUTES, RECENT_DEAD_HOURS, collect
 from models.tables import EVENT_STATUSES
-from workers.cli_text import plural
-from workers.events_cli import STATUS_STYLE
-from workers.ops_common import console, echo_json, jsonable, load_operator_settings, operator_engine
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from sqlalchemy import Engine
 
 
 def _seconds(value: float | None) -> str:
@@ -35,6 +37,8 @@ def read_stats(engine: Engine) -> dict[str, Any]:
 
 def _status_table(title: str, rows: dict[str, dict[str, int]], statuses: tuple[str, ...],
                   first: str) -> Table:
+    from rich.table import Table
+
     present = [s for s in statuses if any(s in counts for counts in rows.values())]
     table = Table(title=title, title_justify="left")
     table.add_column(first)
@@ -53,12 +57,19 @@ def _status_table(title: str, rows: dict[str, dict[str, int]], statuses: tuple[s
 @click.option("--json", "as_json", is_flag=True, help="the numbers as one JSON object")
 def stats(as_json: bool) -> None:
     """Counts by provider and status, oldest pending, due retries, recent deaths, latency, deliveries."""
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine:
         numbers = read_stats(engine)
     if as_json:
         echo_json(jsonable(numbers))
         return
+    _print(numbers)
+
+
+def _print(numbers: dict[str, Any]) -> None:
+    """The numbers for a person (rich is loaded here: a --json run never needs it)."""
+    from rich.table import Table
+
     events, deliveries = numbers["events"], numbers["deliveries"]
     out = console()
     out.print(f"payhooks at {numbers['at']:%Y-%m-%d %H:%M:%S %Z} (database clock)")

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import click
 
+from cli.options import local_url, settings_with_database
+from console.server import ConsoleServer, default_options
+
 DEFAULT_BIND = "127.0.0.1:8001"
-
-
-def _url(bind: str) -> str:
-    host, _, port = bind.rpartition(":")
-    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
 
 
 @click.command("console")
@@ -17,12 +15,9 @@ def _url(bind: str) -> str:
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
 def console(bind: str, threads: int) -> None:
     """Run the operator console (sign in with PAYHOOKS_CONSOLE_TOKEN)."""
-    from console.server import ConsoleServer, default_options
-    from workers.cli import _settings_with_database
-
-    settings = _settings_with_database()
+    settings = settings_with_database()
     if settings.console_token is None or not settings.console_token.get_secret_value().strip():
         raise click.ClickException("PAYHOOKS_CONSOLE_TOKEN is not set: the console does not start without a "
                                    "sign-in token (`payhooks up` generates one)")
-    click.echo(f"payhooks console on {_url(bind)}", err=True)
+    click.echo(f"payhooks console on {local_url(bind)}", err=True)
     ConsoleServer(settings, default_options(bind=bind, threads=threads)).run()

@@ -4,49 +4,25 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from cli.options import (
+    build_event_filter,
+    check_statuses,
+    event_filter_options,
+    operator_engine,
+    settings_with_database,
+)
+from cli.output import console, echo_json, plural, short, styled, when_text
 from models.queries.events import cursor_after, event_record, find_event_id, list_events
+from models.queries.values import jsonable
 from models.redaction import Redactor
 from models.tables import EVENT_STATUSES
-from workers.cli_text import plural
-from workers.ops_common import (
-    build_event_filter,
-    console,
-    echo_json,
-    event_filter_options,
-    jsonable,
-    load_operator_settings,
-    operator_engine,
-    short,
-)
 
-STATUS_STYLE = {"succeeded": "green", "skipped": "green", "ignored": "dim", "dead": "bold red",
-                "retrying": "yellow", "pending": "cyan", "queued": "cyan", "processing": "blue",
-                "sending": "blue", "failed": "yellow", "lost": "yellow"}
-
-
-def check_statuses(statuses: tuple[str, ...], *, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(statuses) - set(allowed))
-    if unknown:
-        raise click.BadParameter(f"{', '.join(unknown)} (choose from {', '.join(allowed)})",
-                                 param_hint="--status")
-
-
-def _styled(status: str | None) -> Text:
-    return Text(status or "", style=STATUS_STYLE.get(status or "", ""))
-
-
-def _when(value: str | None) -> str:
-    """ISO 8601 (as :func:`jsonable` made it) shown as ``YYYY-MM-DD HH:MM:SS`` UTC."""
-    if not value:
-        return ""
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.group("events")
@@ -68,7 +44,7 @@ def list_command(statuses: tuple[str, ...], providers: tuple[str, ...], types: t
     selection = build_event_filter(statuses=statuses, providers=providers, types=types,
                                    order_reference=order_reference, since=since, until=until)
     check_statuses(selection.statuses, allowed=EVENT_STATUSES)
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine, engine.connect() as conn:
         after = None
         if after_id is not None:
@@ -80,13 +56,15 @@ def list_command(statuses: tuple[str, ...], providers: tuple[str, ...], types: t
     if as_json:
         echo_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"{plural(len(rows), 'event')}, newest first", title_justify="left")
     for name in ("id", "received (UTC)", "provider", "type", "status", "tries", "replays", "order", "last error"):
         table.add_column(name, no_wrap=name != "last error", justify="right" if name in ("id", "tries",
                                                                                           "replays") else "left")
     for row in rows:
-        table.add_row(str(row["id"]), _when(row["received_at"]), row["provider"], row["event_type"],
-                      _styled(row["status"]), str(row["attempts"]), str(row["replay_count"]),
+        table.add_row(str(row["id"]), when_text(row["received_at"]), row["provider"], row["event_type"],
+                      styled(row["status"]), str(row["attempts"]), str(row["replay_count"]),
                       row["order_reference"] or "", short(row["last_error"]))
     out = console()
     out.print(table)
@@ -111,7 +89,7 @@ def show_command(event_id: int | None, provider: str | None, event_key: str | No
     """Everything about one event: body, headers, payloads, history, attempts, deliveries."""
     if (event_id is None) == (provider is None or event_key is None):
         raise click.UsageError("give an EVENT_ID, or --provider and --key (not both)")
-    settings = load_operator_settings()
+    settings = settings_with_database()
     with operator_engine(settings) as engine, engine.connect() as conn:
         if event_id is None:
             event_id = find_event_id(conn, provider=provider or "", event_key=event_key or "")
@@ -137,6 +115,9 @@ def _section(out: Console, title: str) -> None:
 
 
 def _pairs(out: Console, pairs: list[tuple[str, Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -146,11 +127,15 @@ def _pairs(out: Console, pairs: list[tuple[str, Any]]) -> None:
 
 
 def _render(out: Console, r: dict[str, Any]) -> None:
+    """The whole record for a person (rich is loaded here: a --json run never needs it)."""
+    from rich.table import Table
+    from rich.text import Text
+
     order = r["order"]
     verified = ("secret #" + str(r["secret_index"])) if r["secret_index"] is not None else "no secret index"
     out.rule(f"event {r['id']} · {r['provider']} · {r['event_type']}", align="left")
     _pairs(out, [
-        ("status", _styled(r["status"])), ("event key", r["event_key"]), ("attempts", r["attempts_count"]),
+        ("status", styled(r["status"])), ("event key", r["event_key"]), ("attempts", r["attempts_count"]),
         ("replays", r["replay_count"]), ("received", r["received_at"]), ("processed", r["processed_at"]),
         ("next attempt", r["next_attempt_at"]), ("livemode", r["livemode"]),
         ("verified by", f"{verified} ({r['verify_method'] or 'n/a'})"),
@@ -171,12 +156,12 @@ def _render(out: Console, r: dict[str, Any]) -> None:
     for name in ("at (UTC)", "what", "detail"):
         history.add_column(name)
     for entry in r["history"]:
-        history.add_row(_when(entry["at"]), entry["what"], entry["detail"] or "")
+        history.add_row(when_text(entry["at"]), entry["what"], entry["detail"] or "")
     out.print(history)
     _section(out, f"attempts ({len(r['attempts'])})")
     for attempt in r["attempts"]:
-        out.print(Text.assemble(f"#{attempt['number']} ", _styled(attempt["outcome"]),
-                                f"  {_when(attempt['started_at'])} → {_when(attempt['finished_at'])}"
+        out.print(Text.assemble(f"#{attempt['number']} ", styled(attempt["outcome"]),
+                                f"  {when_text(attempt['started_at'])} → {when_text(attempt['finished_at'])}"
                                 f"  worker {attempt['worker'] or '?'}"))
         if attempt["error"]:
             out.print(f"  error: {attempt['error']}", soft_wrap=True)
@@ -184,7 +169,7 @@ def _render(out: Console, r: dict[str, Any]) -> None:
             out.print("  " + attempt["traceback"].rstrip().replace("\n", "\n  "), soft_wrap=True)
     _section(out, f"deliveries ({len(r['deliveries'])})")
     for delivery in r["deliveries"]:
-        out.print(Text.assemble(f"delivery {delivery['id']} {delivery['key']} ", _styled(delivery["status"]),
+        out.print(Text.assemble(f"delivery {delivery['id']} {delivery['key']} ", styled(delivery["status"]),
                                 f"  tries {delivery['attempts']}  replays {delivery['replay_count']}"))
         if delivery["last_error"]:
             out.print(f"  last error: {delivery['last_error']}", soft_wrap=True)
@@ -193,7 +178,7 @@ def _render(out: Console, r: dict[str, Any]) -> None:
             for name in ("#", "finished (UTC)", "outcome", "code", "ms", "response / error"):
                 tries.add_column(name)
             for t in delivery["tries"]:
-                tries.add_row(str(t["number"]), _when(t["finished_at"]), _styled(t["outcome"]),
+                tries.add_row(str(t["number"]), when_text(t["finished_at"]), styled(t["outcome"]),
                               "" if t["response_code"] is None else str(t["response_code"]),
                               "" if t["duration_ms"] is None else str(t["duration_ms"]),
                               short(t["error"] or t["response"], 80))

@@ -1,0 +1,81 @@
+"""`payhooks` loads only what the command it runs uses: `--help` none of the commands, `send` no Celery.
+
+Each check runs in a fresh interpreter (this one has imported everything) and
+reads its ``sys.modules`` after the command.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+import pytest
+
+from cli.main import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("celery", "kombu", "flask", "werkzeug", "sqlalchemy", "psycopg", "psycopg_pool", "rich", "httpx",
+         "pydantic", "alembic", "prometheus_client", "receiver", "workers")
+SEND_NEEDS = ("httpx", "models.settings", "sandbox.catalog", "providers.registry", "sandbox.samples")
+"""What `payhooks send` reads its settings, posts, signs and builds its events with: whatever these import,
+its --help may too (the group configures logging with the settings' redactor before any subcommand)."""
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The top-level packages and the cli modules a fresh interpreter holds after running ``code``."""
+    script = textwrap.dedent(code) + textwrap.dedent("""
+        import json, sys
+        names = {name.split(".")[0] for name in sys.modules} | {n for n in sys.modules if n.startswith("cli.")}
+        print(json.dumps(sorted(names)))
+        """)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "PAYHOOKS_DATA_DIR": str(ROOT / "no-such-dir")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _after_payhooks(*args: str) -> set[str]:
+    return _loaded_after(f"""
+        from click.testing import CliRunner
+        from cli.main import main
+        result = CliRunner().invoke(main, {list(args)!r})
+        assert result.exit_code == 0, result.output
+        assert "Usage: " in result.output
+        """)
+
+
+def test_the_help_of_the_group_imports_no_command_and_nothing_heavy() -> None:
+    loaded = _after_payhooks("--help")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    assert {name for name in loaded if name.startswith("cli.")} <= {"cli.main", "cli.output"}
+
+
+def test_the_help_of_send_imports_only_what_sending_needs() -> None:
+    loaded = _after_payhooks("send", "--help")
+    needed = _loaded_after("\n".join(f"import {module}" for module in SEND_NEEDS))
+    assert "cli.send" in loaded
+    assert not {"celery", "kombu", "workers", "alembic"} & loaded
+    assert not (loaded & set(HEAVY)) - needed, (loaded & set(HEAVY)) - needed
+    assert {name for name in loaded if name.startswith("cli.")} <= {"cli.main", "cli.output", "cli.options",
+                                                                      "cli.send"}
+
+
+@pytest.mark.parametrize("module", ["cli.stats", "cli.events"])
+def test_the_read_commands_load_no_celery_no_http_client_and_rich_only_to_draw(module: str) -> None:
+    loaded = _loaded_after(f"import {module}")
+    assert not {"celery", "kombu", "httpx", "rich", "alembic", "workers"} & loaded
+    if module == "cli.stats":
+        assert not {"flask", "receiver"} & loaded
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_summary_in_the_group_help_is_the_commands_own(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert isinstance(command, click.Command) and command.name == name
+    own = inspect.cleandoc(command.help or "").split("\n\n")[0]
+    assert " ".join(COMMANDS[name][1].split()) == " ".join(own.split())
