@@ -16,21 +16,22 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import fake_processout
-from bench.common import CODE_BIN_VARIABLE, ProcessSet, Signer, log
-from bench.table_stats import TableStats
 from bench.cpu import CpuSampler
 from bench.figures import collect, problems_in
 from bench.report import render
-from bench.sender import SendResult, send_all
 from bench.summary import run_bench
-from bench.targets import StackOptions, Target, stack_target, up_target
+from bench.table_stats import TableStats
+from bench.targets import ServiceOptions, Target, stack_target, up_target
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
+from testkit.fakes import start_simulator
+from testkit.load import SendResult, Signer, send_all
+from testkit.processes import CODE_BIN_VARIABLE, ProcessSet, log
 
 PRESIGN_LIMIT_SECONDS = 120.0
 """Pre-signed Yoco/Smartpay/ShadhinPay timestamps stay valid (≥ 180 s tolerance) for a run this long."""
@@ -104,10 +105,11 @@ def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, work
     fake = None
     if "processout" in args.providers:
         events = {**warmup.processout_events, **workload.processout_events}
-        fake = fake_processout.start(processes, events, workdir=workdir)
+        fake = start_simulator(processes, events, workdir=workdir)
         log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
-    options = StackOptions(server_url=args.server_url, broker_url=args.broker_url,
-                           worker_args=args.worker_args, serve_args=args.serve_args, processout=fake)
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
+                           worker_args=tuple(shlex.split(args.worker_args)),
+                             serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
     return stack_target(options, processes=processes, workdir=workdir)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.sender import SendResult
+from testkit.load import SendResult
 
 FINAL = ("succeeded", "ignored", "dead")
 

@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import wrk
-from bench.common import Signer, WebhookRequest, log, summarize
-from bench.sender import send_all
 from bench.workload import ALL_PROVIDERS, build_workload
+from testkit.load import Signer, WebhookRequest, send_all, summarize
+from testkit.processes import log
 
 FIXED_RATE_GRACE_SECONDS = 10.0
 """A fixed-rate phase stops sending this long after its last request was due: a receiver that cannot
@@ -49,8 +49,6 @@ class Phase:
     ended: float = 0.0
     rows_added: int | None = None
     cpu: dict[str, Any] = field(default_factory=dict)
-    profile: dict[str, Any] | None = None
-    """py-spy's top frames, when the phase was profiled."""
 
     @property
     def accepted_per_s(self) -> float:

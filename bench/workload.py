@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.common import WebhookRequest
 from receiver.providers.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from testkit.load import WebhookRequest
 
 PAID_EVENT_TYPE: dict[str, str] = {
     "smartpay": "order.authorized",

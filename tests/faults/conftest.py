@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults.postgres import EmbeddedServer
-from tests.integration.stack import rabbitmq_url
+from testkit.postgres import EmbeddedServer
+from testkit.services import rabbitmq_url
 
 
 @pytest.fixture(scope="session")

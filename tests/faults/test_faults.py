@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.faults.catalog import SCENARIOS
-from bench.faults.postgres import EmbeddedServer
 from bench.faults.report import details
 from bench.faults.runner import run_scenario
+from testkit.postgres import EmbeddedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(280)]
 

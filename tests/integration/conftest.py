@@ -8,29 +8,19 @@ database on that server, dropped at the end.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
+from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
+from testkit.postgres import EmbeddedServer, create_database, drop_database
+from testkit.services import Services, delete_queue, new_queue_name, rabbitmq_url
 from tests.conftest import make_settings
-from tests.integration.merchant import MerchantServer, SmtpServer
-from tests.integration.stack import (
-    FakeProcessOut,
-    Sender,
-    Stack,
-    base_env,
-    delete_queue,
-    fake_processout,
-    new_queue_name,
-    rabbitmq_url,
-)
+from tests.integration.stack import Sender, base_env, new_processout, new_stack
 
 pytestmark = pytest.mark.integration
 
@@ -39,27 +29,13 @@ TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch
           "webhook_events", "event_keys", "status_tallies", "tally_marks", "archive_files")
 
 
-def _admin_conninfo(url: str) -> dict[str, object]:
-    parsed = make_url(url)
-    info: dict[str, object] = {"dbname": parsed.database or "postgres", "autocommit": True}
-    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
-                       ("password", parsed.password)):
-        if value:
-            info[key] = value
-    info.update(parsed.query)
-    return info
-
-
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("PAYHOOKS_TEST_DATABASE_URL")
     if configured:
         yield normalise_url(configured)
         return
-    from workers.embedded import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", database="postgres",
-                                delete_on_stop=True)
+    embedded = EmbeddedServer(tmp_path_factory.mktemp("embedded"))
     try:
         yield embedded.start()
     finally:
@@ -68,15 +44,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
-    name = f"payhooks_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(**_admin_conninfo(server_url)) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(server_url, prefix=f"payhooks_test_{os.getpid()}")
     try:
         yield url
     finally:
-        with psycopg.connect(**_admin_conninfo(server_url)) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -122,17 +94,18 @@ def broker_url(database_url: str) -> str:
 
 @pytest.fixture
 def processout() -> Iterator[FakeProcessOut]:
-    with fake_processout() as fake:
-        yield fake
+    fake = new_processout()
+    yield fake
+    fake.close()
 
 
 @pytest.fixture
 def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
-          engine: Engine) -> Iterator[Stack]:
+          engine: Engine) -> Iterator[Services]:
     """Worker and dispatcher processes to start as a test needs them, stopped at its end."""
     queue = new_queue_name()
-    running = Stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
-                                 processout_url=processout.url), workdir=tmp_path)
+    running = new_stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
+                                     processout_url=processout.url), workdir=tmp_path)
     try:
         yield running
     finally:

@@ -19,17 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from testkit.processes import free_port, wait_for
+from testkit.services import Services
 from tests.integration.console_support import CONSOLE_TOKEN
 from tests.integration.ops_data import operator_actions
-from tests.integration.stack import (
-    REPO_ROOT,
-    Stack,
-    create_order,
-    free_port,
-    status_of,
-    wait_final,
-    wait_for,
-)
+from tests.integration.stack import REPO_ROOT, create_order, status_of, wait_final
 
 CHROMIUM = os.environ.get("PAYHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -40,7 +34,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 
 
 @pytest.fixture
-def console_url(stack: Stack, tmp_path: Path) -> Iterator[str]:
+def console_url(stack: Services, tmp_path: Path) -> Iterator[str]:
     """The real `payhooks console` (gunicorn) on a free port, with the stack's settings."""
     port = free_port()
     log = open(tmp_path / "console.log", "ab")
@@ -122,7 +116,7 @@ def _reload_until(page, text: str, *, timeout: float = 45.0) -> None:
     wait_for(shown, timeout=timeout, interval=0.5, message=f"{text!r} on {page.url}")
 
 
-def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Stack, sender, engine: Engine, page,
+def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Services, sender, engine: Engine, page,
                                                            console_url: str) -> None:
     from playwright.sync_api import expect
 

@@ -6,9 +6,10 @@ import json
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.processes import free_port, wait_for
 from tests.conftest import TEST_SECRETS
 from tests.integration.helpers import signed_request
-from tests.integration.stack import create_order, free_port, running_serve, wait_final, wait_for
+from tests.integration.stack import create_order, running_serve, wait_final
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,18 +9,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
+from testkit.processes import wait_for
 from tests.conftest import make_settings
 from tests.integration.helpers import signed_request
-from tests.integration.stack import (
-    attempts,
-    create_order,
-    deliveries,
-    event_row,
-    order_row,
-    status_of,
-    wait_final,
-    wait_for,
-)
+from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row, status_of, wait_final
 from workers.celery_app import make_celery, publisher
 
 CURRENCY = {"smartpay": "JPY", "processout": "USD", "senfenico": "XOF", "yoco": "ZAR", "shadhinpay": "BDT"}
