@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
-from testkit.processes import free_port, wait_for
+from testkit.processes import free_port, wait_for, wait_http_ok
 from testkit.services import Services
 from tests.integration.console_support import CONSOLE_TOKEN
 from tests.integration.ops_data import operator_actions
@@ -36,27 +32,11 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 @pytest.fixture
 def console_url(stack: Services, tmp_path: Path) -> Iterator[str]:
     """The real `payhooks console` (gunicorn) on a free port, with the stack's settings."""
-    port = free_port()
-    log = open(tmp_path / "console.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "console", "--bind", f"127.0.0.1:{port}"],
-        env={**stack.env, "PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN}, cwd=tmp_path, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/signin", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            assert process.poll() is None, (tmp_path / "console.log").read_text()
-            return False
-
-    try:
-        wait_for(ready, timeout=30, message="payhooks console")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    url = f"http://127.0.0.1:{free_port()}"
+    stack.start("console", "console", "--bind", url.removeprefix("http://"),
+                env={"PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN})
+    wait_http_ok(f"{url}/signin", timeout=30, alive=stack.exited)
+    yield url
 
 
 @pytest.fixture
