@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import CpuSampler
-from bench.figures import collect, problems_in
-from bench.report import render
+from bench.e2e_report import collect, problems_in, render
 from bench.summary import run_bench
 from bench.table_stats import TableStats
 from bench.targets import ServiceOptions, Target, stack_target, up_target
@@ -172,7 +171,7 @@ def _send(args: argparse.Namespace, target: Target, workload: Workload, signer: 
 
 def _wait_final(engine, target: Target, *, min_id: int, result: SendResult, timeout: float) -> dict[str, Any]:
     """Poll until every stored event of the run is final, at most ``timeout`` s after the first POST."""
-    from bench.figures import progress
+    from bench.e2e_report import progress
 
     deadline = result.started + timeout
     last_log = 0.0

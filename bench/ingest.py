@@ -6,7 +6,7 @@
 The receiver runs alone (no dispatcher, no worker) with its production
 defaults (``payhooks serve``: granian, one worker process per CPU) on a fresh database of the machine's Postgres. After a warm-up, each
 phase sends events nobody sent before (distinct ids, signed just before the
-phase): one phase per fixed offered rate (wrk paced at that rate; bench/sender.py, open loop,
+phase): one phase per fixed offered rate (wrk paced at that rate; testkit/load.py, open loop,
 without wrk), then
 the bare ``GET /healthz`` rate and the saturation phase, both with wrk
 (closed loop, same threads and connections), whose ratio is the receiver's
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{phases.SATURATION_POOL_PER_S} × duration]")
     parser.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
                         help="generator of every phase: wrk (paced at the fixed rates, closed loop for /healthz "
-                             "and saturation) or bench/sender.py [auto: wrk when installed]")
+                             "and saturation) or testkit/load.py [auto: wrk when installed]")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
     parser.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
     parser.add_argument("--serve-args", default="",

@@ -2,7 +2,7 @@
 
 Orders go straight into the ``orders`` table (fast, before any clock starts);
 the events are realistic bodies from ``receiver.providers.samples``, to be
-signed with :class:`bench.common.Signer`. ProcessOut events are thin: the
+signed with :class:`testkit.load.Signer`. ProcessOut events are thin: the
 worker fetches each back from a (fake) ProcessOut API, which serves
 ``processout_events``.
 """
