@@ -8,6 +8,7 @@ database on that server, dropped at the end.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -18,15 +19,37 @@ from models.migrate import upgrade
 from models.settings import Settings
 from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
 from testkit.postgres import EmbeddedServer, create_database, drop_database
+from testkit.processes import REPO_ROOT
 from testkit.services import Services, delete_queue, new_queue_name, rabbitmq_url
-from tests.conftest import make_settings
-from tests.integration.stack import Sender, base_env, new_processout, new_stack
+from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
+from tests.integration.stack import Sender
 
 pytestmark = pytest.mark.integration
 
 TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch_cursors", "operator_actions",
           "delivery_attempts", "deliveries", "refunds", "order_transitions", "orders", "event_attempts",
           "webhook_events", "event_keys", "status_tallies", "tally_marks", "archive_files")
+
+
+def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
+    env.update({
+        "PYTHONPATH": str(REPO_ROOT),  # the custom handler module lives in tests/
+        "PAYHOOKS_DATABASE_URL": database_url,
+        "PAYHOOKS_BROKER_URL": broker_url,
+        "PAYHOOKS_QUEUE_NAME": queue,
+        **SECRET_ENV,
+        "PAYHOOKS_PROCESSOUT_API_URL": processout_url,
+        "PAYHOOKS_LEASE_SECONDS": "8",
+        "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
+        "PAYHOOKS_HANDLER_MODULES": "tests.integration.custom_handlers",
+        "PAYHOOKS_LOG_LEVEL": "INFO",
+        "PAYHOOKS_DISPATCHER_METRICS_PORT": "0",  # tests that scrape pick their own free ports
+        "PAYHOOKS_WORKER_METRICS_PORT": "0",
+        **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
+           for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
+    })
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +117,8 @@ def broker_url(database_url: str) -> str:
 
 @pytest.fixture
 def processout() -> Iterator[FakeProcessOut]:
-    fake = new_processout()
+    """The fake ProcessOut API, expecting the test settings' project credentials on ``GET /events``."""
+    fake = FakeProcessOut(api_auth=f"proj_test:{PROCESSOUT_PROJECT_SECRET}")
     yield fake
     fake.close()
 
@@ -102,10 +126,12 @@ def processout() -> Iterator[FakeProcessOut]:
 @pytest.fixture
 def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
           engine: Engine) -> Iterator[Services]:
-    """Worker and dispatcher processes to start as a test needs them, stopped at its end."""
+    """Worker and dispatcher processes (``python -m workers.cli``) to start as a test needs them, stopped at
+    its end; their logs in the test's tmp_path."""
     queue = new_queue_name()
-    running = new_stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
-                                     processout_url=processout.url), workdir=tmp_path)
+    running = Services(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
+                                    processout_url=processout.url), workdir=tmp_path,
+                       command=[sys.executable, "-m", "workers.cli"])
     try:
         yield running
     finally:

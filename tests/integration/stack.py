@@ -1,60 +1,22 @@
-"""The integration tests' stack: worker and dispatcher processes, a fake ProcessOut, and row helpers.
+"""What the integration tests do with the stack: orders and rows, signed events through the receiver,
+waiting until events are final (with the processes' logs when they are not).
 
-The processes are :class:`testkit.services.Services` (the `payhooks`
-commands in their own process groups, so a test can SIGKILL a worker with its
-pool children) against the run's real Postgres database and a real broker:
-RabbitMQ when reachable (always under CI), else kombu's SQLAlchemy transport
-on the same Postgres. Each test run uses its own queue.
+The stack itself (worker and dispatcher processes, the fake ProcessOut) is
+made by the fixtures of conftest.py from testkit/.
 """
 from __future__ import annotations
 
-import os
 import secrets
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
 from receiver.providers.samples import sample_processout_event
 from testkit.fakes import FakeProcessOut
-from testkit.processes import REPO_ROOT, wait_for
-from testkit.services import Services, serve_process
-from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
+from testkit.processes import wait_for
+from testkit.services import Services
+from tests.conftest import make_settings
 from tests.integration.helpers import signed_request
-
-
-def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT),  # the custom handler module lives in tests/
-        "PAYHOOKS_DATABASE_URL": database_url,
-        "PAYHOOKS_BROKER_URL": broker_url,
-        "PAYHOOKS_QUEUE_NAME": queue,
-        **SECRET_ENV,
-        "PAYHOOKS_PROCESSOUT_API_URL": processout_url,
-        "PAYHOOKS_LEASE_SECONDS": "8",
-        "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
-        "PAYHOOKS_HANDLER_MODULES": "tests.integration.custom_handlers",
-        "PAYHOOKS_LOG_LEVEL": "INFO",
-        "PAYHOOKS_DISPATCHER_METRICS_PORT": "0",  # tests that scrape pick their own free ports
-        "PAYHOOKS_WORKER_METRICS_PORT": "0",
-        **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
-           for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
-    })
-    return env
-
-
-def new_stack(*, env: dict[str, str], workdir: Path) -> Services:
-    """Worker and dispatcher processes run as ``python -m workers.cli``, logs in ``workdir``."""
-    return Services(env=env, workdir=workdir, command=[sys.executable, "-m", "workers.cli"])
-
-
-def new_processout() -> FakeProcessOut:
-    """The fake ProcessOut API, expecting the test settings' project credentials on ``GET /events``."""
-    return FakeProcessOut(api_auth=f"proj_test:{PROCESSOUT_PROJECT_SECRET}")
 
 
 def create_order(engine: Engine, *, reference: str, provider: str, payment_ref: str, amount: int,
@@ -136,12 +98,3 @@ def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Se
     except AssertionError:
         states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
         raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None
-
-
-@contextmanager
-def running_serve(*, database_url: str, workdir: Path, workers: int, threads: int,
-                  env: dict[str, str] | None = None) -> Iterator[str]:
-    """The real `payhooks serve` (granian) on a free port, ready; yields its base URL."""
-    with serve_process(database_url=database_url, workdir=workdir, workers=workers, threads=threads,
-                       env=env) as (base, _):
-        yield base

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from testkit.processes import free_port, wait_for, wait_http_ok
+from testkit.processes import REPO_ROOT, free_port, wait_for, wait_http_ok
 from testkit.services import Services
 from tests.integration.console_support import CONSOLE_TOKEN
 from tests.integration.ops_data import operator_actions
-from tests.integration.stack import REPO_ROOT, create_order, status_of, wait_final
+from tests.integration.stack import create_order, status_of, wait_final
 
 CHROMIUM = os.environ.get("PAYHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
