@@ -96,13 +96,9 @@ class Services:
         self.started_at[name] = time.time()
         return self.processes.start(name, argv or [*self.command, *args], env=env, cwd=self.workdir)
 
-    def start_serve(self, base_url: str, *args: str, name: str = "serve", timeout: float = 90,
-                    command: list[str] | None = None, env: dict[str, str] | None = None) -> float:
-        """``payhooks serve --bind`` the host:port of ``base_url`` (``command`` instead of ``payhooks``);
-        returns the seconds until /readyz answered."""
-        bind = base_url.removeprefix("http://")
-        self.start(name, "serve", "--bind", bind, *args,
-                   argv=[*command, "serve", "--bind", bind, *args] if command else None, env=env)
+    def start_serve(self, base_url: str, *args: str, name: str = "serve", timeout: float = 90) -> float:
+        """``payhooks serve --bind`` the host:port of ``base_url``; returns the seconds until /readyz answered."""
+        self.start(name, "serve", "--bind", base_url.removeprefix("http://"), *args)
         return wait_http_ok(f"{base_url}/readyz", timeout=timeout, alive=self.exited)
 
     def start_dispatcher(self, name: str = "dispatcher") -> subprocess.Popen:

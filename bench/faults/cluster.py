@@ -54,7 +54,7 @@ class Cluster:
     receiver_url: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.services = Services(env={}, workdir=self.run_dir, metrics=True)
+        self.services = Services(env=self.env(), workdir=self.run_dir, metrics=True)
         self.receiver_url = f"http://127.0.0.1:{free_port()}"
 
     @property
@@ -111,21 +111,16 @@ class Cluster:
 
     # --- processes -------------------------------------------------------------------------
 
-    def _start(self, name: str, *args: str) -> subprocess.Popen:
-        self.services.env = self.env()
-        return self.services.start(name, *args)
-
     def start_receiver(self) -> float:
         """Start ``payhooks serve``; returns the seconds until /readyz answered."""
-        self.services.env = self.env()
         return self.services.start_serve(self.receiver_url, "--workers", str(self.tuning.receiver_workers),
                                          "--threads", str(self.tuning.receiver_threads), name="receiver")
 
     def start_dispatcher(self, name: str = "dispatcher") -> None:
-        self._start(name, "dispatcher")
+        self.services.start_dispatcher(name)
 
     def start_worker(self, name: str) -> None:
-        self._start(name, "worker", "--concurrency", str(self.tuning.worker_concurrency), "--loglevel", "INFO")
+        self.services.start_worker(name, "--loglevel", "INFO", concurrency=self.tuning.worker_concurrency)
 
     def start_all(self) -> None:
         ready = self.start_receiver()
