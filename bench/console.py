@@ -27,11 +27,11 @@ import psycopg
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
-from bench.common import log
 from bench.console_seed import seed
 from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
+from testkit.processes import log
 
 TARGET_MS = 300.0
 TOKEN = "bench-console-token"

@@ -7,7 +7,7 @@
 paid events (all five providers round-robin) are each delivered ``copies``
 times, every delivery signed on its own just before it is sent (as a
 provider's redelivery is), all deliveries shuffled and sent in closed loop by
-Python threads that keep every answer (bench/answers.py: wrk cannot tell
+Python threads that keep every answer (testkit/load.py: wrk cannot tell
 which answer belongs to which request). Then one more copy of every event,
 shuffled: a phase of nothing but duplicates, the duplicate path's own rate.
 
@@ -29,17 +29,16 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.answers import Answers, send_recording
-from bench.common import ProcessSet, Signer, WebhookRequest, log
-from bench.cpu import CpuSampler
 from bench import wrk
+from bench.cpu import CpuSampler
 from bench.duplicates_report import check_phase, phase_figures, render
 from bench.duplicates_wrk import duplicates_only
 from bench.ingest import wait_for_workers, warm_up
 from bench.ingest_phases import events as distinct_events
-from bench.services import ServiceOptions, service_target
 from bench.summary import machine, run_bench
-from bench.targets import Target
+from bench.targets import ServiceOptions, Target, service_target
+from testkit.load import SendResult, Signer, WebhookRequest, send_all
+from testkit.processes import ProcessSet, log
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -110,7 +109,7 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
                                               connections=args.concurrency, max_seconds=args.timeout,
                                               workdir=workdir, sampler=sampler))
                 continue
-            answers = send_recording(target.base_url, requests, concurrency=args.concurrency, signer=signer,
+            answers = send_all(target.base_url, requests, concurrency=args.concurrency, signer=signer,
                                      max_seconds=args.timeout)
             row_of_body = _rows_by_body(engine, floor)
             expected = [row_of_body.get(_digest(events[i].body)) for i in event_of]
@@ -129,12 +128,12 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
             "concurrency": args.concurrency, "rows": rows, "phases": phases, "problems": problems}
 
 
-def _phase(name: str, answers: Answers, event_of: list[int], expected: list[int | None], sampler: CpuSampler,
+def _phase(name: str, answers: SendResult, event_of: list[int], expected: list[int | None], sampler: CpuSampler,
            *, first: bool) -> dict[str, Any]:
     figures = phase_figures(name, answers)
-    figures["cpu"] = sampler.summary(answers.started, answers.started + answers.duration_s)
+    figures["cpu"] = sampler.summary(answers.started, answers.started + answers.duration)
     figures["problems"] = check_phase(name, answers, event_of, expected, first_deliveries=first)
-    log(f"phase {name}: {answers.sent} answered in {answers.duration_s:.1f} s, {figures['answers']}")
+    log(f"phase {name}: {answers.sent} answered in {answers.duration:.1f} s, {figures['answers']}")
     return figures
 
 

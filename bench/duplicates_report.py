@@ -4,37 +4,32 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from bench.answers import Answers
-from bench.common import summarize
 from bench.summary import cpu_line, ms, verdict
+from testkit.load import SendResult, summarize_ms
 
-TOOL = ("Python http.client threads (bench/answers.py), closed loop, one keep-alive connection each; "
+TOOL = ("Python http.client threads (testkit/load.py), closed loop, one keep-alive connection each; "
         "each delivery signed just before it is sent")
 
 
-def _ms(values: list[float]) -> dict[str, float | None]:
-    return {k: None if v is None else round(v * 1000, 1) for k, v in summarize(values).items()}
-
-
-def phase_figures(name: str, answers: Answers) -> dict[str, Any]:
+def phase_figures(name: str, answers: SendResult) -> dict[str, Any]:
     done = [a for a in answers.answers if a is not None]
     by_outcome: dict[str, list[float]] = defaultdict(list)
     for answer in done:
         by_outcome[answer.outcome].append(answer.latency_s)
-    duration = answers.duration_s
+    duration = answers.duration
     return {
         "name": name, "tool": TOOL, "deliveries": len(answers.answers), "answered": len(done),
         "answers": dict(Counter(a.outcome for a in done)), "duration_s": round(duration, 3),
         "requests_per_s": round(len(done) / duration, 1) if duration else None,
         "duplicates_per_s": round(len(by_outcome["200 duplicate"]) / duration, 1) if duration else None,
-        "latency_ms": {"all": _ms([a.latency_s for a in done]),
-                       "first delivery (accepted)": _ms(by_outcome["200 accepted"]),
-                       "duplicate": _ms(by_outcome["200 duplicate"])},
+        "latency_ms": {"all": summarize_ms([a.latency_s for a in done]),
+                       "first delivery (accepted)": summarize_ms(by_outcome["200 accepted"]),
+                       "duplicate": summarize_ms(by_outcome["200 duplicate"])},
         "generator_cpu_pct_of_one_core": round(100 * answers.cpu_seconds / duration, 1) if duration else None,
     }
 
 
-def check_phase(name: str, answers: Answers, event_of: list[int], expected: list[int | None], *,
+def check_phase(name: str, answers: SendResult, event_of: list[int], expected: list[int | None], *,
                 first_deliveries: bool) -> list[str]:
     """Every answer 200 accepted|duplicate naming its event's row; one ``accepted`` per event (mixed phase)."""
     problems = []

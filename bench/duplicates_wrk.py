@@ -1,7 +1,7 @@
 """``bench.duplicates``' duplicates-only phase with wrk: the receiver's duplicate rate, not Python's.
 
 Python threads that keep every answer cost about 0.5 ms of CPU per request
-(bench/answers.py), as much as the receiver's duplicate path, so on two cores
+(testkit/load.py), as much as the receiver's duplicate path, so on two cores
 they cap the rate they measure. wrk sends each pre-signed delivery once
 (bench/wrk.py's pool) and its Lua script keeps the id every answer names.
 wrk cannot tell which answer belongs to which request, so the check is on
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import wrk
-from bench.common import Signer, WebhookRequest, log
 from bench.cpu import CpuSampler
+from testkit.load import Signer, WebhookRequest
+from testkit.processes import log
 
 MIN_RATE_PER_S = 300
 """wrk is given the time to send every delivery at this rate; a slower receiver fails the check (unanswered)."""

@@ -16,21 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import fake_processout
-from bench.common import CODE_BIN_VARIABLE, ProcessSet, Signer, log
-from bench.table_stats import TableStats
 from bench.cpu import CpuSampler
-from bench.figures import collect, problems_in
-from bench.report import render
-from bench.sender import SendResult, send_all
+from bench.e2e_report import collect, problems_in, render
 from bench.summary import run_bench
-from bench.targets import StackOptions, Target, stack_target, up_target
+from bench.table_stats import TableStats
+from bench.targets import ServiceOptions, Target, stack_target, up_target
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
+from testkit.fakes import start_simulator
+from testkit.load import SendResult, Signer, send_all
+from testkit.processes import CODE_BIN_VARIABLE, ProcessSet, log
 
 PRESIGN_LIMIT_SECONDS = 120.0
 """Pre-signed Yoco/Smartpay/ShadhinPay timestamps stay valid (≥ 180 s tolerance) for a run this long."""
@@ -104,10 +104,11 @@ def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, work
     fake = None
     if "processout" in args.providers:
         events = {**warmup.processout_events, **workload.processout_events}
-        fake = fake_processout.start(processes, events, workdir=workdir)
+        fake = start_simulator(processes, events, workdir=workdir)
         log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
-    options = StackOptions(server_url=args.server_url, broker_url=args.broker_url,
-                           worker_args=args.worker_args, serve_args=args.serve_args, processout=fake)
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
+                           worker_args=tuple(shlex.split(args.worker_args)),
+                             serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
     return stack_target(options, processes=processes, workdir=workdir)
 
 
@@ -170,7 +171,7 @@ def _send(args: argparse.Namespace, target: Target, workload: Workload, signer: 
 
 def _wait_final(engine, target: Target, *, min_id: int, result: SendResult, timeout: float) -> dict[str, Any]:
     """Poll until every stored event of the run is final, at most ``timeout`` s after the first POST."""
-    from bench.figures import progress
+    from bench.e2e_report import progress
 
     deadline = result.started + timeout
     last_log = 0.0

@@ -1,12 +1,12 @@
 """Ingest benchmark: distinct signed events from all five providers into `payhooks serve`, nothing else.
 
     python -m bench.ingest [--rates 500,1000,2000] [--duration 10] [--saturation|--no-saturation]
-                           [--events N] [--tool auto|wrk|sender] [--profile DIR] [--json]
+                           [--events N] [--tool auto|wrk|sender] [--json]
 
 The receiver runs alone (no dispatcher, no worker) with its production
 defaults (``payhooks serve``: granian, one worker process per CPU) on a fresh database of the machine's Postgres. After a warm-up, each
 phase sends events nobody sent before (distinct ids, signed just before the
-phase): one phase per fixed offered rate (wrk paced at that rate; bench/sender.py, open loop,
+phase): one phase per fixed offered rate (wrk paced at that rate; testkit/load.py, open loop,
 without wrk), then
 the bare ``GET /healthz`` rate and the saturation phase, both with wrk
 (closed loop, same threads and connections), whose ratio is the receiver's
@@ -22,8 +22,8 @@ printed as MISSED and does not change the exit status.
 from __future__ import annotations
 
 import argparse
-import shlex
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -36,14 +36,12 @@ from sqlalchemy import Engine, text
 
 from bench import ingest_phases as phases
 from bench import wrk
-from bench.common import ProcessSet, Signer, log
 from bench.cpu import CpuSampler
 from bench.ingest_report import evaluate, problems_in, render
-from bench.profile import record, top_frames
-from bench.sender import send_all
-from bench.services import ServiceOptions, service_target
 from bench.summary import machine, run_bench
-from bench.targets import Target
+from bench.targets import ServiceOptions, Target, service_target
+from testkit.load import Signer, send_all
+from testkit.processes import ProcessSet, log
 
 WARMUP_EVENTS = 250
 SETTLE_SECONDS = 2.0
@@ -61,14 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{phases.SATURATION_POOL_PER_S} × duration]")
     parser.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
                         help="generator of every phase: wrk (paced at the fixed rates, closed loop for /healthz "
-                             "and saturation) or bench/sender.py [auto: wrk when installed]")
+                             "and saturation) or testkit/load.py [auto: wrk when installed]")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
     parser.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="py-spy record every receiver process during saturation into DIR")
-    parser.add_argument("--profile-mode", choices=("gil", "busy"), default="gil",
-                        help="gil: samples of the thread holding the GIL (Python's CPU); busy: every "
-                             "non-idle thread, waits on Postgres included [gil]")
     parser.add_argument("--serve-args", default="",
                         help="extra `payhooks serve` options, e.g. '--workers 3 --threads 2' [production defaults]")
     parser.add_argument("--compare", action="append", default=[], metavar="SERVE_ARGS",
@@ -135,9 +128,6 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
         "machine": machine(), "settings": _settings(args, target, len(workers)), "idle_cpu": idle_cpu,
         "phases": [_phase_dict(p) for p in done], "memory": worker_memory(target),
     }
-    profile = next((p.profile for p in done if p.profile), None)
-    if profile:
-        figures["profile"] = profile
     figures["targets"] = [t.as_dict() for t in evaluate(figures)]
     return figures
 
@@ -178,23 +168,12 @@ def _saturation(args: argparse.Namespace, target: Target, signer: Signer, workdi
                 pids: dict[str, int], run_id: str) -> phases.Phase:
     count = args.events or int(phases.SATURATION_POOL_PER_S * args.duration)
     requests = phases.events(count, run_id=f"{run_id}s")
-    recording = None
-    if args.profile:
-        args.profile.mkdir(parents=True, exist_ok=True)
-        recording = record(target.processes.processes["serve"].pid, seconds=args.duration,
-                           output=args.profile / f"ingest-saturation-{args.profile_mode}.txt",
-                           gil=args.profile_mode == "gil")
     if args.tool == "wrk":
-        phase = phases.wrk_saturation(target.base_url, requests, signer=signer, duration_s=args.duration,
-                                      threads=args.threads, connections=args.connections, workdir=workdir,
-                                      pids=pids)
-    else:
-        phase = phases.sender_saturation(target.base_url, requests, signer=signer,
-                                         concurrency=args.connections, duration_s=args.duration)
-    if recording is not None:
-        recording.wait(timeout=args.duration + 30)
-        phase.profile = {"file": str(recording.output), "mode": args.profile_mode, **top_frames(recording.output)}
-    return phase
+        return phases.wrk_saturation(target.base_url, requests, signer=signer, duration_s=args.duration,
+                                     threads=args.threads, connections=args.connections, workdir=workdir,
+                                     pids=pids)
+    return phases.sender_saturation(target.base_url, requests, signer=signer, concurrency=args.connections,
+                                    duration_s=args.duration)
 
 
 def _counted(engine: Engine, run_phase: Callable[[], phases.Phase], sampler: CpuSampler) -> phases.Phase:

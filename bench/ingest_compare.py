@@ -18,10 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ProcessSet, Signer, log
 from bench.cpu import CpuSampler
-from bench.ingest import _counted, _healthz, _phase_dict, _saturation, warm_up, worker_memory
-from bench.services import ServiceOptions, service_target
+from bench.ingest import (
+    _counted,
+    _healthz,
+    _phase_dict,
+    _saturation,
+    warm_up,
+    worker_memory,
+)
+from bench.targets import ServiceOptions, service_target
+from testkit.load import Signer
+from testkit.processes import ProcessSet, log
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,17 +73,13 @@ def _measure_one(args: argparse.Namespace, processes: ProcessSet, workdir: Path,
             warm_up(target, signer)
             run_id = f"cmp{os.getpid()}{int(time.time()) % 100000}"
             done = [_counted(engine, lambda: _healthz(args, target, workdir, pids), sampler),
-                    _counted(engine, lambda: _saturation(_no_profile(args), target, signer, workdir, pids, run_id),
+                    _counted(engine, lambda: _saturation(args, target, signer, workdir, pids, run_id),
                              sampler)]
         finally:
             sampler.stop()
             engine.dispose()
         memory = worker_memory(target)
     return {"label": label, "phases": [_phase_dict(p) for p in done], "memory": memory}
-
-
-def _no_profile(args: argparse.Namespace) -> argparse.Namespace:
-    return argparse.Namespace(**{**vars(args), "profile": None})
 
 
 def _wait_started(target: Any, timeout: float = 60.0) -> None:

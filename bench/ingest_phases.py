@@ -1,9 +1,9 @@
 """The phases of ``bench.ingest``: each sends its own distinct events and says which tool measured it.
 
-* :func:`fixed_rate`: bench/sender.py in open loop (request *i* due at
+* :func:`fixed_rate`: testkit/load.py in open loop (request *i* due at
   ``start + i / rate``): Debian's wrk 4.1 has no fixed-rate mode (no wrk2).
 * :func:`saturation`: wrk, closed loop, each pre-signed request sent once
-  (bench/wrk.py); without wrk, bench/sender.py in closed loop.
+  (bench/wrk.py); without wrk, testkit/load.py in closed loop.
 * :func:`healthz`: the same tool and concurrency as the saturation phase,
   ``GET /healthz``: the receiver's bare HTTP rate, the baseline of the ratio.
 
@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import wrk
-from bench.common import Signer, WebhookRequest, log, summarize
-from bench.sender import send_all
 from bench.workload import ALL_PROVIDERS, build_workload
+from testkit.load import Signer, WebhookRequest, send_all, summarize_ms
+from testkit.processes import log
 
 FIXED_RATE_GRACE_SECONDS = 10.0
 """A fixed-rate phase stops sending this long after its last request was due: a receiver that cannot
@@ -49,8 +49,6 @@ class Phase:
     ended: float = 0.0
     rows_added: int | None = None
     cpu: dict[str, Any] = field(default_factory=dict)
-    profile: dict[str, Any] | None = None
-    """py-spy's top frames, when the phase was profiled."""
 
     @property
     def accepted_per_s(self) -> float:
@@ -73,7 +71,7 @@ def events(count: int, *, run_id: str) -> list[WebhookRequest]:
 def fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
                concurrency: int) -> Phase:
     phase = Phase(name=f"{rate:g}/s", offered_rate=rate,
-                  tool=f"bench/sender.py (Python http.client, open loop at {rate:g}/s, {concurrency} connections)")
+                  tool=f"testkit/load.py (Python http.client, open loop at {rate:g}/s, {concurrency} connections)")
     signer.sign_all(requests)
     log(f"phase {phase.name}: {len(requests)} events")
     phase.started = time.monotonic()
@@ -87,7 +85,7 @@ def fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, si
 def sender_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
                       duration_s: float) -> Phase:
     phase = Phase(name="saturation", offered_rate=None,
-                  tool=f"bench/sender.py (Python http.client, closed loop, {concurrency} connections)")
+                  tool=f"testkit/load.py (Python http.client, closed loop, {concurrency} connections)")
     signer.sign_all(requests)
     log(f"phase saturation (sender): up to {len(requests)} events for {duration_s:g} s")
     phase.started = time.monotonic()
@@ -227,7 +225,7 @@ def sender_healthz(base_url: str, *, duration_s: float, concurrency: int) -> Pha
     return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {concurrency} connections, "
                  "GET /healthz)", offered_rate=None, sent=sum(answers.values()), accepted=answers.get("200", 0),
                  answers=dict(answers), window_s=ended - started,
-                 latency_ms={k: None if v is None else round(v * 1000, 1) for k, v in summarize(latencies).items()},
+                 latency_ms=summarize_ms(latencies),
                  generator={"cpu_pct_of_one_core": round(100 * (time.process_time() - cpu_before) /
                                                          (ended - started), 1)},
                  started=started, ended=ended)

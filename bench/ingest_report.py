@@ -11,11 +11,6 @@ P99_GOAL_MS = 20.0
 P99_GOAL_RATE = 1000.0
 RSS_GOAL_MB = 80.0
 
-INCLUSIVE_OF_INTEREST = ("store_event", "Connection.execute (sqlalchemy", "ValuesBase.values", "Engine.begin",
-                         "Connection.commit", "Connection.wait", "Flask.wsgi_app", "ThreadWorker.handle (",
-                         "Logger.info", "adapter", "verify", "Request.get_data", "jsonify", "metrics",
-                         "_generate_cache_key", "_compile_w_cache")
-
 TOLERATED = ("200 accepted", "503")
 """Answers that are no bug: stored, or 503 (the database too slow: the provider retries)."""
 
@@ -97,8 +92,6 @@ def render(figures: dict[str, Any]) -> str:
         from bench.ingest_compare import render_lines
 
         lines.extend(render_lines(figures["compare"], figures))
-    if figures.get("profile"):
-        lines.extend(_profile_lines(figures["profile"]))
     lines.append("targets (informational: a miss does not fail the run):")
     lines.extend(TargetCheck(**t).line() for t in figures["targets"])
     lines.append(verdict(figures.get("problems", []), figures.get("log_dir")))
@@ -146,13 +139,3 @@ def _memory_line(memory: dict[str, Any]) -> str:
     return (f"memory after the run: receiver worker processes RSS {each} MB (unique USS {uss} MB, "
             f"proportional PSS {pss} MB); "
             f"master RSS {memory['master_rss_mb']:.1f} MB")
-
-
-def _profile_lines(profile: dict[str, Any]) -> list[str]:
-    top_self = ", ".join(f"{f} {pct}%" for f, pct in list(profile["self"].items())[:10])
-    under = ", ".join(f"{f} {pct}%" for f, pct in list(profile["inclusive"].items())
-                      if any(key in f for key in INCLUSIVE_OF_INTEREST))
-    return [(f"profile (py-spy --{profile['mode']}, saturation, {profile['samples']} samples, every receiver "
-            f"process; raw stacks in {profile['file']}):"),
-            f"  self (innermost frame): {top_self}",
-            f"  inclusive (time under): {under}"]

@@ -36,16 +36,15 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench import fake_processout
-from bench.common import ProcessSet, Signer, log
 from bench.cpu import CpuSampler
 from bench.retry_report import analyse, render
-from bench.sender import send_all
-from bench.services import ServiceOptions, service_target
 from bench.summary import REPO, machine, run_bench
-from bench.targets import Target
+from bench.targets import ServiceOptions, Target, service_target
 from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
 from models.retry import RetrySchedule
+from testkit.fakes import start_simulator
+from testkit.load import Signer, send_all
+from testkit.processes import ProcessSet, log
 
 POLL_DUE_SECONDS = 0.1
 HANDLER_MODULE = "bench.failing_handler"
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
     run_id = secrets.token_hex(3)
     workload = build_workload(args.events, ALL_PROVIDERS, run_id=run_id)
-    fake = fake_processout.start(processes, workload.processout_events, workdir=workdir)
+    fake = start_simulator(processes, workload.processout_events, workdir=workdir)
     env = {f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": args.schedule for p in ALL_PROVIDERS}
     env.update(PAYHOOKS_DISPATCH_POLL_SECONDS=f"{args.poll:g}", PAYHOOKS_HANDLER_MODULES=HANDLER_MODULE,
                PYTHONPATH=str(REPO))

@@ -5,8 +5,8 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import Any
 
-from bench.common import summarize
 from bench.summary import TargetCheck, cpu_line, verdict
+from testkit.load import summarize
 
 EARLY_TOLERANCE_S = 0.005
 """An attempt that starts more than this before its due time is a bug (both times are Postgres' clock)."""

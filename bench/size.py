@@ -39,12 +39,12 @@ from sqlalchemy import text
 
 from bench import ingest_phases as phases
 from bench import size_data
-from bench.common import ProcessSet, Signer, env_without_payhooks, log, payhooks_command
-from bench.services import ServiceOptions, service_target
 from bench.size_report import render, targets
 from bench.summary import machine, run_bench
-from bench.targets import Target, _delete_queue
-
+from bench.targets import ServiceOptions, Target, service_target
+from testkit.load import Signer
+from testkit.processes import ProcessSet, env_without_payhooks, log, payhooks_command
+from testkit.services import delete_queue
 
 _FIRST_ID = re.compile(r'"id" ?: ?(\d+)')
 
@@ -135,7 +135,7 @@ def _idle_dispatcher(target: Target, *, args: argparse.Namespace, processes: Pro
                 "total_pct": round(100 * sum(used) / args.idle_seconds, 2), "backends": len(backends)}
     finally:
         processes.stop([name])
-        _delete_queue(args.broker_url, queue)
+        delete_queue(args.broker_url, queue, report=log)
 
 
 def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.common import log
 from models import counts
+from testkit.processes import log
 
 _FILL = """
 WITH g AS (
@@ -110,9 +110,11 @@ def table_bytes(engine: Engine) -> dict[str, int]:
 
 def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
     """EXPLAIN of every operator query on the filled table: each must be an index (or index-only) scan."""
-    from models.queries.events import EventFilter, list_events
-    from sqlalchemy.dialects import postgresql
     from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.dialects import postgresql
+
+    from models.queries.events import EventFilter, list_events
 
     queries = {
         "stats: final since the tally mark": (

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import ProcessSet, log
+from testkit.processes import ProcessSet, log
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,16 @@
 """A running payhooks to benchmark, as a context manager that cleans everything up.
 
-* :func:`stack_target`: a fresh ``payhooks_bench_<random>`` database on a
-  Postgres server, ``payhooks db upgrade``, then ``payhooks serve``,
-  ``payhooks dispatcher`` and ``payhooks worker`` as separate processes on
-  RabbitMQ with a queue of their own. On exit: every process stopped, the
-  database dropped, the queue deleted.
+* :func:`service_target`: a fresh ``payhooks_bench_<random>`` database on a
+  Postgres server, ``payhooks db upgrade``, then the chosen services
+  (``serve``, ``dispatcher``, ``worker``) as separate processes
+  (:class:`testkit.services.Services`) with a queue of their own and
+  settings of the benchmark's own: the ingest and duplicate benchmarks want
+  the receiver alone (so nothing else competes for the CPU), the retry
+  benchmark a short retry schedule. The metrics ports are off unless ``env``
+  sets them. On exit: every process stopped, the database dropped, the queue
+  deleted.
+* :func:`stack_target`: the same with all three services and their defaults
+  (bench.e2e's ``--mode stack``).
 * :func:`up_target`: ``payhooks up`` in a temporary directory with no
   PAYHOOKS_* variable (embedded Postgres, kombu's SQLAlchemy broker). Its
   secrets and database URL are read from ``.payhooks/``. On exit: SIGINT, and
@@ -14,35 +20,38 @@ from __future__ import annotations
 
 import os
 import secrets
-import shlex
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import (
+from bench.cpu import pids_named, postgres_of_database, postmaster_of
+from cli import devsecrets
+from models.db import normalise_url
+from testkit.fakes import Simulator
+from testkit.postgres import create_database, drop_database
+from testkit.processes import (
     ProcessSet,
     env_without_payhooks,
     free_port,
     group_members,
     log,
-    code_bin,
     payhooks_command,
     wait_http_ok,
+    worker_command,
 )
-from bench.cpu import pids_named, postgres_of_database, postmaster_of
-from bench.fake_processout import FakeProcessOut
-from cli import devsecrets
-from models.db import normalise_url
+from testkit.services import Services, delete_queue
 
+ALL_SERVICES = ("serve", "dispatcher", "worker")
+QUIET_METRICS = {"PAYHOOKS_DISPATCHER_METRICS_PORT": "0", "PAYHOOKS_WORKER_METRICS_PORT": "0"}
 SECRET_VARIABLES = {
     "smartpay": "PAYHOOKS_SMARTPAY_SECRETS",
     "senfenico": "PAYHOOKS_SENFENICO_SECRETS",
@@ -93,7 +102,7 @@ def _up_children(up_pid: int) -> dict[str, list[int]]:
     try:
         for child in psutil.Process(up_pid).children():
             words = child.cmdline()
-            name = next((w for w in ("serve", "dispatcher", "worker") if w in words), "up")
+            name = next((w for w in ALL_SERVICES if w in words), "up")
             groups.setdefault("receiver" if name == "serve" else name, []).append(child.pid)
     except psutil.Error:
         pass
@@ -110,48 +119,69 @@ def find_postmaster(target: Target) -> int | None:
         engine.dispose()
 
 
-# --- stack mode ------------------------------------------------------------------------------
+# --- separate services -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class StackOptions:
+class ServiceOptions:
     server_url: str
     broker_url: str
-    worker_args: str = ""
-    serve_args: str = ""
-    processout: FakeProcessOut | None = None
+    services: tuple[str, ...] = ("serve",)
+    env: Mapping[str, str] = field(default_factory=dict)
+    """PAYHOOKS_* settings on top of the fresh database, broker, queue and generated secrets."""
+    processout: Simulator | None = None
+    serve_args: tuple[str, ...] = ()
+    """Extra `payhooks serve` options (``--workers``, ``--threads``) instead of its production defaults."""
+    worker_args: tuple[str, ...] = ()
+    """Appended to :func:`testkit.processes.worker_command` (`payhooks worker`'s option names)."""
+    serve_source: Path | None = None
+    """Run `payhooks serve` from this source tree (another commit's ``git archive``) instead of ours."""
+    mode: str = "services"
+    quiet: bool = True
+    """Metrics ports off and each service's Prometheus files in the workdir; False: the services' defaults."""
 
 
-def fresh_database(server_url: str) -> tuple[Engine, str, str]:
-    """A new database on the server: (an admin engine to drop it with, its name, its URL)."""
-    database = f"payhooks_bench_{secrets.token_hex(4)}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT", pool_size=1)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
+def fresh_database(server_url: str) -> tuple[str, str]:
+    """A new database on the server: (its name, its URL)."""
+    database, url = create_database(server_url, prefix="payhooks_bench")
     log(f"created database {database}")
-    return admin, database, make_url(server_url).set(database=database).render_as_string(hide_password=False)
+    return database, url
+
+
+def drop(server_url: str, database: str) -> None:
+    error = drop_database(server_url, database)
+    log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
 
 
 @contextmanager
-def stack_target(options: StackOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
-    admin, database, database_url = fresh_database(options.server_url)
+def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
+    unknown = set(options.services) - set(ALL_SERVICES)
+    if unknown:
+        raise ValueError(f"unknown services {sorted(unknown)}; choose from {ALL_SERVICES}")
+    database, database_url = fresh_database(options.server_url)
     queue = f"payhooks-bench-{secrets.token_hex(4)}"
-    target = Target(mode="stack", base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
+    target = Target(mode=options.mode, base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
                     secrets={}, processes=processes, workdir=workdir)
     try:
-        env = _stack_env(target, options, queue)
+        env = {**_env(target, options, queue), **(QUIET_METRICS if options.quiet else {}), **options.env}
         _run_upgrade(env, workdir)
-        _start_stack(target, options, env)
+        _start(target, options, env)
         target.postmaster_pid = find_postmaster(target)
         yield target
     finally:
-        target.teardown["exit_codes"] = processes.stop(
-            [n for n in ("serve", "dispatcher", "worker") if n in processes.processes])
-        _drop_database(admin, database)
-        _delete_queue(options.broker_url, queue)
+        target.teardown["exit_codes"] = processes.stop([n for n in ALL_SERVICES if n in processes.processes])
+        drop(options.server_url, database)
+        if {"dispatcher", "worker"} & set(options.services):
+            delete_queue(options.broker_url, queue, report=log)
 
 
-def _stack_env(target: Target, options: StackOptions, queue: str) -> dict[str, str]:
+def stack_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
+    """All three services with their defaults (metrics ports included)."""
+    return service_target(replace(options, services=ALL_SERVICES, mode="stack", quiet=False),
+                          processes=processes, workdir=workdir)
+
+
+def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
     generated = devsecrets.generate()  # ProcessOut's Basic auth included
     env = env_without_payhooks(
         PAYHOOKS_DATABASE_URL=target.database_url, PAYHOOKS_BROKER_URL=options.broker_url,
@@ -170,66 +200,47 @@ def _run_upgrade(env: dict[str, str], workdir: Path) -> None:
         raise RuntimeError(f"payhooks db upgrade failed:\n{done.stdout}{done.stderr}")
 
 
-def _start_stack(target: Target, options: StackOptions, env: dict[str, str]) -> None:
-    command = payhooks_command()
-    bind = target.base_url.removeprefix("http://")
-    target.processes.start("serve", [*command, "serve", "--bind", bind, *shlex.split(options.serve_args)],
-                           env=env, cwd=target.workdir)
-    target.processes.start("dispatcher", [*command, "dispatcher"], env=env, cwd=target.workdir)
-    target.processes.start("worker", [*worker_command(), *shlex.split(options.worker_args)],
-                           env=env, cwd=target.workdir)
-    took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
-    log(f"receiver ready on {target.base_url} after {took:.1f} s")
+def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None:
+    services = Services(env=env, workdir=target.workdir, processes=target.processes)
+    for name in ALL_SERVICES:
+        if name not in options.services:
+            continue
+        service_env = {"PROMETHEUS_MULTIPROC_DIR": str(_metrics_dir(target.workdir, name))} if options.quiet else {}
+        if name == "serve":
+            bind = target.base_url.removeprefix("http://")
+            if options.serve_source:  # its packages first on the path, ahead of our editable install
+                service_env["PYTHONPATH"] = str(options.serve_source)
+            serve = [sys.executable, "-m", _cli_module(options.serve_source)] if options.serve_source else payhooks_command()
+            services.start(name, argv=[*serve, "serve", "--bind", bind, *options.serve_args], env=service_env)
+        elif name == "dispatcher":
+            services.start(name, "dispatcher", env=service_env)
+        else:
+            services.start(name, argv=[*worker_command(), *options.worker_args], env=service_env)
+    if "serve" in options.services:
+        took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
+        log(f"receiver ready on {target.base_url} after {took:.1f} s")
 
 
-def worker_command() -> list[str]:
-    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs,
-    plus a node name of its own.
-
-    `payhooks worker` has no ``--hostname``: every worker on a host is ``celery@<host>``,
-    and a second one on the same broker dies on its exclusive pidbox queue
-    (RESOURCE_LOCKED), which would break, or be broken by, anyone else's worker
-    on this machine's RabbitMQ. ``--worker-args`` are appended (same option names).
-    """
-    celery = code_bin() / "celery"
-    command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
-    return [*command, "-A", "workers", "worker", f"--hostname=bench-{secrets.token_hex(3)}@%h",
-            "--loglevel=INFO", "--pool=prefork", "--without-gossip", "--without-mingle"]
+def _cli_module(source: Path) -> str:
+    """How another tree's command line is run: ``cli`` since issue 12, ``workers.cli`` before."""
+    return "cli" if (source / "cli" / "main.py").exists() else "workers.cli"
 
 
-def _drop_database(admin: Engine, database: str) -> None:
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        log(f"dropped database {database}")
-    except Exception as exc:  # report, but finish the clean-up
-        log(f"could not drop database {database}: {exc}")
-    finally:
-        admin.dispose()
+def _metrics_dir(workdir: Path, name: str) -> Path:
+    """The service's Prometheus multiprocess files in the run's workdir (removed with it), not /tmp."""
+    path = workdir / f"metrics-{name}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
-def _delete_queue(broker_url: str, queue: str) -> None:
-    """Delete the run's queue and its deliveries lane (``<queue>.deliveries``), if declared."""
-    from kombu import Connection
-
-    for name in (queue, f"{queue}.deliveries"):
-        try:
-            with Connection(broker_url, connect_timeout=5) as conn:
-                conn.default_channel.queue_delete(name)
-            log(f"deleted queue {name}")
-        except Exception as exc:  # a queue that was never declared
-            log(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
-
-
-# --- up mode ---------------------------------------------------------------------------------
+# --- payhooks up -------------------------------------------------------------------------------
 
 
 @contextmanager
 def up_target(*, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
     base_url = f"http://127.0.0.1:{free_port()}"
-    env = env_without_payhooks()
     processes.start("up", [*payhooks_command(), "up", "--bind", base_url.removeprefix("http://")],
-                    env=env, cwd=workdir)
+                    env=env_without_payhooks(), cwd=workdir)
     target = Target(mode="up", base_url=base_url, database_url="", secrets={}, processes=processes,
                     workdir=workdir)
     try:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())  # run as a file from another checkout: that checkout's packages
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
 
-from bench.targets import fresh_database  # noqa: E402
+from bench.targets import drop, fresh_database  # noqa: E402
 from bench.workload import PAID_EVENT_TYPE, build_workload, insert_orders  # noqa: E402
 from cli import devsecrets  # noqa: E402
 from models import transitions  # noqa: E402
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _loop(args: argparse.Namespace, batch: int) -> dict[str, object]:
-    admin, database, url = fresh_database(args.server_url)
+    database, url = fresh_database(args.server_url)
     engine = None
     try:
         env = dict(os.environ, PAYHOOKS_DATABASE_URL=url, **devsecrets.generate())
@@ -79,9 +79,7 @@ def _loop(args: argparse.Namespace, batch: int) -> dict[str, object]:
     finally:
         if engine is not None:
             engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
+        drop(args.server_url, database)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Orders go straight into the ``orders`` table (fast, before any clock starts);
 the events are realistic bodies from ``sandbox.samples``, to be
-signed with :class:`bench.common.Signer`. ProcessOut events are thin: the
+signed with :class:`testkit.load.Signer`. ProcessOut events are thin: the
 worker fetches each back from a (fake) ProcessOut API, which serves
 ``processout_events``.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.common import WebhookRequest
 from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from testkit.load import WebhookRequest
 
 PAID_EVENT_TYPE: dict[str, str] = {
     "smartpay": "order.authorized",

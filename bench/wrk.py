@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.common import WebhookRequest
+from testkit.load import WebhookRequest
 
 TAIL_SECONDS = 6
 """wrk runs this much longer than the sending window, so every request in flight gets its answer.

@@ -14,12 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import log
 from bench.faults.catalog import SCENARIOS
-from bench.faults.postgres import EmbeddedServer
 from bench.faults.report import print_report, write_json
 from bench.faults.runner import run_scenario
-from tests.integration.stack import rabbitmq_url
+from testkit.postgres import EmbeddedServer
+from testkit.processes import log
+from testkit.services import rabbitmq_url
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench.common import ProcessSet, env_without_payhooks, free_port, log, payhooks_command, wait_http_ok
 from bench.faults.leaks import SMTP_USER, RunSecrets
 from bench.faults.outside import Outside
 from models.db import make_engine
 from models.settings import Settings
+from testkit.processes import (
+    REPO_ROOT,
+    ProcessSet,
+    env_without_payhooks,
+    free_port,
+    log,
+    payhooks_command,
+)
+from testkit.services import Services
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE = "1s,1s,2s,2s,3s,3s,5s"
 """Every provider's retry schedule in the harness: 7 retries within about 17 s."""
 SLOW_HANDLER_MODULE = "bench.faults.slow_handler"
@@ -51,15 +56,22 @@ class Cluster:
     secrets: RunSecrets
     outside: Outside
     tuning: Tuning
-    processes: ProcessSet = field(init=False)
+    services: Services = field(init=False)
+    """The processes, each start with its own Prometheus directory under ``<run dir>/metrics``."""
     receiver_url: str = field(init=False)
-    starts: Counter[str] = field(default_factory=Counter)
-    started_at: dict[str, float] = field(default_factory=dict)
-    """Wall-clock start of each process's current incarnation (epoch seconds)."""
 
     def __post_init__(self) -> None:
-        self.processes = ProcessSet(self.run_dir)
+        self.services = Services(env=self.env(), workdir=self.run_dir, metrics=True)
         self.receiver_url = f"http://127.0.0.1:{free_port()}"
+
+    @property
+    def processes(self) -> ProcessSet:
+        return self.services.processes
+
+    @property
+    def started_at(self) -> dict[str, float]:
+        """Wall-clock start of each process's current incarnation (epoch seconds)."""
+        return self.services.started_at
 
     def env(self) -> dict[str, str]:
         mail = self.outside.mail
@@ -106,27 +118,16 @@ class Cluster:
 
     # --- processes -------------------------------------------------------------------------
 
-    def _start(self, name: str, *args: str) -> subprocess.Popen:
-        self.starts[name] += 1
-        metrics_dir = self.run_dir / "metrics" / f"{name}-{self.starts[name]}"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        env = {**self.env(), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-        self.started_at[name] = time.time()
-        return self.processes.start(name, [*payhooks_command(), *args], env=env, cwd=self.run_dir)
-
     def start_receiver(self) -> float:
         """Start ``payhooks serve``; returns the seconds until /readyz answered."""
-        bind = self.receiver_url.removeprefix("http://")
-        self._start("receiver", "serve", "--bind", bind, "--workers", str(self.tuning.receiver_workers),
-                    "--threads", str(self.tuning.receiver_threads))
-        return wait_http_ok(f"{self.receiver_url}/readyz", timeout=90, alive=self.exited)
+        return self.services.start_serve(self.receiver_url, "--workers", str(self.tuning.receiver_workers),
+                                         "--threads", str(self.tuning.receiver_threads), name="receiver")
 
     def start_dispatcher(self, name: str = "dispatcher") -> None:
-        self._start(name, "dispatcher")
+        self.services.start_dispatcher(name)
 
     def start_worker(self, name: str) -> None:
-        self._start(name, "worker", "--concurrency", str(self.tuning.worker_concurrency),
-                    "--loglevel", "INFO")
+        self.services.start_worker(name, "--loglevel", "INFO", concurrency=self.tuning.worker_concurrency)
 
     def start_all(self) -> None:
         ready = self.start_receiver()
@@ -136,7 +137,7 @@ class Cluster:
         log(f"receiver ready in {ready:.1f} s; dispatcher and {len(self.tuning.worker_groups)} worker group(s) started")
 
     def pid(self, name: str) -> int:
-        return self.processes.processes[name].pid
+        return self.services.pid(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL a process and its whole group (a worker's pool children too)."""

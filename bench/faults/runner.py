@@ -18,16 +18,18 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from bench.common import Signer, log
 from bench.faults import leaks, ledger
 from bench.faults import plan as planning
 from bench.faults.cluster import Cluster, Tuning
-from bench.faults.outside import MailServer, Outside
-from bench.faults.postgres import EmbeddedServer
+from bench.faults.outside import Outside
 from bench.faults.results import ScenarioResult, judge
 from bench.faults.settle import Drained, RecoveryWatch, last_to_finish, wait_settled
 from bench.faults.traffic import Answer, Traffic
-from tests.integration.stack import delete_queue
+from testkit.fakes import SmtpServer
+from testkit.load import Signer
+from testkit.postgres import EmbeddedServer
+from testkit.processes import log
+from testkit.services import delete_queue
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ def run_scenario(scenario: Scenario, *, server: EmbeddedServer, run_root: Path, 
     broker_url = broker_url or "sqla+" + server.url(database)
     run_dir = run_root / scenario.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    outside = Outside(mail=MailServer(username=leaks.SMTP_USER, password=run_secrets.env["PAYHOOKS_SMTP_PASSWORD"]))
+    outside = Outside(mail=SmtpServer(username=leaks.SMTP_USER, password=run_secrets.env["PAYHOOKS_SMTP_PASSWORD"]))
     outside.processout.events.update(plan.processout_events)
     queue = f"payhooks-faults-{scenario.name}-{random_tokens.token_hex(3)}"
     cluster = Cluster(run_dir=run_dir, database_url=server.url(database), broker_url=broker_url, queue=queue,

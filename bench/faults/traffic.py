@@ -20,8 +20,8 @@ from functools import partial
 
 import httpx
 
-from bench.common import Signer
 from bench.faults.plan import Event, Plan
+from testkit.load import Signer
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import rabbitmq_url
+from testkit.services import rabbitmq_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -8,29 +8,21 @@ database on that server, dropped at the end.
 from __future__ import annotations
 
 import os
-import secrets
+import sys
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
-from tests.conftest import make_settings
-from tests.integration.merchant import MerchantServer, SmtpServer
-from tests.integration.stack import (
-    FakeProcessOut,
-    Sender,
-    Stack,
-    base_env,
-    delete_queue,
-    fake_processout,
-    new_queue_name,
-    rabbitmq_url,
-)
+from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
+from testkit.postgres import EmbeddedServer, create_database, drop_database
+from testkit.processes import REPO_ROOT
+from testkit.services import Services, delete_queue, new_queue_name, rabbitmq_url
+from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
+from tests.integration.stack import Sender
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +31,25 @@ TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch
           "webhook_events", "event_keys", "status_tallies", "tally_marks", "archive_files")
 
 
-def _admin_conninfo(url: str) -> dict[str, object]:
-    parsed = make_url(url)
-    info: dict[str, object] = {"dbname": parsed.database or "postgres", "autocommit": True}
-    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
-                       ("password", parsed.password)):
-        if value:
-            info[key] = value
-    info.update(parsed.query)
-    return info
+def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
+    env.update({
+        "PYTHONPATH": str(REPO_ROOT),  # the custom handler module lives in tests/
+        "PAYHOOKS_DATABASE_URL": database_url,
+        "PAYHOOKS_BROKER_URL": broker_url,
+        "PAYHOOKS_QUEUE_NAME": queue,
+        **SECRET_ENV,
+        "PAYHOOKS_PROCESSOUT_API_URL": processout_url,
+        "PAYHOOKS_LEASE_SECONDS": "8",
+        "PAYHOOKS_DISPATCH_POLL_SECONDS": "0.2",
+        "PAYHOOKS_HANDLER_MODULES": "tests.integration.custom_handlers",
+        "PAYHOOKS_LOG_LEVEL": "INFO",
+        "PAYHOOKS_DISPATCHER_METRICS_PORT": "0",  # tests that scrape pick their own free ports
+        "PAYHOOKS_WORKER_METRICS_PORT": "0",
+        **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
+           for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
+    })
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +58,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield normalise_url(configured)
         return
-    from cli.embedded import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", database="postgres",
-                                delete_on_stop=True)
+    embedded = EmbeddedServer(tmp_path_factory.mktemp("embedded"))
     try:
         yield embedded.start()
     finally:
@@ -68,15 +67,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
-    name = f"payhooks_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(**_admin_conninfo(server_url)) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(server_url, prefix=f"payhooks_test_{os.getpid()}")
     try:
         yield url
     finally:
-        with psycopg.connect(**_admin_conninfo(server_url)) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -122,17 +117,21 @@ def broker_url(database_url: str) -> str:
 
 @pytest.fixture
 def processout() -> Iterator[FakeProcessOut]:
-    with fake_processout() as fake:
-        yield fake
+    """The fake ProcessOut API, expecting the test settings' project credentials on ``GET /events``."""
+    fake = FakeProcessOut(api_auth=f"proj_test:{PROCESSOUT_PROJECT_SECRET}")
+    yield fake
+    fake.close()
 
 
 @pytest.fixture
 def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessOut,
-          engine: Engine) -> Iterator[Stack]:
-    """Worker and dispatcher processes to start as a test needs them, stopped at its end."""
+          engine: Engine) -> Iterator[Services]:
+    """Worker and dispatcher processes (``python -m cli``) to start as a test needs them, stopped at
+    its end; their logs in the test's tmp_path."""
     queue = new_queue_name()
-    running = Stack(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
-                                 processout_url=processout.url), workdir=tmp_path)
+    running = Services(env=base_env(database_url=database_url, broker_url=broker_url, queue=queue,
+                                    processout_url=processout.url), workdir=tmp_path,
+                       command=[sys.executable, "-m", "cli"])
     try:
         yield running
     finally:

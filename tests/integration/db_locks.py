@@ -7,10 +7,10 @@ from contextlib import contextmanager
 import psycopg
 
 from models.db import libpq_url
-from tests.integration.stack import wait_for
 
 WAITING = """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
              WHERE c.relname = 'webhook_events' AND NOT l.granted"""
+from testkit.processes import wait_for
 
 
 @contextmanager

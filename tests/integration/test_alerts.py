@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import Engine, text
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.merchant import MerchantServer, SmtpServer
+from testkit.fakes import MerchantServer, SmtpServer
+from testkit.processes import free_port, wait_for
+from testkit.services import Services
 from tests.integration.ops_data import make_runner
-from tests.integration.stack import Sender, Stack, create_order, free_port, status_of, wait_final, wait_for
+from tests.integration.stack import Sender, create_order, status_of, wait_final
 
 ALERT_SECRET = "whsec_" + "YWxlcnQtc2VjcmV0LWZvci10ZXN0cy0xMjM0NQ=="
 
@@ -21,7 +23,7 @@ def receiver(merchant: MerchantServer) -> MerchantServer:
 
 
 @pytest.fixture
-def alerting(stack: Stack, receiver: MerchantServer) -> Stack:
+def alerting(stack: Services, receiver: MerchantServer) -> Services:
     stack.env.update({
         "PAYHOOKS_ALERT_URL": f"{receiver.url}/alerts",
         "PAYHOOKS_ALERT_SECRET": ALERT_SECRET,

@@ -13,8 +13,14 @@ from sqlalchemy import Engine, text
 from models import transitions
 from models.ingest import store_event
 from sandbox.samples import sample_body
-from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row
 from tests.integration.custom_handlers import custom
+from tests.integration.stack import (
+    attempts,
+    create_order,
+    deliveries,
+    event_row,
+    order_row,
+)
 from workers.handlers import handlers_for, register
 from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from models import transitions
 from tests.integration.stack import attempts, deliveries, event_row, order_row
 from tests.integration.test_batch import _paid_order, _queued, _stored
-from models import transitions
 from workers.handlers import registry as handlers
 from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
+from testkit.processes import REPO_ROOT, free_port, wait_for, wait_http_ok
+from testkit.services import Services
 from tests.integration.console_support import CONSOLE_TOKEN
 from tests.integration.ops_data import operator_actions
-from tests.integration.stack import (
-    REPO_ROOT,
-    Stack,
-    create_order,
-    free_port,
-    status_of,
-    wait_final,
-    wait_for,
-)
+from tests.integration.stack import create_order, status_of, wait_final
 
 CHROMIUM = os.environ.get("PAYHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -40,29 +30,13 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 
 
 @pytest.fixture
-def console_url(stack: Stack, tmp_path: Path) -> Iterator[str]:
+def console_url(stack: Services, tmp_path: Path) -> Iterator[str]:
     """The real `payhooks console` (gunicorn) on a free port, with the stack's settings."""
-    port = free_port()
-    log = open(tmp_path / "console.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "console", "--bind", f"127.0.0.1:{port}"],
-        env={**stack.env, "PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN}, cwd=tmp_path, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/signin", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            assert process.poll() is None, (tmp_path / "console.log").read_text()
-            return False
-
-    try:
-        wait_for(ready, timeout=30, message="payhooks console")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    url = f"http://127.0.0.1:{free_port()}"
+    stack.start("console", "console", "--bind", url.removeprefix("http://"),
+                env={"PAYHOOKS_CONSOLE_TOKEN": CONSOLE_TOKEN})
+    wait_http_ok(f"{url}/signin", timeout=30, alive=stack.exited)
+    yield url
 
 
 @pytest.fixture
@@ -122,7 +96,7 @@ def _reload_until(page, text: str, *, timeout: float = 45.0) -> None:
     wait_for(shown, timeout=timeout, interval=0.5, message=f"{text!r} on {page.url}")
 
 
-def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Stack, sender, engine: Engine, page,
+def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Services, sender, engine: Engine, page,
                                                            console_url: str) -> None:
     from playwright.sync_api import expect
 

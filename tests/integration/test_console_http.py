@@ -8,6 +8,7 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
+from testkit.processes import wait_for
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
 from tests.integration.console_support import (  # noqa: F401  (fixtures)
     CONSOLE_TOKEN,
@@ -27,7 +28,6 @@ from tests.integration.ops_data import (
     insert_try,
     operator_actions,
 )
-from tests.integration.stack import wait_for
 
 
 def _rows(engine: Engine, sql: str, **params) -> list:

@@ -10,15 +10,17 @@ from standardwebhooks.webhooks import Webhook
 
 from models import transitions
 from models.deliveries import replay as deliveries_replay
-from tests.integration.merchant import MerchantServer, SmtpServer
-from tests.integration.stack import Sender, Stack, create_order, event_row, status_of, wait_for
+from testkit.fakes import MerchantServer, SmtpServer
+from testkit.processes import wait_for
+from testkit.services import Services
+from tests.integration.stack import Sender, create_order, event_row, status_of
 
 FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
 SHOP = "shop@merchant.example"
 
 
 @pytest.fixture
-def configured(stack: Stack, smtp: SmtpServer, merchant: MerchantServer) -> Stack:
+def configured(stack: Services, smtp: SmtpServer, merchant: MerchantServer) -> Services:
     stack.env.update({
         "PAYHOOKS_SMTP_HOST": "127.0.0.1",
         "PAYHOOKS_SMTP_PORT": str(smtp.port),
@@ -46,7 +48,7 @@ def tries(engine: Engine, kind: str) -> list[tuple[str, int | None]]:
                 WHERE d.kind = :k ORDER BY a.number"""), {"k": kind})]
 
 
-def wait_deliveries(engine: Engine, count: int, stack: Stack, timeout: float = 45) -> dict[str, tuple[str, int]]:
+def wait_deliveries(engine: Engine, count: int, stack: Services, timeout: float = 45) -> dict[str, tuple[str, int]]:
     final = ("succeeded", "dead", "skipped")
 
     def done() -> bool:

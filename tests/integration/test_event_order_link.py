@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.samples import sample_body
+from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
 from tests.integration.ops_data import make_runner
-from tests.integration.stack import create_order, event_row, status_of, wait_final, wait_for
+from tests.integration.stack import create_order, event_row, status_of, wait_final
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from sqlalchemy import Engine, func, select
 
 from models.tables import WebhookEvent
 from providers.registry import PROVIDERS
+from testkit.services import serve_process
 from tests.conftest import API_TOKEN, TEST_SECRETS
 from tests.integration.helpers import signed_request
-from tests.integration.stack import running_serve
 
 SIGNED = ["smartpay", "senfenico", "yoco", "shadhinpay"]
 HEADER_NAMES = {
@@ -170,8 +170,8 @@ def test_a_repeated_signature_header_is_refused(client, settings, engine) -> Non
 def served(tmp_path_factory, database_url, migrated_engine) -> Iterator[int]:
     """The real `payhooks serve` (granian), for attacks a test client cannot even express."""
     env = {"PAYHOOKS_SHADHINPAY_SECRETS": TEST_SECRETS["shadhinpay"][0], "PAYHOOKS_API_TOKEN": API_TOKEN}
-    with running_serve(database_url=database_url, workdir=tmp_path_factory.mktemp("serve"), workers=1,
-                       threads=2, env=env) as base:
+    with serve_process(database_url=database_url, workdir=tmp_path_factory.mktemp("serve"), workers=1,
+                       threads=2, env=env) as (base, _):
         yield int(base.rpartition(":")[2])
 
 

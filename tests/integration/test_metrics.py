@@ -6,9 +6,11 @@ import json
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.processes import free_port, wait_for
+from testkit.services import serve_process
 from tests.conftest import TEST_SECRETS
 from tests.integration.helpers import signed_request
-from tests.integration.stack import create_order, free_port, running_serve, wait_final, wait_for
+from tests.integration.stack import create_order, wait_final
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -42,8 +44,8 @@ def test_receiver_metrics_count_answers_and_verification_failures(client, settin
 
 
 def test_metrics_add_up_across_receiver_processes(tmp_path, database_url, engine, settings) -> None:
-    with running_serve(database_url=database_url, workdir=tmp_path, workers=3, threads=2,
-                       env={"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]}) as base:
+    with serve_process(database_url=database_url, workdir=tmp_path, workers=3, threads=2,
+                       env={"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0]}) as (base, _):
         for _ in range(30):  # new connections: spread over the three workers
             body, headers = signed_request(settings, "yoco")
             assert httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers).status_code == 200

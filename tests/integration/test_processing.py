@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
+from testkit.processes import wait_for
 from tests.conftest import make_settings
 from tests.integration.helpers import signed_request
 from tests.integration.stack import (
@@ -19,7 +20,6 @@ from tests.integration.stack import (
     order_row,
     status_of,
     wait_final,
-    wait_for,
 )
 from workers.celery_app import make_celery, publisher
 

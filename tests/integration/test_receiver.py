@@ -14,7 +14,12 @@ from models.tables import WebhookEvent
 from providers.registry import PROVIDERS, build_adapters
 from receiver import create_app
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
-from tests.integration.helpers import EVENT_TYPES, count_events, live_server, signed_request
+from tests.integration.helpers import (
+    EVENT_TYPES,
+    count_events,
+    live_server,
+    signed_request,
+)
 
 SECRET_HEADERS = {
     "smartpay": "smartpay-signature",

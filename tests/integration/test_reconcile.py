@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from sandbox.samples import sample_processout_event
+from testkit.fakes import FakeProcessOut
 from tests.conftest import make_settings
 from tests.integration.ops_data import make_runner, operator_actions
-from tests.integration.stack import FakeProcessOut, Sender, create_order, order_row, wait_final
+from tests.integration.stack import Sender, create_order, order_row, wait_final
 from workers.watch import Watcher
 
 

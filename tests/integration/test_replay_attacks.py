@@ -25,10 +25,11 @@ from sqlalchemy import Engine, text
 
 from providers.registry import PROVIDERS
 from sandbox.samples import sample_body, sample_processout_event
+from testkit.fakes import MerchantServer, SmtpServer
+from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
-from tests.integration.merchant import MerchantServer, SmtpServer
 from tests.integration.refund_bodies import CURRENCY, REFUND_TYPES, refund_body
-from tests.integration.stack import create_order, wait_final, wait_for
+from tests.integration.stack import create_order, wait_final
 
 Headers = list[tuple[str, str]]
 SUCCESS_TYPES = {"smartpay": "order.authorized", "processout": "transaction.captured",

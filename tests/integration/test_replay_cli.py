@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from testkit.processes import wait_for
 from tests.integration.ops_data import (
     events_by_id,
     insert_delivery,
@@ -14,7 +15,7 @@ from tests.integration.ops_data import (
     make_runner,
     operator_actions,
 )
-from tests.integration.stack import create_order, status_of, wait_final, wait_for
+from tests.integration.stack import create_order, status_of, wait_final
 
 
 @pytest.fixture

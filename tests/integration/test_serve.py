@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from testkit.services import serve_process
 from tests.conftest import TEST_SECRETS
 from tests.integration.db_locks import inserts_held
 from tests.integration.helpers import count_events, signed_request
-from tests.integration.stack import serve_process
 
 ENV = {"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0], "PAYHOOKS_MAX_BODY_BYTES": "2048",
        "HTTP_PROXY": "http://proxy-user:proxy-pass@proxy.internal:3128"}

@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.integration.ops_data import insert_delivery, insert_event, insert_order, json_out, make_runner
+from tests.integration.ops_data import (
+    insert_delivery,
+    insert_event,
+    insert_order,
+    json_out,
+    make_runner,
+)
 
 DONE_SECONDS = [1.0, 2.0, 3.0, 4.0, 10.0]
 

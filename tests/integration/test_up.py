@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import httpx
 import psutil
 import pytest
 
+from testkit.processes import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAYHOOKS = [sys.executable, "-m", "cli"]
 ORDERS = {  # provider: (order reference, provider payment reference, currency)
@@ -31,12 +32,6 @@ ORDERS = {  # provider: (order reference, provider payment reference, currency)
     "yoco": ("ORD-Y", "ch_e2e", "ZAR"),
     "shadhinpay": ("ORD-H", "SP_e2e", "BDT"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
@@ -60,7 +55,7 @@ class Up:
     """`payhooks up` in ``directory`` with its output drained all along (a full pipe never blocks it)."""
 
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        self.directory, self.env, self.port, self.console_port = directory, env, _free_port(), _free_port()
+        self.directory, self.env, self.port, self.console_port = directory, env, free_port(), free_port()
         self.output: list[str] = []
         self.process = subprocess.Popen([*PAYHOOKS, "up", "--bind", f"127.0.0.1:{self.port}",
                                          "--console-bind", f"127.0.0.1:{self.console_port}"], cwd=directory,
@@ -136,7 +131,7 @@ def test_every_provider_pays_its_order_under_up_and_the_cli_works_from_a_subdire
                 f"{now}\n{up.text()}")
             time.sleep(0.5)
         # A second `up` in the same tree finds this one instead of starting another
-        second = run("up", "--bind", f"127.0.0.1:{_free_port()}")
+        second = run("up", "--bind", f"127.0.0.1:{free_port()}")
         assert second.returncode == 1 and "already running" in second.stderr, second.stderr
         for provider, (reference, _, _) in ORDERS.items():
             order = json.loads(run("orders", "show", reference, "--json").stdout)

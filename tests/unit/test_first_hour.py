@@ -20,7 +20,6 @@ from sandbox.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
 from sandbox.processout_sim import Simulator, register
 from sandbox.samples import sample_processout_event
 from tests.conftest import make_settings
-from sandbox.processout_sim import Simulator, register
 
 # --- the data directory, found like git finds .git -------------------------------------------------
 

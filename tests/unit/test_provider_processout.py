@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from providers.base import EnvelopeError, Verified, VerificationError
+from providers.base import EnvelopeError, VerificationError, Verified
 from providers.processout import KINDS, PENDING_FETCH, ProcessOutAdapter
 
 BODY = b'{"event_id":"ev_2Xk9","event_type":"transaction.failed"}'

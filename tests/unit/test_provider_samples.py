@@ -10,7 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.settings import Settings
-from providers.base import CANONICAL_KINDS, Adapter, EnvelopeError, Verified, VerificationError
+from providers.base import (
+    CANONICAL_KINDS,
+    Adapter,
+    EnvelopeError,
+    VerificationError,
+    Verified,
+)
 from providers.money import currency_exponent, minor_to_major
 from providers.processout import ProcessOutAdapter
 from providers.registry import PROVIDERS, build_adapters

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from providers.base import EnvelopeError, Verified, VerificationError
+from providers.base import EnvelopeError, VerificationError, Verified
 from providers.senfenico import KINDS, SenfenicoAdapter
 
 KEY = "whk_test_0123456789"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from providers.base import EnvelopeError, Verified, VerificationError
+from providers.base import EnvelopeError, VerificationError, Verified
 from providers.shadhinpay import KINDS, ShadhinPayAdapter, body_digest
 
 SECRET = "sp_whsec_test"

@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from providers.base import EnvelopeError, Verified, VerificationError
+from providers.base import EnvelopeError, VerificationError, Verified
 from providers.smartpay import KINDS, SmartpayAdapter, base62_decode
 
 SECRET = "Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0E"

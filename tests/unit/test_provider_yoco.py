@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from providers.base import EnvelopeError, Verified, VerificationError
+from providers.base import EnvelopeError, VerificationError, Verified
 from providers.yoco import KINDS, YocoAdapter
 
 # Public known answer from the Standard Webhooks spec.

@@ -7,7 +7,13 @@ import logging
 
 from models.logs import JsonFormatter, RedactSecrets
 from models.redaction import REDACTED, Redactor, safe_url
-from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, PROCESSOUT_PROJECT_SECRET, TEST_SECRETS, make_settings
+from tests.conftest import (
+    API_TOKEN,
+    PROCESSOUT_BASIC_AUTH,
+    PROCESSOUT_PROJECT_SECRET,
+    TEST_SECRETS,
+    make_settings,
+)
 
 DB_PASSWORD = "db-pa55word"
 FULFIL_PASSWORD = "fulfil-pa55"

@@ -1,28 +1,103 @@
-"""The load generator: POST prepared webhook requests with bounded concurrency.
+"""The load generator: signed webhook requests POSTed with bounded concurrency, every answer kept.
 
-``concurrency`` threads, each with its own keep-alive connection, take
-the next request index from a shared counter. Without ``rate`` they send as
-fast as the receiver answers (closed loop); with ``rate`` request *i* is due
-at ``start + i / rate`` (open loop) and its lateness is recorded, so a
-generator that cannot keep up shows. The process CPU time spent while sending
-is reported too: near 100 % of one core means the generator, not the
-receiver, set the pace.
+``concurrency`` threads, each with its own keep-alive connection (stdlib
+http.client: a fraction of httpx's CPU per request), take the next request
+index from a shared counter. Without ``rate`` they send as fast as the
+receiver answers (closed loop); with ``rate`` request *i* is due at
+``start + i / rate`` (open loop) and its lateness is recorded, so a generator
+that cannot keep up shows. Each answer keeps its outcome, the row id it named
+and its latency; the process CPU time spent while sending is reported too:
+near 100 % of one core means the generator, not the receiver, set the pace.
 """
 from __future__ import annotations
 
 import http.client
 import itertools
 import json
+import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bench.common import Signer, WebhookRequest, summarize
+from models.settings import Settings
+from providers.registry import build_adapters
 
 STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 """Errors of a reused keep-alive connection the server closed before our request: resent once."""
+
+
+@dataclass
+class WebhookRequest:
+    """One POST to the receiver; ``headers`` stay None until it is signed."""
+
+    provider: str
+    body: bytes
+    headers: dict[str, str] | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.provider}"
+
+
+class Signer:
+    """Signs bodies as each provider does, with the secrets the receiver was given.
+
+    ``secrets`` maps provider → secret; for processout it is the ``user:pass``
+    of PAYHOOKS_PROCESSOUT_BASIC_AUTH (or empty when the receiver wants none).
+    """
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        self.secrets = dict(secrets)
+        self.adapters = build_adapters(Settings(_env_file=None))  # type: ignore[call-arg]
+
+    def headers(self, provider: str, body: bytes) -> dict[str, str]:
+        signed = self.adapters[provider].sign(body=body, secret=self.secrets.get(provider, ""))
+        return {"content-type": "application/json", **signed}
+
+    def sign(self, request: WebhookRequest) -> WebhookRequest:
+        request.headers = self.headers(request.provider, request.body)
+        return request
+
+    def sign_all(self, requests: Iterable[WebhookRequest]) -> None:
+        for request in requests:
+            self.sign(request)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (Postgres' percentile_cont); ``q`` in [0, 1]."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p90/p99/max/mean of ``values`` (None for each when there are none)."""
+    return {
+        "p50": percentile(values, 0.50),
+        "p90": percentile(values, 0.90),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+    }
+
+
+def summarize_ms(values: Sequence[float]) -> dict[str, float | None]:
+    """:func:`summarize` of seconds, in milliseconds rounded to 0.1."""
+    return {k: None if v is None else round(v * 1000, 1) for k, v in summarize(values).items()}
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: str
+    """``200 accepted``, ``200 duplicate``, ``503``, ``error TimeoutError``, …"""
+    event_row_id: int | None
+    latency_s: float
 
 
 @dataclass
@@ -32,15 +107,26 @@ class SendResult:
     started: float
     """time.monotonic() of the same instant."""
     duration: float
-    outcomes: Counter[str]
-    latencies: list[float]
+    answers: list[Answer | None]
+    """One per request, in the order given; None when it was never sent (time limit)."""
     lateness: list[float]
     cpu_seconds: float
-    timed_out: bool = False
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return Counter(a.outcome for a in self.answers if a is not None)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [a.latency_s for a in self.answers if a is not None]
+
+    @property
+    def timed_out(self) -> bool:
+        return any(a is None for a in self.answers)
 
     @property
     def sent(self) -> int:
-        return sum(self.outcomes.values())
+        return sum(a is not None for a in self.answers)
 
     @property
     def accepted(self) -> int:
@@ -53,8 +139,7 @@ class SendResult:
             "outcomes": dict(self.outcomes),
             "duration_s": round(self.duration, 3),
             "rate_per_s": round(self.sent / self.duration, 1) if self.duration else None,
-            "client_latency_ms": {k: None if v is None else round(v * 1000, 1)
-                                  for k, v in summarize(self.latencies).items()},
+            "client_latency_ms": summarize_ms(self.latencies),
             "max_lateness_s": round(max(self.lateness), 3) if self.lateness else None,
             "generator_cpu_pct_of_one_core": round(100 * self.cpu_seconds / self.duration, 1)
             if self.duration else None,
@@ -71,8 +156,7 @@ class _Run:
     deadline: float
     start: float = 0.0
     counter: itertools.count = field(default_factory=itertools.count)
-    outcomes: list[str | None] = field(default_factory=list)
-    latencies: list[float | None] = field(default_factory=list)
+    answers: list[Answer | None] = field(default_factory=list)
     lateness: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -88,8 +172,7 @@ def send_all(base_url: str, requests: list[WebhookRequest], *, concurrency: int,
     """POST every request once; unsigned ones (headers None) are signed just before sending."""
     run = _Run(base_url=base_url.rstrip("/"), requests=requests, signer=signer, rate=rate,
                deadline=time.monotonic() + max_seconds)
-    run.outcomes = [None] * len(requests)
-    run.latencies = [None] * len(requests)
+    run.answers = [None] * len(requests)
     threads = [threading.Thread(target=_sender, args=(run,), name=f"sender-{n}", daemon=True)
                for n in range(max(1, min(concurrency, len(requests))))]
     cpu_before, started_wall = time.process_time(), time.time()
@@ -98,13 +181,9 @@ def send_all(base_url: str, requests: list[WebhookRequest], *, concurrency: int,
         thread.start()
     for thread in threads:
         thread.join(timeout=max(1.0, run.deadline + 30 - time.monotonic()))
-    duration = time.monotonic() - run.start
-    done = [o for o in run.outcomes if o is not None]
-    return SendResult(
-        started_wall=started_wall, started=run.start, duration=duration, outcomes=Counter(done),
-        latencies=[x for x in run.latencies if x is not None], lateness=run.lateness,
-        cpu_seconds=time.process_time() - cpu_before, timed_out=len(done) < len(requests),
-    )
+    return SendResult(started_wall=started_wall, started=run.start, duration=time.monotonic() - run.start,
+                      answers=list(run.answers), lateness=run.lateness,
+                      cpu_seconds=time.process_time() - cpu_before)
 
 
 def _sender(run: _Run) -> None:
@@ -117,8 +196,8 @@ def _sender(run: _Run) -> None:
             if request.headers is None and run.signer is not None:
                 run.signer.sign(request)
             began = time.perf_counter()
-            run.outcomes[index] = client.post(request)
-            run.latencies[index] = time.perf_counter() - began
+            outcome, row_id = client.post(request)
+            run.answers[index] = Answer(outcome, row_id, time.perf_counter() - began)
     finally:
         client.close()
 
@@ -134,26 +213,27 @@ def _wait_turn(run: _Run, index: int) -> None:
 
 
 class _Client:
-    """One keep-alive connection (stdlib http.client: a fraction of httpx's CPU per request)."""
+    """One keep-alive connection."""
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
         self._host, self._port, self._timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def post(self, request: WebhookRequest) -> str:
-        """``"200 accepted"``, ``"200 duplicate"``, ``"503"``, or ``"error TimeoutError"``."""
+    def post(self, request: WebhookRequest) -> tuple[str, int | None]:
+        """(``"200 accepted"``, ``"200 duplicate"``, ``"503"``, ``"error TimeoutError"``; the row id named)."""
         try:
             status, body = self._exchange_resending_once(request)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            return f"error {type(exc).__name__}"
+            return f"error {type(exc).__name__}", None
         if status != 200:
-            return str(status)
+            return str(status), None
         try:
-            return f"200 {json.loads(body).get('status')}"
+            data = json.loads(body)
         except ValueError:
-            return "200 unparseable"
+            return "200 unparseable", None
+        return f"200 {data.get('status')}", data.get("id")
 
     def _exchange_resending_once(self, request: WebhookRequest) -> tuple[int, bytes]:
         reused = self._conn is not None

@@ -1,8 +1,17 @@
-"""Reusable pieces for payhooks benchmarks: free ports, child processes, signed requests, percentiles."""
+"""Real child processes for tests, benches and the fault harness, the way Celery's
+``celery.contrib.testing.worker`` runs a real worker: start, wait until ready, stop gracefully, keep the logs.
+
+Each child runs in a process group (session) of its own, so a SIGTERM or a
+SIGKILL reaches a worker's pool children too, and appends its output to
+``<log_dir>/<name>.log``. :class:`ProcessSet` holds them by name;
+:func:`wait_http_ok` and :func:`wait_for` are the two ways of waiting for
+"ready"; :func:`payhooks_command` and :func:`worker_command` spell the
+commands; :func:`free_port` picks a loopback port.
+"""
 from __future__ import annotations
 
-import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -11,16 +20,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 
-from models.settings import Settings
-from providers.registry import build_adapters
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(message: str) -> None:
-    """Progress goes to stderr, so stdout carries only the figures (or the JSON object)."""
+    """Progress goes to stderr, so a bench's stdout carries only the figures (or the JSON object)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -30,6 +39,37 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1,
+             message: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something true (returned); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def wait_http_ok(url: str, *, timeout: float, alive: Callable[[], list[str]] = list) -> float:
+    """Poll ``url`` until it answers 200; returns the seconds it took. Raises when a process died."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        dead = alive()
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited while waiting for {url}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+# --- the commands ------------------------------------------------------------------------------
 
 CODE_BIN_VARIABLE = "BENCH_PAYHOOKS_BIN"
 """A virtualenv's bin directory whose payhooks (and celery) the bench runs instead of its own:
@@ -46,6 +86,21 @@ def payhooks_command() -> list[str]:
     """The `payhooks` console script of :func:`code_bin`, else ``python -m cli``."""
     script = code_bin() / "payhooks"
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+
+
+def worker_command() -> list[str]:
+    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs,
+    plus a node name of its own.
+
+    `payhooks worker` has no ``--hostname``: every worker on a host is ``celery@<host>``,
+    and a second one on the same broker dies on its exclusive pidbox queue
+    (RESOURCE_LOCKED), which would break, or be broken by, anyone else's worker
+    on this machine's RabbitMQ.
+    """
+    celery = code_bin() / "celery"
+    command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
+    return [*command, "-A", "workers", "worker", f"--hostname=bench-{secrets.token_hex(3)}@%h",
+            "--loglevel=INFO", "--pool=prefork", "--without-gossip", "--without-mingle"]
 
 
 def env_without_payhooks(**extra: str) -> dict[str, str]:
@@ -114,6 +169,11 @@ class ProcessSet:
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def logs(self, chars: int = 4000) -> str:
+        """The end of every log, for an assertion message."""
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
+                         for p in sorted(self.log_dir.glob("*.log")))
+
 
 def _signal(process: subprocess.Popen, sig: int, *, whole_group: bool) -> None:
     try:
@@ -134,83 +194,3 @@ def _kill_group_leftovers(pgid: int, *, until: float) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def wait_http_ok(url: str, *, timeout: float, alive: Callable[[], list[str]]) -> float:
-    """Poll ``url`` until it answers 200; returns the seconds it took. Raises when a process died."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        dead = alive()
-        if dead:
-            raise RuntimeError(f"{', '.join(dead)} exited while waiting for {url}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
-
-
-# --- signed webhook requests -----------------------------------------------------------------
-
-
-@dataclass
-class WebhookRequest:
-    """One POST to the receiver; ``headers`` stay None until it is signed."""
-
-    provider: str
-    body: bytes
-    headers: dict[str, str] | None = None
-
-    @property
-    def path(self) -> str:
-        return f"/webhooks/{self.provider}"
-
-
-class Signer:
-    """Signs bodies as each provider does, with the secrets the receiver was given.
-
-    ``secrets`` maps provider → secret; for processout it is the ``user:pass``
-    of PAYHOOKS_PROCESSOUT_BASIC_AUTH (or empty when the receiver wants none).
-    """
-
-    def __init__(self, secrets: Mapping[str, str]) -> None:
-        self.secrets = dict(secrets)
-        self.adapters = build_adapters(Settings(_env_file=None))  # type: ignore[call-arg]
-
-    def headers(self, provider: str, body: bytes) -> dict[str, str]:
-        signed = self.adapters[provider].sign(body=body, secret=self.secrets.get(provider, ""))
-        return {"content-type": "application/json", **signed}
-
-    def sign(self, request: WebhookRequest) -> WebhookRequest:
-        request.headers = self.headers(request.provider, request.body)
-        return request
-
-    def sign_all(self, requests: Iterable[WebhookRequest]) -> None:
-        for request in requests:
-            self.sign(request)
-
-
-# --- statistics ------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (Postgres' percentile_cont); ``q`` in [0, 1]."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summarize(values: Sequence[float]) -> dict[str, float | None]:
-    """p50/p90/p99/max/mean of ``values`` (None for each when there are none)."""
-    return {
-        "p50": percentile(values, 0.50),
-        "p90": percentile(values, 0.90),
-        "p99": percentile(values, 0.99),
-        "max": max(values) if values else None,
-        "mean": sum(values) / len(values) if values else None,
-    }

