@@ -15,8 +15,9 @@ from cli.options import (
     operator_engine,
     settings_with_database,
 )
-from cli.output import console, echo_json, jsonable, plural, short, styled, when_text
+from cli.output import console, echo_json, plural, short, styled, when_text
 from models.queries.events import cursor_after, event_record, find_event_id, list_events
+from models.queries.values import jsonable
 from models.redaction import Redactor
 from models.tables import EVENT_STATUSES
 

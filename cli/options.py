@@ -2,7 +2,7 @@
 
 Settings with a database (or one line saying where `payhooks up` would have
 put it), an engine per command, the time options (ISO 8601 or relative:
-``30m``, ``1h``, ``2d``), the event filter options, the status check, the
+``30m``, ``1h``, ``2d``: :mod:`models.queries.values`), the event filter options, the status check, the
 confirmation prompt, who is acting for the audit row, and the two steps
 `replay` and `incidents replay` share. What a command prints lives in
 :mod:`cli.output`.
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.output import database_unavailable, ids_text, progress
 from models.datadir import find_data_dir, no_database_hint
+from models.queries.values import parse_when, split_values
 from models.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from models.queries.events import EventFilter
     from models.replays import Plan
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 def settings_with_database() -> Settings:
     """The settings, or one readable line when there is no database to use (bad settings: exit 2 in `main`)."""
@@ -68,19 +66,6 @@ def local_url(bind: str) -> str:
     return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
 
 
-def parse_when(value: str, *, now: datetime | None = None) -> datetime:
-    """``30m``/``1h``/``2d``/``1w`` ago, or an ISO 8601 date or datetime (naive means UTC)."""
-    relative = _RELATIVE.match(value)
-    if relative:
-        amount, unit = float(relative.group(1)), relative.group(2).lower()
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"{value!r} is neither an ISO 8601 datetime nor a duration like 30m, 1h, 2d") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class WhenType(click.ParamType):
     name = "WHEN"
 
@@ -94,11 +79,6 @@ class WhenType(click.ParamType):
 
 
 WHEN = WhenType()
-
-
-def split_values(values: tuple[str, ...]) -> tuple[str, ...]:
-    """``--status dead --status retrying`` and ``--status dead,retrying`` mean the same."""
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 def check_statuses(statuses: tuple[str, ...], *, allowed: tuple[str, ...]) -> None:

@@ -15,8 +15,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -53,23 +52,6 @@ def ids_text(ids: list[int]) -> str:
     return ", ".join(map(str, ids[:SHOWN_IDS])) + more
 
 
-def jsonable(value: Any) -> Any:
-    """Rows as JSON: datetimes in ISO 8601, bytes as text, Decimals as numbers."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    return value
-
-
 def echo_json(value: Any) -> None:
     click.echo(current().text(json.dumps(value, indent=2, ensure_ascii=False)))
 
@@ -82,7 +64,7 @@ def short(value: Any, width: int = 60) -> str:
 
 
 def when_text(value: str | None) -> str:
-    """ISO 8601 (as :func:`jsonable` made it) shown as ``YYYY-MM-DD HH:MM:SS`` UTC."""
+    """ISO 8601 (as :func:`models.queries.values.jsonable` made it) shown as ``YYYY-MM-DD HH:MM:SS`` UTC."""
     if not value:
         return ""
     return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.options import operator_engine, settings_with_database
-from cli.output import STATUS_STYLE, console, echo_json, jsonable, plural
+from cli.output import STATUS_STYLE, console, echo_json, plural
 from models.orders import DELIVERY_STATUSES
+from models.queries.values import jsonable
 from models.stats import LATENCY_WINDOW_MINUTES, RECENT_DEAD_HOURS, collect
 from models.tables import EVENT_STATUSES
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from cli.options import parse_when, split_values
 from models.orders import DELIVERY_STATUSES
 from models.queries.deliveries import DeliveryFilter
 from models.queries.events import EventFilter
+from models.queries.values import parse_when, split_values
 from models.tables import EVENT_STATUSES
 from receiver.providers.registry import PROVIDERS
 

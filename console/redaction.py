@@ -7,7 +7,7 @@ reaches a page.
 """
 from __future__ import annotations
 
-from cli.output import jsonable
+from models.queries.values import jsonable
 from models.redaction import Redactor
 
 __all__ = ["Redactor", "jsonable", "redactor_for"]
