@@ -20,8 +20,10 @@ from cli.main import COMMANDS, main
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("celery", "kombu", "flask", "werkzeug", "sqlalchemy", "psycopg", "psycopg_pool", "rich", "httpx",
          "pydantic", "alembic", "prometheus_client", "receiver", "workers")
-SEND_NEEDS = ("httpx", "receiver.providers.catalog", "receiver.providers.registry", "receiver.providers.samples")
-"""What `payhooks send` posts, signs and builds its events with: whatever these import, its --help may too."""
+SEND_NEEDS = ("httpx", "models.settings", "receiver.providers.catalog", "receiver.providers.registry",
+              "receiver.providers.samples")
+"""What `payhooks send` posts, signs and builds its events with, and reads its secrets and URLs from
+(the group reads the settings too, for logging): whatever these import, its --help may too."""
 
 
 def _loaded_after(code: str) -> set[str]:
