@@ -22,14 +22,13 @@ from cli.options import (
     operator_engine,
     run_replay,
     settings_with_database,
-    split_values,
 )
 from cli.output import console, echo_json, plural, short, styled, when_text
 from models import incidents as incident_model
 from models.incident_tables import INCIDENT_STATUSES
 from models.queries import actions
 from models.queries.events import statuses_of
-from models.queries.values import jsonable
+from models.queries.values import jsonable, split_values
 from models.redaction import Redactor
 from models.replays import DEFAULT_BATCH_SIZE, Plan
 

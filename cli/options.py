@@ -2,7 +2,7 @@
 
 Settings with a database (or one line saying where `payhooks up` would have
 put it), an engine per command, the time options (ISO 8601 or relative:
-``30m``, ``1h``, ``2d``), the event filter options, the status check, the
+``30m``, ``1h``, ``2d``: :mod:`models.queries.values`), the event filter options, the status check, the
 confirmation prompt, who is acting for the audit row, and the two steps
 `replay` and `incidents replay` share. What a command prints lives in
 :mod:`cli.output`.

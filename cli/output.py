@@ -64,7 +64,7 @@ def short(value: Any, width: int = 60) -> str:
 
 
 def when_text(value: str | None) -> str:
-    """ISO 8601 (as :func:`jsonable` made it) shown as ``YYYY-MM-DD HH:MM:SS`` UTC."""
+    """ISO 8601 (as :func:`models.queries.values.jsonable` made it) shown as ``YYYY-MM-DD HH:MM:SS`` UTC."""
     if not value:
         return ""
     return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")

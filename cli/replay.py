@@ -23,12 +23,12 @@ from cli.options import (
     operator_engine,
     run_replay,
     settings_with_database,
-    split_values,
 )
 from cli.output import plural
 from models.orders import DELIVERY_STATUSES
 from models.queries import deliveries as delivery_queries
 from models.queries import events as event_queries
+from models.queries.values import split_values
 from models.replays import DEFAULT_BATCH_SIZE, Plan
 from models.tables import EVENT_STATUSES
 

@@ -1,8 +1,9 @@
-"""What the CLI's options and the console's forms both read, and how both show a row.
+"""Values in and out of the read layer, the same for the CLI and the console.
 
-Times as an operator writes them (``30m``, ``1h``, ``2d``, ``1w`` ago, or ISO
-8601), repeated or comma-separated values, and rows as JSON-friendly values.
-Imports nothing but the standard library, so `payhooks --help` stays light.
+In: times a person types (ISO 8601, or ``30m``/``1h``/``2d``/``1w`` ago) and
+lists given as repeats or comma-separated. Out: rows as JSON (datetimes in
+ISO 8601, bytes as text, Decimals as numbers). Pure functions, standard
+library only: importing this loads no database driver.
 """
 from __future__ import annotations
 

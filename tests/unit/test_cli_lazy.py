@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("celery", "kombu", "flask", "werkzeug", "sqlalchemy", "psycopg", "psycopg_pool", "rich", "httpx",
          "pydantic", "alembic", "prometheus_client", "receiver", "workers")
 SEND_NEEDS = ("httpx", "models.settings", "sandbox.catalog", "providers.registry", "sandbox.samples")
-"""What `payhooks send` reads its settings, posts, signs and builds its events with: whatever these import,
-its --help may too (the group configures logging with the settings' redactor before any subcommand)."""
+"""What `payhooks send` posts, signs and builds its events with, and reads its secrets and URLs from
+(the group reads the settings too, for logging): whatever these import, its --help may too."""
 
 
 def _loaded_after(code: str) -> set[str]:
