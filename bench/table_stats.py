@@ -19,7 +19,9 @@ from sqlalchemy import Engine, text
 
 from bench.common import log
 
-TABLES = ("webhook_events", "orders", "order_transitions", "deliveries", "event_attempts", "refunds")
+TABLES = ("webhook_events", "orders", "order_transitions", "deliveries", "event_attempts", "refunds",
+          "event_work")
+"""``event_work``: only in bench.event_writes' work-table design."""
 _COUNTS = text("""
     SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = ANY(:tables)""")
 _INDEXES = text("""
@@ -32,6 +34,8 @@ _WAL = text("""
     SELECT substring(block_ref FROM 'rel [0-9]+/[0-9]+/([0-9]+)')::oid AS filenode,
            count(*) FILTER (WHERE resource_manager = 'Btree' AND (record_type IN ('INSERT_LEAF', 'INSERT_POST')
                             OR (record_type IN ('SPLIT_L', 'SPLIT_R') AND description LIKE 'level 0,%'))) AS entries,
+           count(*) FILTER (WHERE resource_manager = 'Heap' AND record_type LIKE 'HOT_UPDATE%') AS hot,
+           count(*) FILTER (WHERE resource_manager = 'Heap' AND record_type LIKE 'UPDATE%') AS cold,
            sum(record_length) AS bytes
       FROM pg_get_wal_records_info(CAST(:a AS pg_lsn), CAST(:b AS pg_lsn))
      WHERE block_ref LIKE '%rel %/' || :db || '/%'
@@ -47,18 +51,23 @@ def wal_writes(engine: Engine, start: str, end: str, *, per: int) -> dict[str, A
     """Exact index entries per table and index, and this database's WAL bytes, from the WAL (or None)."""
     try:
         with engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))  # reads the whole cluster's WAL of the run
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_walinspect"))
             db = conn.execute(text("SELECT oid FROM pg_database WHERE datname = current_database()")).scalar_one()
             rels = {r.filenode: r for r in conn.execute(_FILENODES, {"tables": list(TABLES)})}
             rows = conn.execute(_WAL, {"a": start, "b": end, "db": str(db)}).all()
     except Exception as exc:  # not a superuser, WAL already recycled, no extension: the ceiling stands
-        log(f"index entries from the WAL unavailable ({type(exc).__name__}): ceilings only")
+        log(f"index entries from the WAL unavailable ({type(exc).__name__}: {str(exc).splitlines()[0]}): "
+            "ceilings only")
         return None
     tables: dict[str, dict[str, Any]] = {}
     total_bytes = 0
     for row in rows:
         total_bytes += int(row.bytes or 0)
         rel = rels.get(row.filenode)
+        if rel is not None and rel.relkind == "r" and (row.hot or row.cold):
+            slot = tables.setdefault(rel.tbl, {"index_entries": 0, "by_index": {}})
+            slot["wal_updates"], slot["wal_hot_updates"] = int(row.hot + row.cold), int(row.hot)
         if rel is None or rel.relkind != "i" or not row.entries:
             continue
         slot = tables.setdefault(rel.tbl, {"index_entries": 0, "by_index": {}})
@@ -125,6 +134,8 @@ class TableStats:
                 found = exact["tables"].get(name, {})
                 t["index_entries_per_event"] = found.get("index_entries_per_event", 0.0)
                 t["index_entries_by_index"] = found.get("by_index", {})
+                if "wal_updates" in found:  # the same counts, from the WAL: whatever the statistics flushed
+                    t["wal_updates"], t["wal_hot_updates"] = found["wal_updates"], found["wal_hot_updates"]
         return {"tables": tables, "wal_bytes_per_event_ceiling": round(float(wal_bytes) / per),
                 **({"wal_bytes_per_event": exact["wal_bytes_per_event"],
                     "index_entries_per_event": exact["index_entries_per_event"]} if exact else {})}
