@@ -175,14 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_variant(args.server_url, v.strip(), events=args.events) for v in args.variants.split(",")]
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
+        return 0 if all(r["finished"] == args.events for r in results) else 1
     for r in results:
         print(f"{r['variant']:11} {r['finished']} events: {r['updates']} updates, {r['hot_updates']} HOT "
               f"({r['hot_pct']} %), {r['index_entries_per_event']} index entries/event, "
               f"WAL {r['wal_bytes_per_event']} bytes/event, heap {r['heap_bytes_per_event']} bytes/event "
               "(before any vacuum)")
         print(f"{'':11} {r['by_index']}")
-    return 0 if all(r["finished"] == args.events for r in results) else 1
+    ok = all(r["finished"] == args.events for r in results)
+    print("result:      OK" if ok else "result:      FAILED (an event did not finish)")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

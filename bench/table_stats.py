@@ -12,6 +12,7 @@ index's predicate), a HOT update none; and the whole cluster's WAL.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -109,8 +110,29 @@ class TableStats:
         return counts, wal
 
     def start(self) -> TableStats:
+        self._hold_wal()
         self.before, self.wal_before = self._settled()
         return self
+
+    def _hold_wal(self) -> None:
+        """Keep the run's WAL until it is read: a temporary replication slot, which Postgres drops
+        with the session that made it (so a crashed bench leaves nothing behind). Without it a
+        checkpoint on a busy server recycles the segments before :func:`wal_writes` reads them."""
+        self._slot_conn = None
+        try:
+            conn = self.engine.raw_connection()
+            cursor = conn.cursor()
+            cursor.execute("SELECT pg_create_physical_replication_slot(%s, true, true)",
+                           (f"bench_{os.getpid()}_{id(self)}",))
+            conn.commit()
+            self._slot_conn = conn
+        except Exception as exc:  # not a superuser, or no slots free: the WAL may be gone by then
+            log(f"could not hold the run's WAL ({type(exc).__name__}); index entries may be ceilings only")
+
+    def _release_wal(self) -> None:
+        if self._slot_conn is not None:
+            self._slot_conn.invalidate()  # closes the session: the temporary slot goes with it
+            self._slot_conn = None
 
     def stop(self, *, events: int) -> dict[str, Any]:
         after, wal_after = self._settled(events_inserted=events)
@@ -128,7 +150,10 @@ class TableStats:
                             "updates_per_event": round(upd / per, 2), "hot_per_event": round(hot / per, 2),
                             "index_entries_ceiling_per_event": round(
                                 (ins + upd - hot) * indexes.get(name, (0, 0))[0] / per, 2)}
-        exact = wal_writes(self.engine, self.wal_before, wal_after, per=per)
+        try:
+            exact = wal_writes(self.engine, self.wal_before, wal_after, per=per)
+        finally:
+            self._release_wal()
         if exact is not None:
             for name, t in tables.items():
                 found = exact["tables"].get(name, {})

@@ -59,9 +59,9 @@ def upgrade() -> None:
                f"WHERE (next_attempt_at IS NOT NULL) <> ({_DUE})")
     op.execute(f"UPDATE webhook_events SET lease_expires_at = CASE WHEN {_LEASED} THEN now() END "
                f"WHERE (lease_expires_at IS NOT NULL) <> ({_LEASED})")
-    op.create_check_constraint('ck_webhook_events_due_mark', 'webhook_events',
+    op.create_check_constraint(op.f('ck_webhook_events_due_mark'), 'webhook_events',
                                f"(next_attempt_at IS NOT NULL) = ({_DUE})")
-    op.create_check_constraint('ck_webhook_events_lease_mark', 'webhook_events',
+    op.create_check_constraint(op.f('ck_webhook_events_lease_mark'), 'webhook_events',
                                f"(lease_expires_at IS NOT NULL) = ({_LEASED})")
     op.add_column('webhook_events', sa.Column(
         'final_status', sa.String(length=16),
@@ -94,8 +94,8 @@ def downgrade() -> None:
                  'ix_webhook_events_lease', 'ix_webhook_events_due'):
         op.drop_index(name, table_name='webhook_events')
     op.drop_column('webhook_events', 'final_status')
-    op.drop_constraint('ck_webhook_events_lease_mark', 'webhook_events', type_='check')
-    op.drop_constraint('ck_webhook_events_due_mark', 'webhook_events', type_='check')
+    op.drop_constraint(op.f('ck_webhook_events_lease_mark'), 'webhook_events', type_='check')
+    op.drop_constraint(op.f('ck_webhook_events_due_mark'), 'webhook_events', type_='check')
     op.execute("ALTER TABLE webhook_events RESET (fillfactor)")
     op.create_index('ix_webhook_events_order_id', 'webhook_events', ['order_id'], unique=False)
     op.create_index('ix_webhook_events_due', 'webhook_events', ['next_attempt_at'], unique=False,
