@@ -96,7 +96,8 @@ class WebhookEvent(Base):
         Index("ix_webhook_events_due", "next_attempt_at", postgresql_where=text(DUE_MARK)),
         Index("ix_webhook_events_lease", "lease_expires_at", postgresql_where=text(LEASE_MARK)),
         # `events list --status <final>` and the console's per-status pages: newest first.
-        Index("ix_webhook_events_final_received", "final_status", "received_at",
+        # (id too: the listing's order exactly, so the planner never prefers walking every status.)
+        Index("ix_webhook_events_final_received", "final_status", "received_at", "id",
               postgresql_where=text("final_status IS NOT NULL")),
         # Retention picks, and counting folds, final rows by processed_at (index-only with INCLUDE);
         # the dead-only index answers "dead in the last 24 h" without reading other final rows.

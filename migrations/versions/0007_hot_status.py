@@ -14,8 +14,8 @@ index. Now:
   (succeeded, ignored, dead), else NULL. It changes only when an event
   becomes final or is replayed: updates that set ``processed_at`` and so
   were never HOT. The final-row indexes name it instead of ``status``:
-  ``ix_webhook_events_final_received`` (replacing ``…_status_received``)
-  serves `events list --status <final>` and the console's per-status pages,
+  ``ix_webhook_events_final_received`` (final_status, received_at, id),
+  replacing ``…_status_received``, serves `events list --status <final>` and the console's per-status pages,
   ``…_final_processed`` retention and the counts since the tally mark,
   ``…_dead_processed`` the deaths of the last day.
 * ``ix_webhook_events_due`` and ``…_lease`` are keyed on the columns that
@@ -77,7 +77,7 @@ def upgrade() -> None:
                     postgresql_where=sa.text("next_attempt_at IS NOT NULL"))
     op.create_index('ix_webhook_events_lease', 'webhook_events', ['lease_expires_at'], unique=False,
                     postgresql_where=sa.text("lease_expires_at IS NOT NULL"))
-    op.create_index('ix_webhook_events_final_received', 'webhook_events', ['final_status', 'received_at'],
+    op.create_index('ix_webhook_events_final_received', 'webhook_events', ['final_status', 'received_at', 'id'],
                     unique=False, postgresql_where=sa.text("final_status IS NOT NULL"))
     op.create_index('ix_webhook_events_final_processed', 'webhook_events', ['processed_at'], unique=False,
                     postgresql_include=['provider', 'final_status', 'received_at'],
