@@ -84,8 +84,13 @@ def _writes(w: dict[str, Any]) -> str:
         return (f"{exact}≤ {t['index_entries_ceiling_per_event']} ({t['indexes']} indexes, "
                 f"{t['partial_indexes']} partial)")
 
+    def updates(t: dict[str, Any]) -> str:  # the WAL's count when there is one: the statistics may lag
+        if "wal_updates" in t:
+            return f"{t['wal_updates']} upd of which {t['wal_hot_updates']} HOT (from the WAL)"
+        return f"{t['updates']} upd of which {t['hot_updates']} HOT"
+
     tables = "; ".join(
-        f"{name} {t['inserts']} ins, {t['updates']} upd of which {t['hot_updates']} HOT, {entries(t)}"
+        f"{name} {t['inserts']} ins, {updates(t)}, {entries(t)}"
         for name, t in w["tables"].items() if t["inserts"] or t["updates"])
     line = f"writes:      {tables}; WAL ≤ {w['wal_bytes_per_event_ceiling']} bytes/event (whole cluster)"
     if "wal_bytes_per_event" in w:
