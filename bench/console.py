@@ -79,7 +79,7 @@ def pages(engine: Engine) -> dict[str, str]:
     """The paths to time, with ids taken from this database."""
     with engine.connect() as conn:
         one = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
-        dead = one("SELECT max(id) FROM webhook_events WHERE status = 'dead'")
+        dead = one("SELECT max(id) FROM webhook_events WHERE final_status = 'dead'")
         middle = one("SELECT max(id) / 2 FROM webhook_events")
         order_event = one("SELECT id FROM webhook_events WHERE order_id IS NOT NULL ORDER BY id DESC LIMIT 1")
         reference = one("SELECT reference FROM orders ORDER BY id DESC LIMIT 1")

@@ -17,13 +17,14 @@ RECENT = 2_000
 """the newest events, still moving through the pipeline"""
 
 _EVENTS = """
-INSERT INTO webhook_events (provider, event_key, event_type, status, attempts, next_attempt_at, received_at,
-                            processed_at, last_error, livemode, raw_body, headers, payload, secret_index,
+INSERT INTO webhook_events (provider, event_key, event_type, status, attempts, next_attempt_at, lease_expires_at,
+                            received_at, processed_at, last_error, livemode, raw_body, headers, payload, secret_index,
                             verify_method, order_id)
 SELECT p.provider, 'evt_' || g, p.provider || (ARRAY['.payment.succeeded', '.payment.failed', '.refund.succeeded',
                                                      '.checkout.completed'])[1 + g % 4],
        s.status, CASE WHEN s.status IN ('dead', 'retrying') THEN 3 ELSE 1 END,
        CASE WHEN s.status IN ('pending', 'retrying') THEN r.at + interval '5 seconds' END,
+       CASE WHEN s.status IN ('queued', 'processing') THEN r.at + interval '120 seconds' END,
        r.at, CASE WHEN s.status IN ('succeeded', 'ignored', 'dead') THEN r.at + interval '2 seconds' END,
        CASE WHEN s.status IN ('dead', 'retrying') THEN 'order not found: ' || p.provider || ' payment pay_' || g END,
        false,

@@ -212,12 +212,30 @@ def _cpu(c: dict[str, Any]) -> list[str]:
 def _writes(w: dict[str, Any]) -> str:
     if not w:
         return ""
+
+    def entries(t: dict[str, Any]) -> str:
+        exact = f"{t['index_entries_per_event']} index entries/event (from the WAL), " \
+            if "index_entries_per_event" in t else ""
+        return (f"{exact}≤ {t['index_entries_ceiling_per_event']} ({t['indexes']} indexes, "
+                f"{t['partial_indexes']} partial)")
+
+    def updates(t: dict[str, Any]) -> str:  # the WAL's count when there is one: the statistics may lag
+        if "wal_updates" in t:
+            return f"{t['wal_updates']} upd of which {t['wal_hot_updates']} HOT (from the WAL)"
+        return f"{t['updates']} upd of which {t['hot_updates']} HOT"
+
     tables = "; ".join(
-        f"{name} {t['inserts']} ins, {t['updates']} upd of which {t['hot_updates']} HOT, "
-        f"≤ {t['index_entries_ceiling_per_event']} index entries/event ({t['indexes']} indexes, "
-        f"{t['partial_indexes']} partial)"
+        f"{name} {t['inserts']} ins, {updates(t)}, {entries(t)}"
         for name, t in w["tables"].items() if t["inserts"] or t["updates"])
-    return f"writes:      {tables}; WAL ≤ {w['wal_bytes_per_event_ceiling']} bytes/event (whole cluster)"
+    line = f"writes:      {tables}; WAL ≤ {w['wal_bytes_per_event_ceiling']} bytes/event (whole cluster)"
+    if "wal_bytes_per_event" in w:
+        line += (f"; this database: {w['index_entries_per_event']} index entries/event, "
+                 f"WAL records {w['wal_bytes_per_event']} bytes/event")
+    busiest = sorted(((n, name) for t in w["tables"].values()
+                      for name, n in (t.get("index_entries_by_index") or {}).items()), reverse=True)
+    if busiest:
+        line += "\nindexes:     " + ", ".join(f"{name} {n}" for n, name in busiest)
+    return line
 
 
 def _verdict(f: dict[str, Any]) -> str:

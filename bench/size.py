@@ -144,7 +144,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
     engine = big.engine()
     with engine.connect() as conn:
         expected = conn.execute(text(
-            "SELECT count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
+            "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < now() - make_interval(secs => :s)"), {"s": older_days * 86400}).scalar_one()
     before = size_data.table_bytes(engine)
     baseline = _steady_round(big, label="steady", args=args)
@@ -165,7 +165,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
         removed = action.count if action else 0
         # the prune's own cutoff is a moment later than the count above: check against it
         left_behind = conn.execute(text(
-            "SELECT count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
+            "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < CAST(:cutoff AS timestamptz)"), {"cutoff": action.cutoff}).scalar_one() \
             if action else None
     lines, ids = 0, set()
@@ -221,7 +221,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         for target in (big, empty):  # nothing due: the dispatcher is idle
             with target.engine().begin() as conn:
                 conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now(), "
-                                  "next_attempt_at = NULL WHERE status = 'pending'"))
+                                  "next_attempt_at = NULL WHERE status = 'pending' AND next_attempt_at IS NOT NULL"))
         figures["idle_dispatcher"] = {"filled": _idle_dispatcher(big, args=args, processes=processes),
                                       "empty": _idle_dispatcher(empty, args=args, processes=processes)}
         log(f"idle dispatcher: {figures['idle_dispatcher']}")

@@ -118,8 +118,8 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
 
     queries = {
         "stats: final since the tally mark": (
-            "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
-            "AND (processed_at >= now() - interval '3 minutes' OR processed_at IS NULL) GROUP BY 1, 2"),
+            "SELECT provider, final_status, count(*) FROM webhook_events "
+            "WHERE final_status IN ('succeeded', 'dead', 'ignored') AND (processed_at >= now() - interval '3 minutes' OR processed_at IS NULL) GROUP BY 1, 2"),
         "stats: deliveries due": (
             "SELECT kind, status, count(*) FROM deliveries WHERE status IN ('pending', 'retrying') GROUP BY 1, 2"),
         "stats: deliveries leased": (
@@ -130,19 +130,19 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
             "SELECT id FROM webhook_events WHERE status IN ('pending', 'retrying') "
             "AND next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at LIMIT 200"),
         "dispatcher: oldest unhandled": (
-            "SELECT LEAST((SELECT min(received_at) FROM webhook_events WHERE status IN ('pending', 'retrying')), "
-            "(SELECT min(received_at) FROM webhook_events WHERE status IN ('queued', 'processing')))"),
+            f"SELECT LEAST((SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(0)}), "
+            f"(SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(1)}))"),
         "stats: events due": (
-            "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('pending', 'retrying') "
+            f"SELECT provider, status, count(*) FROM webhook_events WHERE {counts.EVENTS.open_where(0)} "
             "GROUP BY 1, 2"),
         "stats: events leased": (
-            "SELECT provider, status, count(*) FROM webhook_events WHERE status IN ('queued', 'processing') "
+            f"SELECT provider, status, count(*) FROM webhook_events WHERE {counts.EVENTS.open_where(1)} "
             "GROUP BY 1, 2"),
         "stats: dead in 24 h": (
-            "SELECT count(*) FROM webhook_events WHERE status = 'dead' AND processed_at >= now() - interval '24 hours'"),
+            "SELECT count(*) FROM webhook_events WHERE final_status = 'dead' AND processed_at >= now() - interval '24 hours'"),
         "stats: latency last hour": (
             "SELECT count(*), percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - "
-            "received_at)) FROM webhook_events WHERE status IN ('succeeded', 'ignored') "
+            "received_at)) FROM webhook_events WHERE final_status IN ('succeeded', 'ignored') "
             "AND processed_at >= now() - interval '60 minutes'"),
         "stats: due retries": (
             "SELECT count(*) FROM webhook_events WHERE status = 'retrying' AND next_attempt_at <= now()"),
@@ -151,8 +151,10 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
         "events show: deliveries": f"SELECT * FROM deliveries WHERE event_id = {event_id}",
         "events show --key": "SELECT id FROM webhook_events WHERE provider = 'yoco' AND event_key = 'fill_3'",
         "retention: candidates": (
-            "SELECT e.id FROM webhook_events e WHERE e.status IN ('succeeded', 'dead', 'ignored') "
+            "SELECT e.id FROM webhook_events e WHERE e.final_status IN ('succeeded', 'dead', 'ignored') "
             "AND e.processed_at < now() - interval '20 days' ORDER BY e.processed_at LIMIT 1000"),
+        "sweeper: expired event leases": (
+            "SELECT id FROM webhook_events WHERE status = 'queued' AND lease_expires_at < clock_timestamp() LIMIT 200"),
         "dedup: key lookup": "SELECT event_id FROM event_keys WHERE provider = 'yoco' AND event_key = 'fill_3'",
     }
     since = datetime.now(UTC) - timedelta(hours=1)
@@ -161,6 +163,9 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
         "events list --status dead --since 1h": EventFilter(statuses=("dead",), since=since),
         "events list --provider yoco": EventFilter(providers=("yoco",)),
         "events list (no filter)": EventFilter(),
+        "events list --status pending": EventFilter(statuses=("pending",)),
+        "events list --status processing": EventFilter(statuses=("processing",)),
+        "events list --status succeeded": EventFilter(statuses=("succeeded",)),
     }.items():
         captured: list[Any] = []
 

@@ -32,7 +32,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from models.orders import DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES
-from models.tables import EVENT_STATUSES, FINAL_STATUSES
+from models.tables import (
+    DUE_MARK,
+    DUE_STATUSES,
+    EVENT_STATUSES,
+    FINAL_STATUSES,
+    LEASE_MARK,
+    LEASED_STATUSES,
+)
 
 MIN_FOLD_LAG_SECONDS = 120.0
 FOLD_WINDOW_SECONDS = 6 * 3600.0
@@ -47,11 +54,21 @@ class Counted:
     statuses: tuple[str, ...]
     open_groups: tuple[tuple[str, ...], ...]
     """The non-final statuses, split as the partial indexes are (due; leased): Postgres matches a
-    partial index to a query whose ``status IN (…)`` implies its predicate, never one list to two."""
+    partial index to a query whose condition implies its predicate, never one list to two."""
+    final_column: str = "status"
+    """The column the final-row indexes name (events: ``final_status``, which only final rows have)."""
+    open_marks: tuple[str, ...] = ()
+    """Per open group, what the partial index's predicate says instead of the status, if anything
+    (events: ``next_attempt_at IS NOT NULL``; ``lease_expires_at IS NOT NULL``)."""
+
+    def open_where(self, n: int) -> str:
+        opened = ", ".join(f"'{s}'" for s in self.open_groups[n])
+        mark = f" AND {self.open_marks[n]}" if self.open_marks else ""
+        return f"status IN ({opened}){mark}"
 
 
 EVENTS = Counted("webhook_events", "provider", FINAL_STATUSES, EVENT_STATUSES,
-                 (("pending", "retrying"), ("queued", "processing")))
+                 (DUE_STATUSES, LEASED_STATUSES), final_column="final_status", open_marks=(DUE_MARK, LEASE_MARK))
 DELIVERIES = Counted("deliveries", "kind", DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES,
                      (("pending", "retrying"), ("queued", "sending")))
 COUNTED = {c.table: c for c in (EVENTS, DELIVERIES)}
@@ -93,15 +110,15 @@ def counts_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, di
     final = ", ".join(f"'{s}'" for s in counted.final)
     # A final row with no processed_at (only ever written by hand) is never folded: count it live.
     since = "" if mark is None else "AND (processed_at >= :mark OR processed_at IS NULL)"
+    fc = counted.final_column
     for row in conn.execute(text(
-            f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
-            f"WHERE status IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark}):
+            f"SELECT {counted.group} AS grp, {fc} AS status, count(*) AS n FROM {counted.table} "
+            f"WHERE {fc} IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark}):
         add(row.grp, row.status, row.n)
-    for statuses in counted.open_groups:
-        opened = ", ".join(f"'{s}'" for s in statuses)
+    for n in range(len(counted.open_groups)):
         for row in conn.execute(text(
                 f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
-                f"WHERE status IN ({opened}) GROUP BY 1, 2")):
+                f"WHERE {counted.open_where(n)} GROUP BY 1, 2")):
             add(row.grp, row.status, row.n)
     return {group: dict(sorted(statuses.items())) for group, statuses in sorted(out.items())}
 
@@ -132,7 +149,7 @@ def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,
     conn.execute(text(f"""
         INSERT INTO tally_marks (table_name, folded_to)
         SELECT :t, LEAST(COALESCE(min(processed_at), :target), :target) FROM {counted.table}
-         WHERE status IN ({final})
+         WHERE {counted.final_column} IN ({final})
         ON CONFLICT (table_name) DO NOTHING"""), {"t": counted.table, "target": target})
     old = conn.execute(text("SELECT folded_to FROM tally_marks WHERE table_name = :t FOR UPDATE"),
                        {"t": counted.table}).scalar_one()
@@ -141,8 +158,8 @@ def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,
         return 0, True
     folded = conn.execute(text(f"""
         WITH fresh AS (
-            SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table}
-             WHERE status IN ({final}) AND processed_at >= :old AND processed_at < :new
+            SELECT {counted.group} AS grp, {counted.final_column} AS status, count(*) AS n FROM {counted.table}
+             WHERE {counted.final_column} IN ({final}) AND processed_at >= :old AND processed_at < :new
              GROUP BY 1, 2),
         merged AS (
             INSERT INTO status_tallies (table_name, grp, status, n)

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, PrimaryKeyConstraint, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.tables import Base

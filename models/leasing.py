@@ -11,9 +11,12 @@ Two columns mirror the status, and every transition here keeps them so:
 ``next_attempt_at`` is set only while a row is due-able (pending, retrying)
 and ``lease_expires_at`` only while it is leased (queued, working). The
 claim keeps the dispatcher's lease when most of it is left, so claiming
-changes no lease column. (Indexes built on these columns alone, naming no
-``status``, would let a claim be a HOT update; today's indexes name
-``status`` for the counts and listings, see BENCHMARKS.md, "Issue 15".)
+changes no lease column. ``webhook_events`` holds its rows to that with
+CHECK constraints and builds its due and lease indexes on these columns
+alone, naming no ``status`` (its final-row indexes name the generated
+``final_status``), so an event's claim changes no indexed column and is a
+HOT update when its page has room (migration ``0007_hot_status``).
+``deliveries`` still index by ``status``.
 """
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ def check_policy(settings: Settings) -> None:
 # in the index until vacuum, and every batch would walk past all of them again.
 _CANDIDATES = """
     SELECT e.id, e.processed_at FROM webhook_events e
-     WHERE e.status IN ('succeeded', 'dead', 'ignored') AND e.processed_at < :cutoff
+     WHERE e.final_status IN ('succeeded', 'dead', 'ignored') AND e.processed_at < :cutoff
        AND e.processed_at >= :after_at AND (e.processed_at > :after_at OR e.id > :after_id)
      ORDER BY e.processed_at, e.id
      LIMIT :limit
@@ -156,7 +156,7 @@ def cutoff_for(conn: Connection, age: timedelta) -> datetime:
 
 def count_candidates(conn: Connection, *, cutoff: datetime) -> int:
     return conn.execute(text(
-        "SELECT count(*) FROM webhook_events WHERE status IN ('succeeded', 'dead', 'ignored') "
+        "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
         "AND processed_at < :cutoff"), {"cutoff": cutoff}).scalar_one()
 
 

@@ -28,8 +28,9 @@ def _recent(conn: Connection, table: str) -> dict[str, Any]:
     """Due retries (the due index) and deaths in the last day (the dead index) of one table."""
     due = conn.execute(text(
         f"SELECT count(*) FROM {table} WHERE status = 'retrying' AND next_attempt_at <= now()")).scalar_one()
+    final_column = "final_status" if table == "webhook_events" else "status"  # what its dead index names
     dead = conn.execute(text(
-        f"SELECT count(*) FROM {table} WHERE status = 'dead' "
+        f"SELECT count(*) FROM {table} WHERE {final_column} = 'dead' "
         f"AND processed_at >= now() - interval '{RECENT_DEAD_HOURS} hours'")).scalar_one()
     return {"due_retries": due, "dead_last_24h": dead}
 
@@ -47,7 +48,7 @@ def event_stats(conn: Connection) -> dict[str, Any]:
             totals[status] = totals.get(status, 0) + n
     oldest = conn.execute(text(
         "SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_events "
-        "WHERE status = 'pending'")).scalar_one()
+        "WHERE status = 'pending' AND next_attempt_at IS NOT NULL")).scalar_one()
     latency = conn.execute(text(f"""
         SELECT count(*) AS n,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at))
@@ -55,7 +56,7 @@ def event_stats(conn: Connection) -> dict[str, Any]:
                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at))
                    AS p99
           FROM webhook_events
-         WHERE status IN ('succeeded', 'ignored')
+         WHERE final_status IN ('succeeded', 'ignored')
            AND processed_at >= now() - interval '{LATENCY_WINDOW_MINUTES} minutes'""")).one()
     return {
         "by_provider_status": by_provider,

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -30,6 +31,40 @@ LEASED_STATUSES = ("queued", "processing")
 FINAL_STATUSES = ("succeeded", "dead", "ignored")
 
 
+FINAL_STATUS_SQL = f"CASE WHEN {_in('status', FINAL_STATUSES)} THEN status END"
+"""``final_status``: the status once it is final, else NULL (a stored generated column)."""
+DUE_MARK = "next_attempt_at IS NOT NULL"
+"""Set exactly while an event is pending or retrying (see :mod:`models.leasing`)."""
+LEASE_MARK = "lease_expires_at IS NOT NULL"
+"""Set exactly while an event is queued or processing."""
+
+
+def event_status_sql(statuses: tuple[str, ...] | list[str], *, alias: str = "") -> str:
+    """A condition for events in ``statuses`` that the partial indexes answer.
+
+    No index of ``webhook_events`` names ``status`` (so that queued and
+    processing, which change nothing else an index names, are HOT updates):
+    final statuses are found through ``final_status``, due ones through
+    ``next_attempt_at``, leased ones through ``lease_expires_at``, each with
+    ``status`` checked on the row.
+    """
+    a = f"{alias}." if alias else ""
+    parts = []
+    final = tuple(s for s in statuses if s in FINAL_STATUSES)
+    due = tuple(s for s in statuses if s in DUE_STATUSES)
+    leased = tuple(s for s in statuses if s in LEASED_STATUSES)
+    unknown = set(statuses) - set(final + due + leased)
+    if unknown:
+        raise ValueError(f"not an event status: {', '.join(sorted(unknown))}")
+    if final:
+        parts.append(_in(f"{a}final_status", final))
+    if due:
+        parts.append(f"({_in(f'{a}status', due)} AND {a}{DUE_MARK})")
+    if leased:
+        parts.append(f"({_in(f'{a}status', leased)} AND {a}{LEASE_MARK})")
+    return f"({' OR '.join(parts)})" if parts else "false"
+
+
 class Base(DeclarativeBase):
     metadata = metadata
 
@@ -39,28 +74,35 @@ class WebhookEvent(Base):
     __table_args__ = (
         UniqueConstraint("provider", "event_key", name="uq_webhook_events_provider_event_key"),
         CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
-        Index(
-            "ix_webhook_events_due",
-            "next_attempt_at",
-            postgresql_where=text(_in("status", DUE_STATUSES)),
-        ),
-        Index(
-            "ix_webhook_events_lease",
-            "lease_expires_at",
-            postgresql_where=text(_in("status", LEASED_STATUSES)),
-        ),
-        Index("ix_webhook_events_status_received", "status", "received_at"),
+        # The two columns that mirror the status, kept so by every transition (models.leasing) and
+        # enforced here: counting rows in work through their indexes is exact by construction.
+        CheckConstraint(f"({DUE_MARK}) = ({_in('status', DUE_STATUSES)})", name="due_mark"),
+        CheckConstraint(f"({LEASE_MARK}) = ({_in('status', LEASED_STATUSES)})", name="lease_mark"),
+        # No index names `status` (nor `attempts`): a claim (queued → processing) changes no indexed
+        # column and is a HOT update. The work-queue indexes are keyed on the columns that mirror the
+        # status (set only while due; only while leased), the final ones on `final_status`, which
+        # Postgres derives from `status` and which changes only when an event becomes final (or is
+        # replayed), an update that sets `processed_at` and so is never HOT anyway.
+        Index("ix_webhook_events_due", "next_attempt_at", postgresql_where=text(DUE_MARK)),
+        Index("ix_webhook_events_lease", "lease_expires_at", postgresql_where=text(LEASE_MARK)),
+        # `events list --status <final>` and the console's per-status pages: newest first.
+        # (id too: the listing's order exactly, so the planner never prefers walking every status.)
+        Index("ix_webhook_events_final_received", "final_status", "received_at", "id",
+              postgresql_where=text("final_status IS NOT NULL")),
         # Retention picks, and counting folds, final rows by processed_at (index-only with INCLUDE);
         # the dead-only index answers "dead in the last 24 h" without reading other final rows.
         Index(
             "ix_webhook_events_final_processed",
             "processed_at",
-            postgresql_include=["provider", "status", "received_at"],
-            postgresql_where=text(_in("status", FINAL_STATUSES)),
+            postgresql_include=["provider", "final_status", "received_at"],
+            postgresql_where=text("final_status IS NOT NULL"),
         ),
-        Index("ix_webhook_events_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
+        Index("ix_webhook_events_dead_processed", "processed_at", postgresql_where=text("final_status = 'dead'")),
         # `events list` without a status filter: newest first, stopping after --limit rows.
         Index("ix_webhook_events_received_at_id", "received_at", "id"),
+        # `events list --order`: most events name an order only once handled; no entry before.
+        Index("ix_webhook_events_order_id", "order_id", postgresql_where=text("order_id IS NOT NULL")),
+        {"postgresql_with": {"fillfactor": 85}},  # room on each page for a claimed row's HOT version
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -86,8 +128,10 @@ class WebhookEvent(Base):
     replay_count: Mapped[int] = mapped_column(Integer, server_default="0")
     retry_base: Mapped[int] = mapped_column(Integer, server_default="0")
     """``attempts`` at the last replay: the retry schedule counts the tries since then."""
-    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
     """The order the handler matched (no foreign key: events outlive orders)."""
+    final_status: Mapped[str | None] = mapped_column(String(16), Computed(FINAL_STATUS_SQL, persisted=True))
+    """``status`` once final (succeeded, ignored, dead), else NULL: what the final-row indexes name."""
 
 
 class AttemptColumns:

@@ -153,9 +153,9 @@ class Dispatcher:
                         metrics.DISPATCH_LAG.labels(lane).set(float(lag))
                     # one min() per partial index (due; leased): each reads only the rows in work
                     oldest = conn.execute(text(
-                        """SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
-                                  (SELECT min(received_at) FROM webhook_events WHERE status IN ('pending', 'retrying')),
-                                  (SELECT min(received_at) FROM webhook_events WHERE status IN ('queued', 'processing'))
+                        f"""SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
+                                  (SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(0)}),
+                                  (SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(1)})
                               )), 0)""")).scalar_one()
                     metrics.OLDEST_PENDING.set(float(oldest))
         except Exception:  # gauges are best effort; dispatching goes on

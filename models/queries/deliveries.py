@@ -9,7 +9,12 @@ from sqlalchemy import Connection, and_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.orders import Delivery, Order
-from models.queries.events import DELIVERY_COLUMNS, deliveries_of, filter_json, orders_named
+from models.queries.events import (
+    DELIVERY_COLUMNS,
+    deliveries_of,
+    filter_json,
+    orders_named,
+)
 from models.tables import WebhookEvent
 
 _deliveries = Delivery.__table__

@@ -7,8 +7,9 @@ replays go through :mod:`models.replays`.
 Listings are newest first by ``(received_at, id)`` and page by keyset. Each
 query picks the index that drives it: an event key goes to the unique
 ``(provider, event_key)`` index, an order reference to the order's few events,
-and anything else to one ``(status, received_at)`` index scan per status,
-merged (a ``UNION ALL`` of ordered, limited branches), so a page reads about
+and anything else to one index scan per status (final statuses:
+``(final_status, received_at)``; statuses in work: the due or lease index,
+whose rows are the backlog), merged (a ``UNION ALL`` of ordered, limited branches), so a page reads about
 ``limit`` rows per status whatever the table's size.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, and_, select, text, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.orders import Delivery, DeliveryAttempt, Order, OrderTransition
-from models.tables import EVENT_STATUSES, EventAttempt, WebhookEvent
+from models.tables import EVENT_STATUSES, EventAttempt, WebhookEvent, event_status_sql
 from providers.registry import PROVIDERS
 
 _events = WebhookEvent.__table__
@@ -87,7 +88,7 @@ def order_event_ids(conn: Connection, reference: str) -> list[int]:
 def _conditions(conn: Connection, f: EventFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.statuses:
-        conditions.append(_events.c.status.in_(f.statuses))
+        conditions.append(text(event_status_sql(f.statuses, alias=_events.name)))
     if f.providers:
         conditions.append(_events.c.provider.in_(f.providers))
     if f.types:
@@ -121,7 +122,8 @@ def list_events(conn: Connection, f: EventFilter, *, limit: int, after: Cursor |
         keys = select(_events.c.id).where(*_conditions(conn, f), *page).order_by(*newest_first).limit(limit)
     else:
         rest = _conditions(conn, replace(f, statuses=()))
-        branches = [select(_events.c.id, _events.c.received_at).where(_events.c.status == status, *rest, *page)
+        branches = [select(_events.c.id, _events.c.received_at)
+                    .where(text(event_status_sql((status,), alias=_events.name)), *rest, *page)
                     .order_by(*newest_first).limit(limit) for status in (f.statuses or EVENT_STATUSES)]
         merged = union_all(*branches).subquery("page")
         keys = select(merged.c.id).order_by(merged.c.received_at.desc(), merged.c.id.desc()).limit(limit)

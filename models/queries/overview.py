@@ -1,9 +1,10 @@
 """The console's first page: where events stand, the last day hour by hour, what is late.
 
 Each number is bound by an index: the hourly chart is one range scan of
-``(status, received_at)`` (every status named, so the index's first column is
-an equality), dispatch lag reads the partial due index, oldest pending the
-status index, and each provider's last event one bounded walk of the newest
+``(final_status, received_at)`` (every final status named, so the index's
+first column is an equality) plus the rows in work from the work-queue
+indexes, dispatch lag and oldest pending read the partial due index, and
+each provider's last event one bounded walk of the newest
 events by primary key. The counts by provider and status come from
 :mod:`models.stats`, the same function `payhooks stats` uses.
 """
@@ -15,7 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from models.stats import event_counts
-from models.tables import DUE_STATUSES, EVENT_STATUSES
+from models.tables import (
+    DUE_STATUSES,
+    EVENT_STATUSES,
+    FINAL_STATUSES,
+    LEASED_STATUSES,
+    event_status_sql,
+)
 from providers.registry import PROVIDERS
 
 CHART_HOURS = 24
@@ -25,23 +32,29 @@ HANDLED = ("succeeded", "ignored")
 def hourly(conn: Connection, *, hours: int = CHART_HOURS) -> list[dict[str, Any]]:
     """One row per hour (oldest first, empty hours included): events received in that hour,
     and of those how many are handled (succeeded or ignored) and how many dead now."""
-    rows = conn.execute(text("""
+    # Final rows index-only through (final_status, received_at); rows in work through the work-queue indexes.
+    in_work = event_status_sql(DUE_STATUSES + LEASED_STATUSES)
+    rows = conn.execute(text(f"""
         WITH hours AS (
             SELECT generate_series(date_trunc('hour', now()) - make_interval(hours => :span),
                                    date_trunc('hour', now()), interval '1 hour') AS hour),
         counted AS (
             SELECT date_trunc('hour', received_at) AS hour, count(*) AS received,
-                   count(*) FILTER (WHERE status = ANY(:handled)) AS handled,
-                   count(*) FILTER (WHERE status = 'dead') AS dead
-              FROM webhook_events
-             WHERE status = ANY(:statuses)
-               AND received_at >= date_trunc('hour', now()) - make_interval(hours => :span)
+                   count(*) FILTER (WHERE final_status = ANY(:handled)) AS handled,
+                   count(*) FILTER (WHERE final_status = 'dead') AS dead
+              FROM (SELECT received_at, final_status FROM webhook_events
+                     WHERE final_status = ANY(:final)
+                       AND received_at >= date_trunc('hour', now()) - make_interval(hours => :span)
+                    UNION ALL
+                    SELECT received_at, NULL FROM webhook_events
+                     WHERE {in_work}
+                       AND received_at >= date_trunc('hour', now()) - make_interval(hours => :span)) e
              GROUP BY 1)
         SELECT hours.hour, coalesce(received, 0) AS received, coalesce(handled, 0) AS handled,
                coalesce(dead, 0) AS dead
           FROM hours LEFT JOIN counted USING (hour)
          ORDER BY hours.hour"""),
-        {"span": hours - 1, "handled": list(HANDLED), "statuses": list(EVENT_STATUSES)})
+        {"span": hours - 1, "handled": list(HANDLED), "final": list(FINAL_STATUSES)})
     return [dict(row._mapping) for row in rows]
 
 
@@ -53,7 +66,8 @@ def lateness(conn: Connection) -> dict[str, Any]:
                  WHERE status = ANY(:due) AND next_attempt_at <= now()) AS dispatch_lag_seconds,
                (SELECT count(*) FROM webhook_events
                  WHERE status = ANY(:due) AND next_attempt_at <= now()) AS due_now,
-               (SELECT min(received_at) FROM webhook_events WHERE status = 'pending') AS oldest_pending_at"""),
+               (SELECT min(received_at) FROM webhook_events
+                 WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS oldest_pending_at"""),
         {"due": list(DUE_STATUSES)}).one()
     lag = row.dispatch_lag_seconds
     return {"at": row.at, "dispatch_lag_seconds": None if lag is None else max(0.0, float(lag)),

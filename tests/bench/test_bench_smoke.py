@@ -32,6 +32,7 @@ SMOKE_RUNS = {
     "size": ["--rows", "2000", "--rounds", "1", "--duration", "2", "--idle-seconds", "2", "--steady-rate", "50",
              "--plans"],
     "console": ["--events", "3000", "--baseline-events", "300", "--repeat", "1"],
+    "event_writes": ["--events", "200", "--variants", "main,head,worktable"],
 }
 NEEDS_BROKER = {"retry", "e2e", "size"}
 

@@ -65,11 +65,13 @@ def insert_event(engine: Engine, *, provider: str = "yoco", key: str | None = No
         return conn.execute(
             text("""
                 INSERT INTO webhook_events (provider, event_key, event_type, status, attempts, received_at,
-                        processed_at, next_attempt_at, last_error, livemode, raw_body, headers, payload,
-                        fetched_payload, secret_index, verify_method, order_id)
-                SELECT :provider, :key, :type, :status, :attempts, r.at,
+                        processed_at, next_attempt_at, lease_expires_at, last_error, livemode, raw_body, headers,
+                        payload, fetched_payload, secret_index, verify_method, order_id)
+                SELECT :provider, :key, :type, CAST(:status AS text), :attempts, r.at,
                        r.at + make_interval(secs => CAST(:done AS double precision)),
-                       now() + make_interval(secs => CAST(:next AS double precision)),
+                       CASE WHEN CAST(:status AS text) IN ('pending', 'retrying')
+                            THEN now() + make_interval(secs => COALESCE(CAST(:next AS double precision), 0)) END,
+                       CASE WHEN CAST(:status AS text) IN ('queued', 'processing') THEN now() + interval '5 minutes' END,
                        :error, false, :body, CAST(:headers AS jsonb), CAST(:payload AS jsonb),
                        CAST(:fetched AS jsonb), :secret_index, :verify_method, :order_id
                   FROM (SELECT now() - make_interval(secs => :ago) AS at) AS r

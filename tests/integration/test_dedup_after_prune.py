@@ -80,7 +80,8 @@ def test_redelivery_while_its_event_is_being_pruned_is_a_duplicate(client, engin
                              event_id="evt_racing_1")
     status, first = _post(client, body)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now() - interval '40 days' "
+        conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now() - interval '40 days', "
+                          "next_attempt_at = NULL "
                           "WHERE id = :id"), {"id": first["id"]})
     # Given a pruning batch that has archived and deleted the event but not yet committed
     with engine.connect() as conn:

@@ -195,7 +195,7 @@ def test_a_batch_that_did_not_commit_leaves_no_line_twice(engine: Engine, histor
     assert len(_ids(engine)) == 6
     # and one of its events is no longer final (a replay) when pruning runs again
     with engine.begin() as conn:
-        conn.execute(text("UPDATE webhook_events SET status = 'pending' WHERE id = :id"),
+        conn.execute(text("UPDATE webhook_events SET status = 'pending', next_attempt_at = now() WHERE id = :id"),
                      {"id": history["old_dead"]})
     with engine.begin() as conn:
         retention.lock(conn, wait=True)
