@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
+from models import wakeup
+
 LEASED = {"webhook_events": "processing", "deliveries": "sending"}
 
 
@@ -153,6 +155,7 @@ def fail(conn: Connection, table: str, claim: Claim, *, error: str, retry_in: ti
                    """status = 'retrying', last_error = :error, lease_expires_at = NULL,
                       next_attempt_at = clock_timestamp() + make_interval(secs => :delay)""",
                    error=error, delay=retry_in.total_seconds())
+    wakeup.notify(conn)  # the dispatcher's sleep may be longer than this delay
     return "retrying"
 
 
@@ -200,4 +203,7 @@ def replay(conn: Connection, table: str, ids: list[int], *, statuses: list[str])
                  RETURNING id"""),
         {"ids": ids, "statuses": [s for s in statuses if s not in ("queued", _working(table))]},
     )
-    return sorted(r.id for r in rows)
+    replayed = sorted(r.id for r in rows)
+    if replayed:
+        wakeup.notify(conn)
+    return replayed

@@ -8,6 +8,14 @@ publisher confirms. A publish that fails puts its rows straight back to
 lease runs out, and the sweeper re-arms them. The sweeper also turns a row
 whose worker died mid-work (its lease ran out) into a failed try, "worker
 lost", on the lane's retry schedule.
+
+Between cycles an idle dispatcher sleeps on a ``LISTEN`` connection
+(:mod:`models.wakeup`): whoever makes work due sends ``NOTIFY``, and the
+dispatcher also wakes when a row it knows of comes due or its lease runs out,
+or after ``PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS``. Woken, it waits out what
+is left of ``PAYHOOKS_DISPATCH_POLL_SECONDS`` since its last look, so under
+load it still looks once per poll (or back to back while batches come full)
+and an idle one costs a few statements every few seconds.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from models import counts, deliveries, metrics, transitions
+from models import counts, deliveries, metrics, transitions, wakeup
 from models.settings import Settings
 from workers.celery_app import PROCESS_EVENTS, SEND_DELIVERIES
 from workers.retry import RetrySchedule, schedules_from
@@ -35,9 +43,12 @@ Publish = Callable[[str, list[int]], None]
 
 WORKER_LOST = "worker lost"
 OBSERVE_EVERY_SECONDS = 5.0
+"""Gauges are refreshed at the first look this long after the last refresh (idle: at the next wake-up)."""
 SWEEP_EVERY_SECONDS = 1.0
 """Leases run for minutes: looking for expired ones once a second (not every poll) loses nothing
 and keeps a busy dispatcher's cost per cycle to one claim per lane."""
+STOP_CHECK_SECONDS = 0.5
+"""An idle dispatcher looks at its stop flag this often while it waits for a wake-up."""
 
 
 @dataclass(frozen=True)
@@ -80,34 +91,73 @@ class Dispatcher:
     lanes: list[Lane] = field(init=False)
     name: str = field(default_factory=lambda: f"dispatcher@{socket.gethostname()}:{os.getpid()}")
 
+    listener: wakeup.Listener = field(init=False)
+
     def __post_init__(self) -> None:
         self.lanes = _lanes(self.settings)
+        self.listener = wakeup.Listener(self.settings, application_name="payhooks-dispatcher")
 
     def run(self) -> None:
         poll = self.settings.dispatch_poll_seconds
-        log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll})
-        observed_at = swept_at = 0.0
-        while not self.stop_event.is_set():
-            if time.monotonic() - observed_at >= OBSERVE_EVERY_SECONDS:
-                observed_at = time.monotonic()
-                self.observe()
-            # A lease is at least 5 s: sweeping once a second finds expired ones soon enough, and an
-            # idle dispatcher runs half the transactions it would sweeping on every poll.
-            sweep_now = time.monotonic() - swept_at >= SWEEP_EVERY_SECONDS
-            if sweep_now:
-                swept_at = time.monotonic()
-            busy = False
-            for lane in self.lanes:
-                try:
-                    if sweep_now:
-                        self.sweep(lane)
-                    busy |= self.dispatch_once(lane) >= self.settings.dispatch_batch_size
-                except Exception:  # the database or broker is away: keep polling, lose nothing
-                    log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed",
-                                                                  "lane": lane.name})
-            if not busy:
-                self.stop_event.wait(poll)
+        safety = self.settings.dispatch_safety_poll_seconds
+        log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll,
+                                              "safety_poll_seconds": safety})
+        observed_at = swept_at = listen_at = 0.0
+        try:
+            while not self.stop_event.is_set():
+                if not self.listener.listening and time.monotonic() >= listen_at:
+                    listen_at = time.monotonic() + safety  # the database is away: try again after that
+                    self.listener.open()  # before the look below, so no wake-up falls in between
+                self.listener.drain()  # the look below covers everything notified so far
+                if time.monotonic() - observed_at >= OBSERVE_EVERY_SECONDS:
+                    observed_at = time.monotonic()
+                    self.observe()
+                # A lease is at least 5 s: sweeping at most once a second (idle: when it wakes, and it
+                # wakes when the first lease runs out) finds expired ones soon enough.
+                sweep_now = time.monotonic() - swept_at >= SWEEP_EVERY_SECONDS
+                if sweep_now:
+                    swept_at = time.monotonic()
+                busy = False
+                for lane in self.lanes:
+                    try:
+                        if sweep_now:
+                            self.sweep(lane)
+                        busy |= self.dispatch_once(lane) >= self.settings.dispatch_batch_size
+                    except Exception:  # the database or broker is away: keep polling, lose nothing
+                        log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed",
+                                                                      "lane": lane.name})
+                if busy:
+                    continue
+                looked_at = time.monotonic()
+                self.idle(safety)  # gauges too wait for the wake-up: idle, they change only with the clock
+                # under load wake-ups come faster than the poll: take them in one look per poll
+                self.stop_event.wait(max(0.0, looked_at + poll - time.monotonic()))
+        finally:
+            self.listener.close()
         log.info("dispatcher stopped", extra={"action": "dispatcher.stopped"})
+
+    def idle(self, longest: float) -> bool:
+        """Sleep until a wake-up, the next known due row or lease expiry, or ``longest`` seconds.
+
+        Returns True when a notification ended the sleep. Without a listening
+        connection it sleeps one poll, as a dispatcher without wake-ups would.
+        """
+        try:
+            with self.engine.connect() as conn:
+                next_in = wakeup.seconds_to_next(conn)
+        except Exception:  # the database is away: the cycle's own error is logged already
+            next_in = 0.0
+        deadline = time.monotonic() + max(0.0, longest if next_in is None else min(longest, next_in))
+        while not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if not self.listener.listening:
+                self.stop_event.wait(min(left, self.settings.dispatch_poll_seconds))
+                return False
+            if self.listener.wait(min(left, STOP_CHECK_SECONDS)):
+                return True
+        return False
 
     def dispatch_once(self, lane: Lane) -> int:
         """Claim one batch of due rows of a lane and publish it. Returns how many were published."""
