@@ -155,7 +155,6 @@ def fail(conn: Connection, table: str, claim: Claim, *, error: str, retry_in: ti
                    """status = 'retrying', last_error = :error, lease_expires_at = NULL,
                       next_attempt_at = clock_timestamp() + make_interval(secs => :delay)""",
                    error=error, delay=retry_in.total_seconds())
-    wakeup.notify(conn)  # the dispatcher's sleep may be longer than this delay
     return "retrying"
 
 
