@@ -34,11 +34,14 @@ def test_an_event_received_while_the_dispatcher_sleeps_is_dispatched_at_once(sta
     # sooner), asleep after its first look: that look claimed an event stored without a wake-up
     with engine.begin() as conn:
         conn.execute(text(_INSERT_SILENTLY), {"k": "probe", "status": "pending", "s": 0})
-    stack.env.update(PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS=SAFETY_POLL, PAYHOOKS_LEASE_SECONDS="600")
+    stack.env.update(PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS=SAFETY_POLL, PAYHOOKS_LEASE_SECONDS="600",
+                     PAYHOOKS_LOG_LEVEL="DEBUG")
     stack.start_dispatcher()
     with engine.connect() as conn:
         probe = conn.execute(text("SELECT id FROM webhook_events WHERE event_key = 'probe'")).scalar_one()
     wait_for(lambda: status_of(engine, probe) == "queued", message="the dispatcher's first look")
+    log = stack.workdir / "dispatcher.log"
+    wait_for(lambda: '"dispatcher.asleep"' in log.read_text(errors="replace"), message="the dispatcher asleep")
 
     # When a webhook arrives through the receiver
     event_id = sender.send("yoco", "payment.succeeded", order_ref="pay_wake")
