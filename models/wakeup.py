@@ -3,14 +3,14 @@
 Whoever makes a row due now (the receiver's group-commit writer once per
 batch that created events, a worker batch that created deliveries or
 scheduled a retry, a failed try put on its schedule, a replay, an alert)
-issues ``pg_notify`(:data:`CHANNEL`) in the same transaction: Postgres
+issues ``pg_notify`` on :data:`CHANNEL` in the same transaction: Postgres
 delivers it at commit, after the rows are visible, and once per transaction
 however often it was called (identical notifications fold into one).
 
 The dispatcher holds one connection that ``LISTEN`` s (:class:`Listener`). An
 idle dispatcher sleeps on it until a notification comes, until the next row
 it already knows of comes due or its lease runs out (:func:`seconds_to_next`,
-one ``min()`` per partial index), or until the safety poll
+one ``min()`` per partial index); that one query is asked again every safety poll
 (``PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS``) — so a notification that is
 lost (the listening connection broke and was opened again) costs at most that.
 """
