@@ -29,6 +29,7 @@ import gzip
 import re
 import statistics
 import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -61,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="events/s offered while pruning, and without, for the p99 comparison [300]")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
     parser.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
+    parser.add_argument("--idle-baseline-tree", type=Path, default=None,
+                        help="also measure the idle dispatcher of another source tree (e.g. `git archive` of "
+                             "an older commit), run as `python -m workers.cli` with it first on PYTHONPATH")
     parser.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE the operator queries")
     parser.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                         help="run the prune-while-ingesting phase [on]")
@@ -111,12 +115,18 @@ def _operator(target: Target, *, event_id: int) -> dict[str, float]:
             for name, argv in commands.items()}
 
 
-def _idle_dispatcher(target: Target, *, args: argparse.Namespace, processes: ProcessSet) -> dict[str, Any]:
+def _idle_dispatcher(target: Target, *, args: argparse.Namespace, processes: ProcessSet,
+                     tree: Path | None = None) -> dict[str, Any]:
+    """CPU of an idle dispatcher and its Postgres backends; ``tree``: the code of another source tree."""
     queue = f"payhooks-size-{target.database_url.rsplit('/', 1)[-1]}"
     env = _env(target, PAYHOOKS_BROKER_URL=args.broker_url, PAYHOOKS_QUEUE_NAME=queue,
                PAYHOOKS_DISPATCHER_METRICS_PORT="0", PAYHOOKS_RETENTION_DAYS="0")
-    name = f"dispatcher-{queue}"
-    process = processes.start(name, [*payhooks_command(), "dispatcher"], env=env, cwd=target.workdir)
+    command = [*payhooks_command(), "dispatcher"]
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve())
+        command = [sys.executable, "-m", "workers.cli", "dispatcher"]
+    name = f"dispatcher-{queue}{'-baseline' if tree else ''}"
+    process = processes.start(name, command, env=env, cwd=target.workdir)
     try:
         time.sleep(5)  # started, first gauges and first housekeeping tick done
         engine = target.engine()
@@ -224,6 +234,10 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
                                   "next_attempt_at = NULL WHERE status = 'pending' AND next_attempt_at IS NOT NULL"))
         figures["idle_dispatcher"] = {"filled": _idle_dispatcher(big, args=args, processes=processes),
                                       "empty": _idle_dispatcher(empty, args=args, processes=processes)}
+        if args.idle_baseline_tree:  # the same phase, same databases, with the other tree's dispatcher
+            figures["idle_dispatcher_baseline"] = {
+                "filled": _idle_dispatcher(big, args=args, processes=processes, tree=args.idle_baseline_tree),
+                "empty": _idle_dispatcher(empty, args=args, processes=processes, tree=args.idle_baseline_tree)}
         log(f"idle dispatcher: {figures['idle_dispatcher']}")
         if args.plans:
             figures["plans"] = size_data.plans(engine, event_id=args.rows // 2 or 1)

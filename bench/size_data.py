@@ -12,6 +12,7 @@ housekeeper does when it first meets a database.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -24,7 +25,8 @@ WITH g AS (
     SELECT n, nextval('webhook_events_id_seq') AS id,
            (ARRAY['smartpay', 'processout', 'senfenico', 'yoco', 'shadhinpay'])[1 + n % 5] AS provider,
            CASE WHEN n % 100 < 90 THEN 'succeeded' WHEN n % 100 < 97 THEN 'ignored' ELSE 'dead' END AS status,
-           now() - make_interval(secs => CAST(:span_s AS float8) * (1 - n::float8 / CAST(:rows AS float8))) AS at
+           COALESCE(CAST(:end_at AS timestamptz), now()) - make_interval(secs => CAST(:span_s AS float8)
+               * (1 - (n - CAST(:first AS bigint))::float8 / CAST(:rows AS float8))) AS at
       FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS n),
 e AS (
     INSERT INTO webhook_events (id, provider, event_key, event_type, status, attempts, next_attempt_at,
@@ -66,18 +68,23 @@ SELECT id, 1, processed_at - interval '300 milliseconds', processed_at, 'succeed
        300, 'worker@bench:1' FROM d"""
 
 
-def fill(engine: Engine, *, rows: int, days: float, chunk: int = 250_000) -> dict[str, Any]:
-    """Insert the history; returns the seconds it took and the database size."""
-    started = time.monotonic()
+def _placeholder_order(engine: Engine) -> None:
     with engine.begin() as conn:  # deliveries name an order: one placeholder order, id 0
         conn.execute(text("INSERT INTO orders (id, reference, provider, provider_payment_ref, amount, currency, "
                           "status) VALUES (0, 'BENCH-FILL', 'yoco', 'ch_fill', 1000, 'ZAR', 'paid') "
                           "ON CONFLICT DO NOTHING"))
+
+
+def fill(engine: Engine, *, rows: int, days: float, chunk: int = 250_000) -> dict[str, Any]:
+    """Insert the history; returns the seconds it took and the database size."""
+    started = time.monotonic()
+    _placeholder_order(engine)
     for lo in range(0, rows, chunk):
         hi = min(rows, lo + chunk) - 1
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
-            conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": days * 86400})
+            conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": days * 86400, "first": 0,
+                                       "end_at": None})
         done = hi + 1
         rate = done / max(time.monotonic() - started, 0.001)
         log(f"filled {done:,} of {rows:,} events ({rate:,.0f}/s)")
@@ -95,6 +102,19 @@ def fill(engine: Engine, *, rows: int, days: float, chunk: int = 250_000) -> dic
     return {"rows": rows, "fill_s": round(filled_s, 1), "vacuum_s": round(vacuum_s, 1),
             "first_fold_s": round(time.monotonic() - fold_started, 1), "folded": folded,
             "database_bytes": database_bytes(engine)}
+
+
+def fill_span(engine: Engine, *, first: int, rows: int, end_at: datetime, span_s: float,
+              chunk: int = 50_000) -> None:
+    """``rows`` more final events (numbers ``first`` …, so keys stay unique), processed over the
+    ``span_s`` seconds before ``end_at``: one simulated day of `bench.size_steady`."""
+    _placeholder_order(engine)
+    for lo in range(first, first + rows, chunk):
+        hi = min(first + rows, lo + chunk) - 1
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": span_s, "first": first,
+                                       "end_at": end_at})
 
 
 def database_bytes(engine: Engine) -> int:

@@ -67,6 +67,9 @@ def render(figures: dict[str, Any]) -> str:
     for name, idle in figures["idle_dispatcher"].items():
         lines.append(f"  {name:>6}: dispatcher {idle['dispatcher_pct']} + its Postgres backends "
                      f"{idle['postgres_pct']} = {idle['total_pct']}")
+    for name, idle in figures.get("idle_dispatcher_baseline", {}).items():
+        lines.append(f"  {name:>6}, baseline tree: dispatcher {idle['dispatcher_pct']} + its Postgres backends "
+                     f"{idle['postgres_pct']} = {idle['total_pct']}")
     prune = figures.get("prune") or {}
     lines += [] if not prune else ["", f"prune a third ({prune['expected']:,} events) while ingesting: removed {prune['removed']:,} in "
               f"{prune['seconds']} s = {prune['events_per_s'] or 0:,}/s; archive {_mb(prune['archive_bytes'])}, "

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
 
+from models import wakeup
 from models.settings import Settings
 
 WEBHOOK = "alert.webhook"
@@ -60,4 +61,6 @@ def raise_alert(conn: Connection, settings: Settings, *, type: str, message: str
             {"alert": alert_id, "kind": kind, "doc": Jsonb(document), "status": "skipped" if reason else "pending",
              "reason": reason, "skipped": reason is not None},
         )
+        if reason is None:
+            wakeup.notify(conn)
     return alert_id

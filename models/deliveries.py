@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, text
 
-from models import leasing
+from models import leasing, wakeup
 from models.leasing import Claim, NotClaimable, TransitionError
 from models.orders import DeliveryAttempt
 
@@ -68,6 +68,8 @@ def fail(conn: Connection, claim: Claim, *, error: str, retry_in: timedelta | No
     status = leasing.fail(conn, TABLE, claim, error=error, retry_in=retry_in)
     outcome = "lost" if lost else ("failed" if status == "retrying" else "dead")
     _record(conn, claim, outcome=outcome, result=result, error=error)
+    if status == "retrying":
+        wakeup.notify(conn)  # the dispatcher's sleep may be longer than this delay
     return status
 
 

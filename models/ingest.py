@@ -27,6 +27,7 @@ import psycopg
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from models import wakeup
 from models.db import DatabaseNotConfigured, connect_args, libpq_url
 from models.group_commit import GroupCommitWriter, QueueFull, WriterClosed
 from models.settings import Settings
@@ -37,7 +38,9 @@ from models.settings import Settings
 # inserted only for keys that were new. ``v`` keeps the first row of a key that comes twice in one
 # batch (a second row would join ``k`` twice). RETURNING names the rows it created. Columns the
 # arrays cannot carry typed (jsonb) travel as text. Every array goes in binary: psycopg's text
-# format escapes each element with a regex (28 % of the receiver's CPU at saturation).
+# format escapes each element with a regex (28 % of the receiver's CPU at saturation). ``woken``
+# wakes the dispatchers (models/wakeup.py) once per batch that created an event, at its commit:
+# a CTE calling a volatile function runs once, and the always-true filter makes it run at all.
 INSERT_EVENTS = """
     WITH v AS (
         SELECT DISTINCT ON (provider, event_key) *
@@ -51,13 +54,16 @@ INSERT_EVENTS = """
         INSERT INTO event_keys (provider, event_key, event_id)
         SELECT provider, event_key, nextval('webhook_events_id_seq') FROM v ORDER BY n
         ON CONFLICT (provider, event_key) DO NOTHING
-        RETURNING provider, event_key, event_id)
-    INSERT INTO webhook_events (id, provider, event_key, event_type, livemode, raw_body, headers, payload,
-                                secret_index, verify_method)
-    SELECT k.event_id, k.provider, k.event_key, v.event_type, v.livemode, v.raw_body, v.headers::jsonb,
-           v.payload::jsonb, v.secret_index, v.verify_method
-      FROM k JOIN v ON v.provider = k.provider AND v.event_key = k.event_key
-    RETURNING id, provider, event_key"""
+        RETURNING provider, event_key, event_id),
+    e AS (
+        INSERT INTO webhook_events (id, provider, event_key, event_type, livemode, raw_body, headers, payload,
+                                    secret_index, verify_method)
+        SELECT k.event_id, k.provider, k.event_key, v.event_type, v.livemode, v.raw_body, v.headers::jsonb,
+               v.payload::jsonb, v.secret_index, v.verify_method
+          FROM k JOIN v ON v.provider = k.provider AND v.event_key = k.event_key
+        RETURNING id, provider, event_key),
+    woken AS (SELECT pg_notify('""" + wakeup.CHANNEL + """', '') FROM (SELECT FROM e LIMIT 1) AS created)
+    SELECT id, provider, event_key FROM e WHERE (SELECT count(*) FROM woken) >= 0"""
 # Keys that were known already: committed (ON CONFLICT waited for them), so a new statement under
 # READ COMMITTED sees them. A known key answers with the id it was first given, even when
 # retention has removed that event since.

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
+from models import wakeup
+
 LEASED = {"webhook_events": "processing", "deliveries": "sending"}
 
 
@@ -203,4 +205,7 @@ def replay(conn: Connection, table: str, ids: list[int], *, statuses: list[str])
                  RETURNING id"""),
         {"ids": ids, "statuses": [s for s in statuses if s not in ("queued", _working(table))]},
     )
-    return sorted(r.id for r in rows)
+    replayed = sorted(r.id for r in rows)
+    if replayed:
+        wakeup.notify(conn)
+    return replayed

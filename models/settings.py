@@ -77,7 +77,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9102, ge=0, description="0: no metrics listener")
 
     lease_seconds: int = Field(default=120, ge=5)
-    dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=1.0)
+    dispatch_poll_seconds: float = Field(
+        default=0.1, gt=0, le=1.0,
+        description="shortest pause between two looks for due rows that found less than a batch")
+    dispatch_safety_poll_seconds: float = Field(
+        default=2.0, gt=0, le=60.0,
+        description="longest an idle dispatcher sleeps without a wake-up (NOTIFY) or a known due row")
     dispatch_batch_size: int = Field(default=200, ge=1)
     worker_batch_size: int = Field(default=100, ge=1, le=500,
                                    description="most ids per message: a worker handles them in one transaction "

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text, update
 
-from models import leasing
+from models import leasing, wakeup
 from models.leasing import NotClaimable, TransitionError
 from models.tables import EventAttempt, WebhookEvent
 
@@ -210,6 +210,8 @@ def fail(conn: Connection, claim: Claim, *, error: str, traceback: str | None,
     status = leasing.fail(conn, TABLE, claim.lease, error=error, retry_in=retry_in)
     outcome = "lost" if lost else ("failed" if status == "retrying" else "dead")
     _record_attempt(conn, claim, outcome=outcome, error=error, traceback=traceback)
+    if status == "retrying":
+        wakeup.notify(conn)  # the dispatcher's sleep may be longer than this delay
     return status
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from models import transitions
+from models import transitions, wakeup
 from models.orders import Order, Refund
 from models.redaction import redact
 from workers.errors import BadEventData, Ignored, OrderNotFound, PermanentError, format_traceback
@@ -220,6 +220,9 @@ class Batch:
         done = transitions.finish_batch(self.conn, outcomes, worker=worker)
         if len(done) != len(outcomes):
             raise Redo("an event of the batch lost its lease")
+        if any(reason is None for *_, reason in writes.deliveries) or any(
+                o.status == "retrying" for o in outcomes):
+            driver.execute(wakeup.NOTIFY)  # new work for the dispatcher, once this batch commits
 
 
 def _sql_type(table, column: str) -> str:

@@ -8,6 +8,15 @@ publisher confirms. A publish that fails puts its rows straight back to
 lease runs out, and the sweeper re-arms them. The sweeper also turns a row
 whose worker died mid-work (its lease ran out) into a failed try, "worker
 lost", on the lane's retry schedule.
+
+Between cycles an idle dispatcher sleeps on a ``LISTEN`` connection
+(:mod:`models.wakeup`): whoever makes work due sends ``NOTIFY``, and the
+dispatcher also wakes when a row it knows of comes due or its lease runs out;
+every ``PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS`` it asks Postgres (one query)
+whether something is due that nobody announced. Woken, it waits out what is
+left of ``PAYHOOKS_DISPATCH_POLL_SECONDS`` since its last look, so under
+load it still looks once per poll (or back to back while batches come full)
+and an idle one costs one query every few seconds and the gauges.
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from models import counts, deliveries, metrics, transitions
+from models import counts, deliveries, metrics, transitions, wakeup
 from models.retry import RetrySchedule, schedules_from
 from models.settings import Settings
 from workers.celery_app import PROCESS_EVENTS, SEND_DELIVERIES
@@ -35,9 +44,12 @@ Publish = Callable[[str, list[int]], None]
 
 WORKER_LOST = "worker lost"
 OBSERVE_EVERY_SECONDS = 5.0
+"""How often the gauges are refreshed, busy or idle."""
 SWEEP_EVERY_SECONDS = 1.0
 """Leases run for minutes: looking for expired ones once a second (not every poll) loses nothing
 and keeps a busy dispatcher's cost per cycle to one claim per lane."""
+STOP_CHECK_SECONDS = 0.5
+"""An idle dispatcher looks at its stop flag this often while it waits for a wake-up."""
 
 
 @dataclass(frozen=True)
@@ -80,34 +92,93 @@ class Dispatcher:
     lanes: list[Lane] = field(init=False)
     name: str = field(default_factory=lambda: f"dispatcher@{socket.gethostname()}:{os.getpid()}")
 
+    listener: wakeup.Listener = field(init=False)
+    _observed_at: float = field(init=False, default=float("-inf"))
+
     def __post_init__(self) -> None:
         self.lanes = _lanes(self.settings)
+        self.listener = wakeup.Listener(self.settings, application_name="payhooks-dispatcher")
 
     def run(self) -> None:
         poll = self.settings.dispatch_poll_seconds
-        log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll})
-        observed_at = swept_at = 0.0
-        while not self.stop_event.is_set():
-            if time.monotonic() - observed_at >= OBSERVE_EVERY_SECONDS:
-                observed_at = time.monotonic()
-                self.observe()
-            # A lease is at least 5 s: sweeping once a second finds expired ones soon enough, and an
-            # idle dispatcher runs half the transactions it would sweeping on every poll.
-            sweep_now = time.monotonic() - swept_at >= SWEEP_EVERY_SECONDS
-            if sweep_now:
-                swept_at = time.monotonic()
-            busy = False
-            for lane in self.lanes:
-                try:
-                    if sweep_now:
-                        self.sweep(lane)
-                    busy |= self.dispatch_once(lane) >= self.settings.dispatch_batch_size
-                except Exception:  # the database or broker is away: keep polling, lose nothing
-                    log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed",
-                                                                  "lane": lane.name})
-            if not busy:
-                self.stop_event.wait(poll)
+        safety = self.settings.dispatch_safety_poll_seconds
+        log.info("dispatcher started", extra={"action": "dispatcher.started", "poll_seconds": poll,
+                                              "safety_poll_seconds": safety})
+        swept_at = listen_at = 0.0
+        try:
+            while not self.stop_event.is_set():
+                if not self.listener.listening and time.monotonic() >= listen_at:
+                    listen_at = time.monotonic() + safety  # the database is away: try again after that
+                    self.listener.open()  # before the look below, so no wake-up falls in between
+                self.listener.drain()  # the look below covers everything notified so far
+                self._observe_when_due()
+                # A lease is at least 5 s: sweeping at most once a second (idle: when it wakes, and it
+                # wakes when the first lease runs out) finds expired ones soon enough.
+                sweep_now = time.monotonic() - swept_at >= SWEEP_EVERY_SECONDS
+                if sweep_now:
+                    swept_at = time.monotonic()
+                busy = False
+                for lane in self.lanes:
+                    try:
+                        if sweep_now:
+                            self.sweep(lane)
+                        busy |= self.dispatch_once(lane) >= self.settings.dispatch_batch_size
+                    except Exception:  # the database or broker is away: keep polling, lose nothing
+                        log.exception("dispatch cycle failed", extra={"action": "dispatcher.cycle_failed",
+                                                                      "lane": lane.name})
+                if busy:
+                    continue
+                looked_at = time.monotonic()
+                self.idle(safety)
+                # under load wake-ups come faster than the poll: take them in one look per poll
+                self.stop_event.wait(max(0.0, looked_at + poll - time.monotonic()))
+        finally:
+            self.listener.close()
         log.info("dispatcher stopped", extra={"action": "dispatcher.stopped"})
+
+    def _observe_when_due(self) -> None:
+        if time.monotonic() - self._observed_at >= OBSERVE_EVERY_SECONDS:
+            self._observed_at = time.monotonic()
+            self.observe()
+
+    def _next_in(self) -> float | None:
+        try:
+            with self.engine.connect() as conn:
+                return wakeup.seconds_to_next(conn)
+        except Exception:  # the database is away: look now (the look logs the error)
+            return 0.0
+
+    def idle(self, safety: float) -> bool:
+        """Sleep until a wake-up or until a stored row is due or its lease runs out.
+
+        What is stored is read once now, then again every ``safety`` seconds
+        (one query of four index probes; the look itself, two claims and the
+        sweeps, runs only when something is due or was notified). The gauges
+        are refreshed meanwhile every :data:`OBSERVE_EVERY_SECONDS`. Returns
+        True when a notification ended the sleep. Without a listening
+        connection it sleeps one poll, as a dispatcher without wake-ups would.
+        """
+        while not self.stop_event.is_set():
+            next_in = self._next_in()
+            if next_in is not None and next_in <= 0:
+                return False
+            seconds = safety if next_in is None else min(safety, next_in)
+            log.debug("asleep for up to %.1f s", seconds, extra={"action": "dispatcher.asleep", "seconds": seconds})
+            deadline = time.monotonic() + seconds
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if not self.listener.listening:
+                    self.stop_event.wait(min(deadline - now, self.settings.dispatch_poll_seconds))
+                    return False
+                observe_at = self._observed_at + OBSERVE_EVERY_SECONDS
+                if now >= observe_at:
+                    self._observe_when_due()
+                    continue
+                if self.listener.wait(min(deadline, observe_at, now + STOP_CHECK_SECONDS) - now):
+                    return True
+        return False
 
     def dispatch_once(self, lane: Lane) -> int:
         """Claim one batch of due rows of a lane and publish it. Returns how many were published."""

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -58,7 +58,12 @@ class Housekeeper:
         keys = self.expire_keys() if self.settings.retention_days and self.settings.dedup_days else 0
         return {"folded": folded, "removed": removed, "keys": keys}
 
-    def prune(self) -> int:
+    def prune(self, *, at: datetime | None = None) -> int:
+        """Archive and remove final events older than the retention, for one tick's budget; how many.
+
+        ``at``: the moment the retention counts back from (default: the database's ``now()``);
+        `bench.size_steady` replays simulated days through this same code.
+        """
         directory = archive.archive_dir(self.settings)
         age = timedelta(days=self.settings.retention_days)
         deadline = time.monotonic() + TICK_BUDGET_SECONDS
@@ -67,7 +72,8 @@ class Housekeeper:
             with self.engine.begin() as conn:
                 if not retention.lock(conn, wait=False):
                     break
-                batch = retention.prune_batch(conn, cutoff=retention.cutoff_for(conn, age),
+                cutoff = retention.cutoff_for(conn, age) if at is None else at - age
+                batch = retention.prune_batch(conn, cutoff=cutoff,
                                               batch_size=self.settings.prune_batch_size, directory=directory,
                                               after=after)
             removed += batch.removed

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Connection, Row, func, update
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from models import wakeup
 from models.orders import Order
 from workers.normalise import Payment
 
@@ -114,6 +115,8 @@ class HandlerContext:
             "event_id": self.event_id, "order_id": self.order.id, "handler": handler, "kind": kind,
             "payload": Jsonb(payload), "reason": reason,
         }).fetchone()
+        if inserted is not None and not reason:
+            _driver(self.conn).execute(wakeup.NOTIFY)  # the dispatcher sends it once this commits
         return inserted is not None
 
     def insert_refund(self, **values: Any) -> bool:
