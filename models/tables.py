@@ -72,7 +72,7 @@ class Base(DeclarativeBase):
 class WebhookEvent(Base):
     __tablename__ = "webhook_events"
     __table_args__ = (
-        UniqueConstraint("provider", "event_key", name="uq_webhook_events_provider_event_key"),
+        # no unique key on (provider, event_key): event_keys holds it (migration 0008)
         CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
         # The two columns that mirror the status, kept so by every transition (models.leasing) and
         # enforced here: counting rows in work through their indexes is exact by construction.

@@ -87,7 +87,8 @@ def list_since(client: ProcessOutClient, *, since: datetime, page_size: int = PA
 
 
 def stored_keys(conn: Connection, keys: list[str]) -> set[str]:
-    return set(conn.execute(text("""SELECT event_key FROM webhook_events
+    """The ones payhooks has received (``event_keys`` keeps a key after its event is pruned)."""
+    return set(conn.execute(text("""SELECT event_key FROM event_keys
                                      WHERE provider = 'processout' AND event_key = ANY(:keys)"""),
                             {"keys": keys}).scalars())
 

@@ -5,8 +5,8 @@ connection and owns the transaction. Nothing here changes an event's state:
 replays go through :mod:`models.replays`.
 
 Listings are newest first by ``(received_at, id)`` and page by keyset. Each
-query picks the index that drives it: an event key goes to the unique
-``(provider, event_key)`` index, an order reference to the order's few events,
+query picks the index that drives it: an event key goes to the dedup keys'
+primary key (``event_keys``), an order reference to the order's few events,
 and anything else to one index scan per status (final statuses:
 ``(final_status, received_at)``; statuses in work: the due or lease index,
 whose rows are the backlog), merged (a ``UNION ALL`` of ordered, limited branches), so a page reads about
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, text, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
+from models.keeping import EventKey
 from models.orders import Delivery, DeliveryAttempt, Order, OrderTransition
 from models.tables import EVENT_STATUSES, EventAttempt, WebhookEvent, event_status_sql
 from providers.registry import PROVIDERS
@@ -94,9 +95,10 @@ def _conditions(conn: Connection, f: EventFilter) -> list[ColumnElement[bool]]:
     if f.types:
         conditions.append(_events.c.event_type.in_(f.types))
     if f.event_key is not None:
-        # Every provider named: the unique (provider, event_key) index answers with one probe each.
-        conditions.append(_events.c.provider.in_(f.providers or PROVIDERS))
-        conditions.append(_events.c.event_key == f.event_key)
+        # Every provider named: the dedup keys' primary key answers with one probe each.
+        conditions.append(_events.c.id.in_(
+            select(EventKey.event_id).where(EventKey.provider.in_(f.providers or PROVIDERS),
+                                            EventKey.event_key == f.event_key)))
     if f.order_reference is not None:
         conditions.append(_events.c.id.in_(order_event_ids(conn, f.order_reference)))
     if f.since is not None:
@@ -162,8 +164,10 @@ def statuses_of(conn: Connection, *, table: str, ids: list[int]) -> dict[int, st
 
 
 def find_event_id(conn: Connection, *, provider: str, event_key: str) -> int | None:
+    """The stored event with this key (through the dedup keys' primary key); None if unknown or pruned."""
     return conn.execute(
-        select(_events.c.id).where(_events.c.provider == provider, _events.c.event_key == event_key)
+        select(_events.c.id).join(EventKey, EventKey.event_id == _events.c.id)
+        .where(EventKey.provider == provider, EventKey.event_key == event_key)
     ).scalar_one_or_none()
 
 

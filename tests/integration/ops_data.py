@@ -64,6 +64,7 @@ def insert_event(engine: Engine, *, provider: str = "yoco", key: str | None = No
     with engine.begin() as conn:
         return conn.execute(
             text("""
+                WITH e AS (
                 INSERT INTO webhook_events (provider, event_key, event_type, status, attempts, received_at,
                         processed_at, next_attempt_at, lease_expires_at, last_error, livemode, raw_body, headers,
                         payload, fetched_payload, secret_index, verify_method, order_id)
@@ -75,7 +76,11 @@ def insert_event(engine: Engine, *, provider: str = "yoco", key: str | None = No
                        :error, false, :body, CAST(:headers AS jsonb), CAST(:payload AS jsonb),
                        CAST(:fetched AS jsonb), :secret_index, :verify_method, :order_id
                   FROM (SELECT now() - make_interval(secs => :ago) AS at) AS r
-                RETURNING id"""),
+                RETURNING id, provider, event_key, received_at),
+                k AS (  -- as the receiver does: every stored event's key is in event_keys
+                INSERT INTO event_keys (provider, event_key, event_id, received_at)
+                SELECT provider, event_key, id, received_at FROM e)
+                SELECT id FROM e"""),
             {"provider": provider, "key": key or f"evt_{secrets.token_hex(6)}", "type": event_type,
              "status": status, "attempts": attempts, "ago": received_ago_s, "done": done_after_s,
              "next": next_in_s, "error": last_error, "body": body,

@@ -77,8 +77,6 @@ def history(engine: Engine) -> dict[str, int]:
                           "VALUES (:o, :e, 'refund', 2500, 'ZAR', 'event:' || :e)"), {"o": order, "e": old_paid})
         conn.execute(text("INSERT INTO order_transitions (order_id, event_id, from_status, to_status) "
                           "VALUES (:o, :e, 'pending', 'paid')"), {"o": order, "e": old_paid})
-        conn.execute(text("INSERT INTO event_keys (provider, event_key, event_id) "
-                          "SELECT provider, event_key, id FROM webhook_events"))
     return {"order": order, "old_paid": old_paid, "old_dead": old_dead, "old_ignored": old_ignored,
             "old_retrying": old_retrying, "old_busy": old_busy, "recent": recent}
 
