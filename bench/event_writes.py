@@ -114,7 +114,7 @@ def run_variant(server_url: str, variant: str, *, events: int) -> dict:
             for statement in WORKTABLE if base == "worktable" else []:
                 conn.execute(text(statement))
         stats = TableStats(engine).start()
-        ingest = psycopg.connect(**{**admin_conninfo(url), "autocommit": True})
+        ingest = psycopg.connect(**admin_conninfo(url))  # autocommit (admin_conninfo)
         done = 0
         for start in range(0, events, WORK_BATCH):
             for part in range(start, min(start + WORK_BATCH, events), INGEST_BATCH):
