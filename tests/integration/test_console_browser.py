@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import Engine
 
 from testkit.processes import REPO_ROOT, free_port, wait_for, wait_http_ok
@@ -90,7 +91,10 @@ def _nav(page, name: str) -> None:
 
 def _reload_until(page, text: str, *, timeout: float = 45.0) -> None:
     def shown() -> bool:
-        page.reload()
+        try:
+            page.reload()
+        except PlaywrightError:  # "Not attached to an active page": the reload raced a navigation; next round
+            return False
         return text in page.content()
 
     wait_for(shown, timeout=timeout, interval=0.5, message=f"{text!r} on {page.url}")
