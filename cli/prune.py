@@ -40,8 +40,11 @@ def _age(value: str | None, *, retention_days: float) -> tuple[timedelta, str]:
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--batch-size", type=click.IntRange(1, 50_000), default=None,
               help="events per transaction [PAYHOOKS_PRUNE_BATCH_SIZE]")
+@click.option("--rate", type=click.FloatRange(min=0), default=None, metavar="EVENTS_PER_S",
+              help="pace: at most this many events/s on average, 0 for as fast as it goes [PAYHOOKS_PRUNE_RATE]")
 @click.option("--by", default=None, help="who is pruning, for the audit row [login name]")
-def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | None, by: str | None) -> None:
+def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | None, rate: float | None,
+          by: str | None) -> None:
     """Archive final events older than AGE to the archive directory, then remove them."""
     settings = settings_with_database()
     age, shown_age = _age(older_than, retention_days=settings.retention_days)
@@ -73,6 +76,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
         done, files = 0, set()
         with progress("archiving and removing", total=total, batch_size=size) as (bar, task):
             after = retention.START
+            pace = retention.Pace(settings.prune_rate if rate is None else rate)
             while True:
                 with engine.begin() as conn:
                     retention.lock(conn, wait=True)
@@ -85,6 +89,7 @@ def prune(older_than: str | None, dry_run: bool, yes: bool, batch_size: int | No
                 if batch.after is None:
                     break
                 after = batch.after
+                pace.after(batch.removed)
         with engine.begin() as conn:
             actions.add_to_action(conn, action_id, count=0,
                                 detail=f"archived and removed {done} of {total}; {len(files)} archive file(s)")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,6 +201,24 @@ def prune_batch(conn: Connection, *, cutoff: datetime, batch_size: int, director
         conn.execute(text(statement), {"ids": ids})
     archive.record(conn, written)
     return Batch(removed=len(ids), files=tuple(w.path for w in written), after=last)
+
+
+class Pace:
+    """Holds a prune to ``rate`` events/s on average by sleeping between batches (0: no pace).
+
+    A prune of a large backlog at full speed takes a core of Postgres and the
+    WAL's disk from live traffic; paced, each batch runs at full speed and the
+    time between batches is left to the receiver and the workers.
+    """
+
+    def __init__(self, rate: float, *, stop: threading.Event | None = None) -> None:
+        self.rate, self.stop, self.done = rate, stop or threading.Event(), 0
+        self.started = time.monotonic()
+
+    def after(self, removed: int) -> None:
+        self.done += removed
+        if self.rate:
+            self.stop.wait(self.started + self.done / self.rate - time.monotonic())
 
 
 def prune_keys(conn: Connection, *, dedup_days: float, batch_size: int) -> int:

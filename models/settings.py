@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     archive_dir: str | None = Field(
         default=None, description="where pruned events are archived; unset: <data_dir>/archive")
     prune_batch_size: int = Field(default=1000, ge=1, le=50_000, description="events archived and removed per transaction")
+    prune_rate: float = Field(
+        default=6000, ge=0, description="events/s pruning aims at, at most, so live traffic keeps the machine (0: no pace)")
     housekeeping_every_seconds: float = Field(
         default=10.0, gt=0, description="how often the dispatcher's housekeeper prunes and folds counts")
     # --- end longevity ---

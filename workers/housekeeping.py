@@ -5,8 +5,9 @@ that wakes every ``PAYHOOKS_HOUSEKEEPING_EVERY_SECONDS``, and per tick
 
 1. folds final rows into the status tallies (:func:`models.counts.fold_all`);
 2. archives and removes final events older than ``PAYHOOKS_RETENTION_DAYS``
-   in batches of ``PAYHOOKS_PRUNE_BATCH_SIZE``, one transaction each, until
-   none is left or the tick's time budget is spent;
+   in batches of ``PAYHOOKS_PRUNE_BATCH_SIZE``, one transaction each, paced
+   to ``PAYHOOKS_PRUNE_RATE`` events/s, until none is left or the tick's time
+   budget is spent;
 3. forgets dedup keys older than ``PAYHOOKS_DEDUP_DAYS`` whose event is gone.
 
 Every batch takes the pruning lock with ``pg_try_advisory_xact_lock``: with
@@ -68,6 +69,7 @@ class Housekeeper:
         age = timedelta(days=self.settings.retention_days)
         deadline = time.monotonic() + TICK_BUDGET_SECONDS
         removed, after = 0, retention.START
+        pace = retention.Pace(self.settings.prune_rate, stop=self.stop_event)
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             with self.engine.begin() as conn:
                 if not retention.lock(conn, wait=False):
@@ -80,6 +82,7 @@ class Housekeeper:
             if batch.after is None:
                 break
             after = batch.after
+            pace.after(batch.removed)
         if removed:
             log.info("archived and removed %d events", removed,
                      extra={"action": "housekeeping.pruned", "count": removed})

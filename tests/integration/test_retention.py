@@ -246,3 +246,33 @@ def test_retention_zero_keeps_everything(database_url: str, engine: Engine, hist
     settings = make_settings(database_url=database_url, retention_days=0, archive_dir=str(tmp_path / "arch"))
     assert Housekeeper(settings=settings, engine=engine).tick()["removed"] == 0
     assert len(_ids(engine)) == 6
+
+
+class _Paces(retention.Pace):
+    made: list[_Paces] = []
+
+    def __init__(self, rate: float, **kwargs) -> None:
+        super().__init__(rate, **kwargs)
+        self.batches: list[int] = []
+        _Paces.made.append(self)
+
+    def after(self, removed: int) -> None:
+        self.batches.append(removed)  # recorded, not slept
+
+
+@pytest.mark.parametrize("how", ["housekeeper", "command"])
+def test_pruning_is_paced_batch_by_batch(run, database_url: str, engine: Engine, history, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    _Paces.made = []
+    monkeypatch.setattr(retention, "Pace", _Paces)
+    if how == "housekeeper":
+        settings = make_settings(database_url=database_url, retention_days=30, archive_dir=str(tmp_path / "arch"),
+                                 prune_batch_size=1, prune_rate=40)
+        assert Housekeeper(settings=settings, engine=engine).tick()["removed"] == 3
+    else:
+        result = run("prune", "--older-than", "30d", "--yes", "--batch-size", "1", "--rate", "40",
+                     env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "arch")})
+        assert result.exit_code == 0, result.output
+    [pace] = _Paces.made
+    assert pace.rate == 40
+    assert sum(pace.batches) == 3 and all(batch <= 1 for batch in pace.batches)
