@@ -26,7 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.tables import Base, _in
+from models.schema import in_values
+from models.tables import Base
 
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
 INCIDENT_SOURCES = ("events", "deliveries")
@@ -38,8 +39,8 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         UniqueConstraint("fingerprint", name="uq_incidents_fingerprint"),
-        CheckConstraint(_in("status", INCIDENT_STATUSES), name="status"),
-        CheckConstraint(_in("source", INCIDENT_SOURCES), name="source"),
+        CheckConstraint(in_values("status", INCIDENT_STATUSES), name="status"),
+        CheckConstraint(in_values("source", INCIDENT_SOURCES), name="source"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -94,7 +95,7 @@ class Alert(Base):
     """One notification (an incident change, a provider going quiet or coming back), sent as deliveries."""
 
     __tablename__ = "alerts"
-    __table_args__ = (CheckConstraint(_in("type", ALERT_TYPES), name="type"),)
+    __table_args__ = (CheckConstraint(in_values("type", ALERT_TYPES), name="type"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(32))

@@ -26,8 +26,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import incident_tables  # noqa: F401  (alerts, which deliveries reference)
-from models.schema import orders
-from models.tables import AttemptColumns, Base, _in
+from models.schema import in_values, orders
+from models.tables import AttemptColumns, Base
 
 DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
 DELIVERY_FINAL_STATUSES = ("succeeded", "dead", "skipped")
@@ -62,7 +62,7 @@ class Refund(Base):
     __table_args__ = (
         UniqueConstraint("event_id", name="uq_refunds_event_id"),
         UniqueConstraint("order_id", "refund_key", name="uq_refunds_order_id_refund_key"),
-        CheckConstraint(_in("kind", ("refund", "chargeback")), name="kind"),
+        CheckConstraint(in_values("kind", ("refund", "chargeback")), name="kind"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -92,24 +92,24 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "handler", "kind", name="uq_deliveries_event_id_handler_kind"),
         UniqueConstraint("alert_id", "kind", name="uq_deliveries_alert_id_kind"),
-        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(in_values("status", DELIVERY_STATUSES), name="status"),
         CheckConstraint("event_id IS NOT NULL OR alert_id IS NOT NULL", name="source"),
         Index(
             "ix_deliveries_due",
             "next_attempt_at",
-            postgresql_where=text(_in("status", ("pending", "retrying"))),
+            postgresql_where=text(in_values("status", ("pending", "retrying"))),
         ),
         # The sweeper's expired leases, and the count of rows in work: bounded by the work in flight.
         Index(
             "ix_deliveries_lease",
             "lease_expires_at",
-            postgresql_where=text(_in("status", ("queued", "sending"))),
+            postgresql_where=text(in_values("status", ("queued", "sending"))),
         ),
         Index(
             "ix_deliveries_final_processed",
             "processed_at",
             postgresql_include=["kind", "status"],
-            postgresql_where=text(_in("status", DELIVERY_FINAL_STATUSES)),
+            postgresql_where=text(in_values("status", DELIVERY_FINAL_STATUSES)),
         ),
         Index("ix_deliveries_dead_processed", "processed_at", postgresql_where=text("status = 'dead'")),
     )
@@ -149,9 +149,9 @@ class DeliveryAttempt(AttemptColumns, Base):
     __tablename__ = "delivery_attempts"
     __table_args__ = (
         UniqueConstraint("delivery_id", "number", name="uq_delivery_attempts_delivery_id_number"),
-        Index("ix_delivery_attempts_died", "id", postgresql_where=text(_in("outcome", ("dead", "lost")))),
+        Index("ix_delivery_attempts_died", "id", postgresql_where=text(in_values("outcome", ("dead", "lost")))),
         CheckConstraint(
-            _in("outcome", ("succeeded", "failed", "dead", "skipped", "lost")), name="outcome"
+            in_values("outcome", ("succeeded", "failed", "dead", "skipped", "lost")), name="outcome"
         ),
     )
 

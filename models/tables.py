@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.schema import in_values as _in
+from models.schema import in_values
 from models.schema import metadata
 
 EVENT_STATUSES = ("pending", "queued", "processing", "succeeded", "retrying", "dead", "ignored")
@@ -31,7 +31,7 @@ LEASED_STATUSES = ("queued", "processing")
 FINAL_STATUSES = ("succeeded", "dead", "ignored")
 
 
-FINAL_STATUS_SQL = f"CASE WHEN {_in('status', FINAL_STATUSES)} THEN status END"
+FINAL_STATUS_SQL = f"CASE WHEN {in_values('status', FINAL_STATUSES)} THEN status END"
 """``final_status``: the status once it is final, else NULL (a stored generated column)."""
 DUE_MARK = "next_attempt_at IS NOT NULL"
 """Set exactly while an event is pending or retrying (see :mod:`models.leasing`)."""
@@ -57,11 +57,11 @@ def event_status_sql(statuses: tuple[str, ...] | list[str], *, alias: str = "") 
     if unknown:
         raise ValueError(f"not an event status: {', '.join(sorted(unknown))}")
     if final:
-        parts.append(_in(f"{a}final_status", final))
+        parts.append(in_values(f"{a}final_status", final))
     if due:
-        parts.append(f"({_in(f'{a}status', due)} AND {a}{DUE_MARK})")
+        parts.append(f"({in_values(f'{a}status', due)} AND {a}{DUE_MARK})")
     if leased:
-        parts.append(f"({_in(f'{a}status', leased)} AND {a}{LEASE_MARK})")
+        parts.append(f"({in_values(f'{a}status', leased)} AND {a}{LEASE_MARK})")
     return f"({' OR '.join(parts)})" if parts else "false"
 
 
@@ -73,11 +73,11 @@ class WebhookEvent(Base):
     __tablename__ = "webhook_events"
     __table_args__ = (
         # no unique key on (provider, event_key): event_keys holds it (migration 0008)
-        CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
+        CheckConstraint(in_values("status", EVENT_STATUSES), name="status"),
         # The two columns that mirror the status, kept so by every transition (models.leasing) and
         # enforced here: counting rows in work through their indexes is exact by construction.
-        CheckConstraint(f"({DUE_MARK}) = ({_in('status', DUE_STATUSES)})", name="due_mark"),
-        CheckConstraint(f"({LEASE_MARK}) = ({_in('status', LEASED_STATUSES)})", name="lease_mark"),
+        CheckConstraint(f"({DUE_MARK}) = ({in_values('status', DUE_STATUSES)})", name="due_mark"),
+        CheckConstraint(f"({LEASE_MARK}) = ({in_values('status', LEASED_STATUSES)})", name="lease_mark"),
         # No index names `status` (nor `attempts`): a claim (queued → processing) changes no indexed
         # column and is a HOT update. The work-queue indexes are keyed on the columns that mirror the
         # status (set only while due; only while leased), the final ones on `final_status`, which
@@ -151,9 +151,9 @@ class EventAttempt(AttemptColumns, Base):
     __table_args__ = (
         UniqueConstraint("event_id", "number", name="uq_event_attempts_event_id_number"),
         # The incident watcher reads new deaths from here: insert-only rows, a tiny partial index.
-        Index("ix_event_attempts_died", "id", postgresql_where=text(_in("outcome", ("dead", "lost")))),
+        Index("ix_event_attempts_died", "id", postgresql_where=text(in_values("outcome", ("dead", "lost")))),
         CheckConstraint(
-            _in("outcome", ("succeeded", "failed", "dead", "ignored", "lost")), name="outcome"
+            in_values("outcome", ("succeeded", "failed", "dead", "ignored", "lost")), name="outcome"
         ),
     )
 
