@@ -7,7 +7,7 @@ that wakes every ``PAYHOOKS_HOUSEKEEPING_EVERY_SECONDS``, and per tick
 2. archives and removes final events older than ``PAYHOOKS_RETENTION_DAYS``
    in batches of ``PAYHOOKS_PRUNE_BATCH_SIZE``, one transaction each, paced
    to ``PAYHOOKS_PRUNE_RATE`` events/s, until none is left or the tick's time
-   budget is spent;
+   budget is spent (then the next tick follows at once, where this one stopped);
 3. forgets dedup keys older than ``PAYHOOKS_DEDUP_DAYS`` whose event is gone.
 
 Every batch takes the pruning lock with ``pg_try_advisory_xact_lock``: with
@@ -39,6 +39,10 @@ class Housekeeper:
     settings: Settings
     engine: Engine
     stop_event: threading.Event = field(default_factory=threading.Event)
+    backlog: bool = False
+    """The last prune stopped at the tick's budget with events still to go: the next tick starts at once,
+    where it stopped (``resume_after``), instead of walking again past the rows it removed."""
+    resume_after: tuple[datetime, int] = retention.START
 
     def run(self) -> None:
         every = self.settings.housekeeping_every_seconds
@@ -50,7 +54,8 @@ class Housekeeper:
                 self.tick()
             except Exception:  # the database is away, or the archive broke: log, retry next tick
                 log.exception("housekeeping failed", extra={"action": "housekeeping.failed"})
-            self.stop_event.wait(every)
+                self.backlog = False
+            self.stop_event.wait(0 if self.backlog else every)  # a backlog goes on at the pace
 
     def tick(self) -> dict[str, int]:
         lag = counts.fold_lag_seconds(lease_seconds=self.settings.lease_seconds)
@@ -68,9 +73,13 @@ class Housekeeper:
         directory = archive.archive_dir(self.settings)
         age = timedelta(days=self.settings.retention_days)
         deadline = time.monotonic() + TICK_BUDGET_SECONDS
-        removed, after = 0, retention.START
+        removed, after = 0, self.resume_after if self.backlog else retention.START
+        self.backlog = False
         pace = retention.Pace(self.settings.prune_rate, stop=self.stop_event)
-        while not self.stop_event.is_set() and time.monotonic() < deadline:
+        while not self.stop_event.is_set():
+            if time.monotonic() >= deadline:
+                self.backlog, self.resume_after = True, after
+                break
             with self.engine.begin() as conn:
                 if not retention.lock(conn, wait=False):
                     break

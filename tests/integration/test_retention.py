@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine, text
@@ -276,3 +277,25 @@ def test_pruning_is_paced_batch_by_batch(run, database_url: str, engine: Engine,
     [pace] = _Paces.made
     assert pace.rate == 40
     assert sum(pace.batches) == 3 and all(batch <= 1 for batch in pace.batches)
+
+
+def test_a_backlog_goes_on_where_the_last_tick_stopped(database_url: str, engine: Engine, history,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.housekeeping as housekeeping
+
+    settings = make_settings(database_url=database_url, retention_days=30, archive_dir=str(tmp_path / "arch"),
+                             prune_batch_size=10, prune_rate=0)
+    keeper = Housekeeper(settings=settings, engine=engine)
+    seen: list[tuple] = []
+    real_batch = retention.prune_batch
+    monkeypatch.setattr(retention, "prune_batch", lambda conn, **kw: seen.append(kw["after"]) or real_batch(conn, **kw))
+    clock = iter([0.0, 1.0, 9.0])  # the deadline, one batch within the budget, then past it
+    monkeypatch.setattr(housekeeping, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    assert keeper.prune() == 3
+    assert keeper.backlog and keeper.resume_after != retention.START
+    assert _ids(engine) == {history["old_retrying"], history["old_busy"], history["recent"]}
+    first = keeper.resume_after
+    monkeypatch.setattr(housekeeping, "time", SimpleNamespace(monotonic=lambda: 0.0))
+    assert keeper.prune() == 0
+    assert seen == [retention.START, first]  # the next tick went on where the last stopped, not at the oldest
+    assert not keeper.backlog
