@@ -38,8 +38,8 @@ from sqlalchemy import Engine, text
 
 from bench.cpu import CpuSampler
 from bench.retry_report import analyse, render
-from bench.summary import REPO, machine, run_bench
-from bench.targets import ServiceOptions, Target, service_target
+from bench.summary import REPO, machine, parser, run_bench
+from bench.targets import ServiceOptions, Target, service_target, wait_final
 from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
 from models.retry import RetrySchedule
 from testkit.fakes import start_simulator
@@ -51,27 +51,23 @@ HANDLER_MODULE = "bench.failing_handler"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.retry", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200, help="events, each failing every attempt [200]")
-    parser.add_argument("--schedule", default="1s,2s,3s", help="retry delays of every provider [1s,2s,3s]")
-    parser.add_argument("--poll", type=float, default=0.5, help="PAYHOOKS_DISPATCH_POLL_SECONDS [0.5]")
-    parser.add_argument("--rate", type=float, default=100.0, help="events posted per second [100]")
-    parser.add_argument("--timeout", type=float, default=None,
+    parsed = parser("retry", __doc__)
+    parsed.add_argument("--events", type=int, default=200, help="events, each failing every attempt [200]")
+    parsed.add_argument("--schedule", default="1s,2s,3s", help="retry delays of every provider [1s,2s,3s]")
+    parsed.add_argument("--poll", type=float, default=0.5, help="PAYHOOKS_DISPATCH_POLL_SECONDS [0.5]")
+    parsed.add_argument("--rate", type=float, default=100.0, help="events posted per second [100]")
+    parsed.add_argument("--timeout", type=float, default=None,
                         help="seconds after the first POST until every event must be dead "
                              "[events/rate + 1.1 × the schedule's sum + 60]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    args = parser.parse_args(argv)
+    args = parsed.parse_args(argv)
     try:
         args.delays = [d.total_seconds() for d in RetrySchedule.parse(args.schedule).delays]
     except ValueError as exc:
-        parser.error(f"--schedule: {exc}")
+        parsed.error(f"--schedule: {exc}")
     if args.events < 1 or args.rate <= 0 or not 0 < args.poll <= 1:
-        parser.error("--events and --rate must be positive, --poll in (0, 1]")
+        parsed.error("--events and --rate must be positive, --poll in (0, 1]")
     if min(args.delays) * 0.9 <= 3 * POLL_DUE_SECONDS:
-        parser.error(f"--schedule: every delay must exceed {3 * POLL_DUE_SECONDS / 0.9:.2f} s so the poller "
+        parsed.error(f"--schedule: every delay must exceed {3 * POLL_DUE_SECONDS / 0.9:.2f} s so the poller "
                      "sees each due time")
     if args.timeout is None:
         args.timeout = args.events / args.rate + 1.1 * sum(args.delays) + 60
@@ -80,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_bench("retry", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("retry", args, lambda processes, workdir: _run(args, processes, workdir), render,
+                     needs="lateness_s")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
@@ -108,7 +105,9 @@ def _measure(args: argparse.Namespace, target: Target, workload: Any) -> dict[st
         poller.start()
         log(f"posting {len(workload.requests)} events at {args.rate:g}/s")
         result = send_all(target.base_url, workload.requests, concurrency=16, rate=args.rate, max_seconds=120)
-        waited = _wait_dead(engine, target, started=result.started, timeout=args.timeout)
+        waited = wait_final(engine, target, started=result.started, timeout=args.timeout, expect=1, interval=0.5,
+                            digits=2)
+        waited = {"all_dead": waited.pop("all_final"), **waited}
         poller.stop()
         sampler.stop()
         rows = _read(engine)
@@ -168,24 +167,6 @@ def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"the worker did not log 'ready' within {timeout:.0f} s")
-
-
-def _wait_dead(engine: Engine, target: Target, *, started: float, timeout: float) -> dict[str, Any]:
-    deadline, last_log = started + timeout, 0.0
-    query = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
-                 "FROM webhook_events")
-    while True:
-        with engine.connect() as conn:
-            total, final = conn.execute(query).one()
-        now = time.monotonic()
-        if (total and final == total) or now > deadline or target.died():
-            break
-        if now - last_log >= 5:
-            log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
-            last_log = now
-        time.sleep(0.5)
-    return {"all_dead": bool(total) and final == total, "stored": total, "final": final,
-            "died": target.died(), "seconds_after_first_post": round(time.monotonic() - started, 2)}
 
 
 def _read(engine: Engine) -> dict[str, list[Any]]:

@@ -11,8 +11,11 @@ housekeeper does when it first meets a database.
 """
 from __future__ import annotations
 
+import gzip
+import re
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -20,6 +23,7 @@ from sqlalchemy import Engine, text
 from models import counts
 from testkit.processes import log
 
+_FIRST_ID = re.compile(r'"id" ?: ?(\d+)')
 _FILL = """
 WITH g AS (
     SELECT n, nextval('webhook_events_id_seq') AS id,
@@ -115,6 +119,17 @@ def fill_span(engine: Engine, *, first: int, rows: int, end_at: datetime, span_s
             conn.execute(text("SET LOCAL synchronous_commit = off"))
             conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": span_s, "first": first,
                                        "end_at": end_at})
+
+
+def archived(directory: Path) -> tuple[int, int]:
+    """(lines, distinct event ids) of the prune archives in ``directory``."""
+    lines, ids = 0, set()
+    for path in directory.glob("events-*.jsonl.gz"):
+        with gzip.open(path, "rt") as handle:
+            for line in handle:
+                lines += 1
+                ids.add(int(_FIRST_ID.search(line).group(1)))  # the event's id comes before any nested one
+    return lines, len(ids)
 
 
 def database_bytes(engine: Engine) -> int:

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 from sqlalchemy import Engine, create_engine, text
@@ -35,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from bench.cpu import pids_named, postgres_of_database, postmaster_of
 from cli import devsecrets
+from models.datadir import read_env_file
 from models.db import normalise_url
 from testkit.fakes import Simulator
 from testkit.postgres import create_database, drop_database
@@ -107,6 +109,28 @@ def _up_children(up_pid: int) -> dict[str, list[int]]:
     except psutil.Error:
         pass
     return groups
+
+
+def wait_final(engine: Engine, target: Target, *, started: float, timeout: float, expect: int, min_id: int = 0,
+               interval: float = 0.2, digits: int = 3) -> dict[str, Any]:
+    """Poll until at least ``expect`` events of the run (``id > min_id``) are stored and every one is final
+    (succeeded, ignored or dead), a process died, or ``timeout`` s after ``started`` (the first POST)."""
+    query = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
+                 "FROM webhook_events WHERE id > :min_id")
+    deadline, last_log = started + timeout, 0.0
+    while True:
+        with engine.connect() as conn:
+            total, final = (int(n) for n in conn.execute(query, {"min_id": min_id}).one())
+        now = time.monotonic()
+        all_final = total >= expect and final == total
+        if all_final or now > deadline or target.died():
+            break
+        if now - last_log >= 5:
+            log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
+            last_log = now
+        time.sleep(interval)
+    return {"all_final": all_final, "stored": total, "final": final, "died": target.died(),
+            "seconds_after_first_post": round(time.monotonic() - started, digits)}
 
 
 def find_postmaster(target: Target) -> int | None:
@@ -251,15 +275,6 @@ def up_target(*, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
         yield target
     finally:
         target.teardown.update(_stop_up(processes, target.postmaster_pid))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
 
 
 def _read_up_files(target: Target) -> None:

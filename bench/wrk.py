@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from testkit.load import WebhookRequest
+from testkit.load import Signer, WebhookRequest
 
 TAIL_SECONDS = 6
 """wrk runs this much longer than the sending window, so every request in flight gets its answer.
@@ -210,17 +210,8 @@ class WrkResult:
     filler: int = 0
     """GET /healthz sent in place of an event when a reconnect asked for a request it had not reserved."""
     wrk_cpu_seconds: float = 0.0
-    raw: dict[str, object] = field(default_factory=dict)
     ids: list[int] = field(default_factory=list)
     """With ``collect_ids``: the id each answer named, in no particular order."""
-
-    @property
-    def rate_per_s(self) -> float:
-        return self.answered / self.window_s if self.window_s else 0.0
-
-    @property
-    def accepted_per_s(self) -> float:
-        return self.accepted / self.window_s if self.window_s else 0.0
 
     @property
     def unanswered(self) -> int:
@@ -237,20 +228,16 @@ def available() -> str | None:
     return shutil.which("wrk")
 
 
-def raw_request(request: WebhookRequest, *, host: str) -> bytes:
-    """The request as bytes on the wire (HTTP/1.1, keep-alive)."""
-    headers = {"Host": host, **(request.headers or {}), "Content-Length": str(len(request.body))}
-    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return head.encode("latin-1") + b"\r\n" + request.body
-
-
 def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int, base_url: str) -> None:
-    """Deal the signed requests round-robin into ``<prefix>.<thread>`` files."""
+    """Deal the signed requests round-robin into ``<prefix>.<thread>`` files, each as the bytes on the wire
+    (HTTP/1.1, keep-alive)."""
     host = urlsplit(base_url).netloc
     with ExitStack() as stack:
         files = [stack.enter_context(open(f"{prefix}.{n}", "wb")) for n in range(threads)]
         for index, request in enumerate(requests):
-            data = raw_request(request, host=host)
+            headers = {"Host": host, **(request.headers or {}), "Content-Length": str(len(request.body))}
+            head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            data = head.encode("latin-1") + b"\r\n" + request.body
             files[index % threads].write(b"%d\n" % len(data) + data)
 
 
@@ -272,6 +259,21 @@ def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threa
                   on_start=on_start)
     result.pool_size = pool_size
     return result
+
+
+def send_pool(base_url: str, requests: Sequence[WebhookRequest], *, signer: Signer, name: str, threads: int,
+              connections: int, duration_s: float, workdir: Path, **options: object) -> WrkResult:
+    """Sign ``requests`` now, write them as a pool (:func:`write_pool`), send it (:func:`run_pool` with
+    ``options``), then delete the pool's files."""
+    signer.sign_all(requests)
+    prefix = workdir / f"{name}-pool"
+    write_pool(requests, prefix=prefix, threads=threads, base_url=base_url)
+    try:
+        return run_pool(base_url, prefix=prefix, pool_size=len(requests), duration_s=duration_s, threads=threads,
+                        connections=connections, workdir=workdir, **options)  # type: ignore[arg-type]
+    finally:
+        for index in range(threads):
+            Path(f"{prefix}.{index}").unlink(missing_ok=True)
 
 
 def run_get(url: str, *, duration_s: float, threads: int, connections: int, workdir: Path,
@@ -311,7 +313,7 @@ def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int,
         other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
         errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
         first_at=data["first_at"], last_at=data["last_at"], wrk_cpu_seconds=_children_cpu_seconds() - before,
-        raw=data, ids=_ids(stdout),
+        ids=_ids(stdout),
     )
 
 
