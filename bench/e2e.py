@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--code: no payhooks script in {args.code}", file=sys.stderr)
             return 2
         os.environ[CODE_BIN_VARIABLE] = str(Path(args.code).resolve())
-    return run_bench("e2e", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("e2e", args, _run, render)
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:

@@ -83,8 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("ingest", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("ingest", parse_args(argv), _run, render, needs="phases")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:

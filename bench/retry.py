@@ -75,9 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("retry", args, lambda processes, workdir: _run(args, processes, workdir), render,
-                     needs="lateness_s")
+    return run_bench("retry", parse_args(argv), _run, render, needs="lateness_s")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:

@@ -233,29 +233,23 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
     prune = figures.get("prune")
     if prune is None:
         return figures
-    if prune["exit"] != 0:
-        figures["problems"].append(f"payhooks prune exited {prune['exit']}")
-    if prune["left_behind"] != 0:
-        figures["problems"].append(f"prune left {prune['left_behind']} final events older than its cutoff")
-    if prune["removed"] < prune["expected"]:
-        figures["problems"].append(f"prune removed {prune['removed']} of {prune['expected']} old final events")
-    if prune["archive_lines"] != prune["removed"] or prune["archive_distinct_ids"] != prune["removed"]:
-        figures["problems"].append(f"archive has {prune['archive_lines']} lines ({prune['archive_distinct_ids']} "
-                                   f"distinct ids) for {prune['removed']} removed events")
-    for name, data in figures["ingest"].items():
-        for r in data["rounds"]:
-            if r["errors"]:
-                figures["problems"].append(f"ingest into {name}: {r['errors']}")
-    for r in [*prune["ingest_rounds"], prune["steady_without"]]:
-        if r["errors"]:
-            figures["problems"].append(f"ingest while pruning: {r['errors']}")
+    checks = [(prune["exit"] != 0, f"payhooks prune exited {prune['exit']}"),
+              (prune["left_behind"] != 0, f"prune left {prune['left_behind']} final events older than its cutoff"),
+              (prune["removed"] < prune["expected"],
+               f"prune removed {prune['removed']} of {prune['expected']} old final events"),
+              (prune["archive_lines"] != prune["removed"] or prune["archive_distinct_ids"] != prune["removed"],
+               f"archive has {prune['archive_lines']} lines ({prune['archive_distinct_ids']} distinct ids) for "
+               f"{prune['removed']} removed events")]
+    figures["problems"] += [message for failed, message in checks if failed]
+    figures["problems"] += [f"ingest into {name}: {r['errors']}" for name, data in figures["ingest"].items()
+                            for r in data["rounds"] if r["errors"]]
+    figures["problems"] += [f"ingest while pruning: {r['errors']}"
+                            for r in [*prune["ingest_rounds"], prune["steady_without"]] if r["errors"]]
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("size", args, lambda processes, workdir: measure(args, processes, workdir), render,
-                     needs="ingest")
+    return run_bench("size", parse_args(argv), measure, render, needs="ingest")
 
 
 if __name__ == "__main__":

@@ -174,9 +174,7 @@ def render(figures: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("size-steady", args, lambda processes, workdir: measure(args, processes, workdir), render,
-                     needs="series")
+    return run_bench("size-steady", parse_args(argv), measure, render, needs="series")
 
 
 if __name__ == "__main__":

@@ -147,8 +147,8 @@ def choose_tool(parsed: argparse.ArgumentParser, args: argparse.Namespace, witho
         parsed.error("--tool wrk: wrk is not installed (apt-get install -y wrk)")
 
 
-Measure = Callable[[ProcessSet, Path], dict[str, Any]]
-"""Runs the bench with its processes and a scratch directory; returns the figures with ``problems``."""
+Measure = Callable[[argparse.Namespace, ProcessSet, Path], dict[str, Any]]
+"""Runs the bench (its options, its processes, a scratch directory); returns the figures with ``problems``."""
 
 
 def run_bench(name: str, args: argparse.Namespace, measure: Measure,
@@ -164,7 +164,7 @@ def run_bench(name: str, args: argparse.Namespace, measure: Measure,
     processes = ProcessSet(log_dir)
     figures: dict[str, Any] = {}
     try:
-        figures = measure(processes, workdir)
+        figures = measure(args, processes, workdir)
     except KeyboardInterrupt:
         log("interrupted")
         figures = {"problems": ["interrupted"]}

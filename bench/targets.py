@@ -225,21 +225,18 @@ def _run_upgrade(env: dict[str, str], workdir: Path) -> None:
 
 
 def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None:
-    services = Services(env=env, workdir=target.workdir, processes=target.processes)
-    for name in ALL_SERVICES:
-        if name not in options.services:
-            continue
-        service_env = {"PROMETHEUS_MULTIPROC_DIR": str(_metrics_dir(target.workdir, name))} if options.quiet else {}
+    """The chosen services; quiet: each one's Prometheus files in the run's workdir (removed with it), not /tmp."""
+    services = Services(env=env, workdir=target.workdir, processes=target.processes, metrics=options.quiet)
+    for name in (n for n in ALL_SERVICES if n in options.services):
         if name == "serve":
-            bind = target.base_url.removeprefix("http://")
-            if options.serve_source:  # its packages first on the path, ahead of our editable install
-                service_env["PYTHONPATH"] = str(options.serve_source)
-            serve = [sys.executable, "-m", _cli_module(options.serve_source)] if options.serve_source else payhooks_command()
-            services.start(name, argv=[*serve, "serve", "--bind", bind, *options.serve_args], env=service_env)
+            source = options.serve_source  # another tree: its packages first on the path, ahead of our install
+            serve = [sys.executable, "-m", _cli_module(source)] if source else payhooks_command()
+            services.start(name, argv=[*serve, "serve", "--bind", target.base_url.removeprefix("http://"),
+                                       *options.serve_args], env={"PYTHONPATH": str(source)} if source else None)
         elif name == "dispatcher":
-            services.start(name, "dispatcher", env=service_env)
+            services.start(name, "dispatcher")
         else:
-            services.start(name, argv=[*worker_command(), *options.worker_args], env=service_env)
+            services.start(name, argv=[*worker_command(), *options.worker_args])
     if "serve" in options.services:
         took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
         log(f"receiver ready on {target.base_url} after {took:.1f} s")
@@ -248,13 +245,6 @@ def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None
 def _cli_module(source: Path) -> str:
     """How another tree's command line is run: ``cli`` since issue 12, ``workers.cli`` before."""
     return "cli" if (source / "cli" / "main.py").exists() else "workers.cli"
-
-
-def _metrics_dir(workdir: Path, name: str) -> Path:
-    """The service's Prometheus multiprocess files in the run's workdir (removed with it), not /tmp."""
-    path = workdir / f"metrics-{name}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # --- payhooks up -------------------------------------------------------------------------------

@@ -191,8 +191,6 @@ end
 @dataclass
 class WrkResult:
     tool: str
-    threads: int
-    connections: int
     sent: int
     answered: int
     accepted: int
@@ -228,10 +226,19 @@ def available() -> str | None:
     return shutil.which("wrk")
 
 
-def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int, base_url: str) -> None:
-    """Deal the signed requests round-robin into ``<prefix>.<thread>`` files, each as the bytes on the wire
-    (HTTP/1.1, keep-alive)."""
-    host = urlsplit(base_url).netloc
+def send_pool(base_url: str, requests: Sequence[WebhookRequest], *, signer: Signer, name: str, threads: int,
+              connections: int, duration_s: float, workdir: Path, on_start: Callable[[int], None] | None = None,
+              collect_ids: bool = False, rate_per_s: float | None = None) -> WrkResult:
+    """Sign ``requests`` now, deal them round-robin into ``<workdir>/<name>-pool.<thread>`` files (each
+    request as its bytes on the wire, HTTP/1.1 keep-alive), send them for at most ``duration_s`` seconds,
+    then delete the files.
+
+    ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none).
+    ``rate_per_s``: paced sends (each thread ``rate / threads`` per second, evenly spaced) instead of
+    closed loop; a connection still waits for its answer, so the rate holds while
+    ``connections / rate`` exceeds the latency."""
+    signer.sign_all(requests)
+    prefix, host = workdir / f"{name}-pool", urlsplit(base_url).netloc
     with ExitStack() as stack:
         files = [stack.enter_context(open(f"{prefix}.{n}", "wb")) for n in range(threads)]
         for index, request in enumerate(requests):
@@ -239,41 +246,19 @@ def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int
             head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             data = head.encode("latin-1") + b"\r\n" + request.body
             files[index % threads].write(b"%d\n" % len(data) + data)
-
-
-def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threads: int, connections: int,
-             workdir: Path, on_start: Callable[[int], None] | None = None, collect_ids: bool = False,
-             rate_per_s: float | None = None) -> WrkResult:
-    """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds.
-
-    ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none).
-    ``rate_per_s``: paced sends (each thread ``rate / threads`` per second, evenly spaced) instead of
-    closed loop; a connection still waits for its answer, so the rate holds while
-    ``connections / rate`` exceeds the latency."""
     script = workdir / "pool.lua"
     script.write_text(_POOL_LUA)
     deadline = time.monotonic() + duration_s  # wrk's own clock starts later: the tail stays whole
-    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
-                        f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
-                  seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
-                  on_start=on_start)
-    result.pool_size = pool_size
-    return result
-
-
-def send_pool(base_url: str, requests: Sequence[WebhookRequest], *, signer: Signer, name: str, threads: int,
-              connections: int, duration_s: float, workdir: Path, **options: object) -> WrkResult:
-    """Sign ``requests`` now, write them as a pool (:func:`write_pool`), send it (:func:`run_pool` with
-    ``options``), then delete the pool's files."""
-    signer.sign_all(requests)
-    prefix = workdir / f"{name}-pool"
-    write_pool(requests, prefix=prefix, threads=threads, base_url=base_url)
     try:
-        return run_pool(base_url, prefix=prefix, pool_size=len(requests), duration_s=duration_s, threads=threads,
-                        connections=connections, workdir=workdir, **options)  # type: ignore[arg-type]
+        result = _run(base_url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
+                                                      f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
+                      seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
+                      on_start=on_start)
     finally:
         for index in range(threads):
             Path(f"{prefix}.{index}").unlink(missing_ok=True)
+    result.pool_size = len(requests)
+    return result
 
 
 def run_get(url: str, *, duration_s: float, threads: int, connections: int, workdir: Path,
@@ -308,7 +293,7 @@ def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int,
         raise RuntimeError(f"wrk exited {process.returncode}:\n{stdout[-2000:]}\n{stderr[-2000:]}")
     data = json.loads(line.removeprefix(MARKER))
     return WrkResult(
-        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})", threads=threads, connections=connections,
+        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})",
         sent=data["sent"], answered=data["answered"], accepted=data["accepted"], duplicate=data["duplicate"],
         other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
         errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
