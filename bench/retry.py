@@ -29,7 +29,6 @@ import argparse
 import secrets
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
 from models.retry import RetrySchedule
 from testkit.fakes import start_simulator
 from testkit.load import Signer, send_all
-from testkit.processes import ProcessSet, log
+from testkit.processes import ProcessSet, log, wait_for
 
 POLL_DUE_SECONDS = 0.1
 HANDLER_MODULE = "bench.failing_handler"
@@ -157,14 +156,13 @@ class DuePoller:
 def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
     """Until the Celery worker logs "ready", so the first attempts do not wait for its start-up."""
     path = target.processes.log_dir / "worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if target.died():
             raise RuntimeError(f"{', '.join(target.died())} exited before the worker was ready")
-        if path.exists() and " ready." in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the worker did not log 'ready' within {timeout:.0f} s")
+        return path.exists() and " ready." in path.read_text(errors="replace")
+
+    wait_for(ready, timeout=timeout, interval=0.2, message="the worker to log 'ready'")
 
 
 def _read(engine: Engine) -> dict[str, list[Any]]:
