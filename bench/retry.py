@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.cpu import CpuSampler
+from bench.cpu import CpuSampler, Ticker
 from bench.retry_report import analyse, render
 from bench.summary import REPO, machine, parser, run_bench
 from bench.targets import ServiceOptions, Target, service_target, wait_final
@@ -47,6 +46,8 @@ from testkit.processes import ProcessSet, log, wait_for
 
 POLL_DUE_SECONDS = 0.1
 HANDLER_MODULE = "bench.failing_handler"
+_RETRYING = text("SELECT id, attempts, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhook_events "
+                 "WHERE status = 'retrying'")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -123,34 +124,18 @@ def _measure(args: argparse.Namespace, target: Target, workload: Any) -> dict[st
 
 
 @dataclass
-class DuePoller:
-    """Every ``retrying`` row's ``next_attempt_at``, read every 100 ms, keyed (event id, attempts)."""
+class DuePoller(Ticker):
+    """Every ``retrying`` row's ``next_attempt_at``, read every 100 ms, keyed (event id, attempts); a missed
+    poll (``errors``) shows as an uncaptured due time, reported."""
 
     engine: Engine
     due: dict[tuple[int, int], float] = field(default_factory=dict)
-    errors: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    interval: float = field(default=POLL_DUE_SECONDS, kw_only=True)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="due-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        query = text("SELECT id, attempts, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhook_events "
-                     "WHERE status = 'retrying'")
-        while not self._stop.wait(POLL_DUE_SECONDS):
-            try:
-                with self.engine.connect() as conn:
-                    for event_id, attempts, due in conn.execute(query):
-                        self.due.setdefault((event_id, attempts), due)
-            except Exception:  # a missed poll shows as an uncaptured due time, reported
-                self.errors += 1
+    def tick(self) -> None:
+        with self.engine.connect() as conn:
+            for event_id, attempts, due in conn.execute(_RETRYING):
+                self.due.setdefault((event_id, attempts), due)
 
 
 def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
