@@ -2,7 +2,7 @@
 
 workload.py (orders and their events), targets.py (a running payhooks:
 separate services or `payhooks up`), cpu.py (who used the CPU) and summary.py
-(run facts, targets, report lines, the exit status) are shared by every
-benchmark; the processes, fakes, fresh databases and the load generator come
+(run facts, the report's shapes, the common options, the exit status) are
+shared by every benchmark; the processes, fakes, fresh databases and the load generator come
 from testkit/, as they do for the tests.
 """

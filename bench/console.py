@@ -31,25 +31,17 @@ from bench.console_seed import seed
 from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
+from testkit.postgres import admin_conninfo, drop_database
 from testkit.processes import log
 
 TARGET_MS = 300.0
 TOKEN = "bench-console-token"
 
 
-def _admin(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
-    info: dict[str, Any] = {"dbname": "postgres", "autocommit": True, "host": parsed.host or "127.0.0.1",
-                            "port": parsed.port or 5432, "user": parsed.username or "postgres"}
-    if parsed.password:
-        info["password"] = parsed.password
-    return info
-
-
 def prepare(server_url: str, events: int, *, keep: bool = True) -> str:
     """The URL of a migrated database holding ``events`` seeded events (kept ones are made once, reused after)."""
     name = f"payhooks_console_bench_{events}" + ("" if keep else f"_{os.getpid()}_{secrets.token_hex(3)}")
-    with psycopg.connect(**_admin(server_url)) as conn:
+    with psycopg.connect(**admin_conninfo(server_url)) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -68,11 +60,6 @@ def prepare(server_url: str, events: int, *, keep: bool = True) -> str:
     finally:
         engine.dispose()
     return url
-
-
-def drop(server_url: str, url: str) -> None:
-    with psycopg.connect(**_admin(server_url)) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def pages(engine: Engine) -> dict[str, str]:
@@ -189,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             for url in urls.values():
-                drop(args.server_url, url)
+                drop_database(args.server_url, make_url(url).database)
     rows = []
     for name in large:
         big, base = statistics.median(large[name]), statistics.median(small[name])

@@ -28,19 +28,17 @@ class Sample:
 
 
 @dataclass
-class CpuSampler:
-    roots: Roots
-    interval: float = 1.0
-    samples: list[Sample] = field(default_factory=list)
-    _last: dict[int, float] = field(default_factory=dict)
-    _last_at: float = 0.0
-    _last_wall: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+class Ticker:
+    """A daemon thread that calls :meth:`tick` every ``interval`` seconds until :meth:`stop`; a tick that
+    raises is counted in ``errors`` (watching must never break the benchmark)."""
 
-    def start(self) -> CpuSampler:
-        self._take()  # baseline
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+    interval: float = field(default=1.0, kw_only=True)
+    errors: int = field(default=0, kw_only=True)
+    _stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, kw_only=True)
+
+    def start(self) -> Ticker:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
@@ -48,16 +46,35 @@ class CpuSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._take()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self._take()
-            except Exception:  # sampling must never break the benchmark
-                pass
+                self.tick()
+            except Exception:
+                self.errors += 1
 
-    def _take(self) -> None:
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class CpuSampler(Ticker):
+    roots: Roots
+    samples: list[Sample] = field(default_factory=list)
+    _last: dict[int, float] = field(default_factory=dict)
+    _last_at: float = 0.0
+    _last_wall: float = 0.0
+
+    def start(self) -> CpuSampler:
+        self.tick()  # baseline
+        return super().start()  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        super().stop()
+        self.tick()
+
+    def tick(self) -> None:
         now, wall = time.monotonic(), time.time()
         machine = psutil.cpu_percent(interval=None) * (psutil.cpu_count() or 1)
         members = _members(self.roots(), _children_map())

@@ -29,48 +29,37 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench import wrk
 from bench.cpu import CpuSampler
-from bench.duplicates_report import check_phase, phase_figures, render
-from bench.duplicates_wrk import duplicates_only
+from bench.duplicates_report import check_phase, duplicates_only, phase_figures, render
 from bench.ingest import wait_for_workers, warm_up
 from bench.ingest_phases import events as distinct_events
-from bench.summary import machine, run_bench
+from bench.summary import choose_tool, machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
 from testkit.load import SendResult, Signer, WebhookRequest, send_all
 from testkit.processes import ProcessSet, log
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.duplicates", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2000, help="distinct events [2000; the issue's: 10000]")
-    parser.add_argument("--copies", type=int, default=10, help="deliveries of each event, shuffled [10]")
-    parser.add_argument("--concurrency", type=int, default=64, help="connections [64]")
-    parser.add_argument("--duplicates-phase", action=argparse.BooleanOptionalAction, default=True,
+    parsed = parser("duplicates", __doc__, broker="broker URL the receiver is configured with (it never uses it)")
+    parsed.add_argument("--events", type=int, default=2000, help="distinct events [2000; the issue's: 10000]")
+    parsed.add_argument("--copies", type=int, default=10, help="deliveries of each event, shuffled [10]")
+    parsed.add_argument("--concurrency", type=int, default=64, help="connections [64]")
+    parsed.add_argument("--duplicates-phase", action=argparse.BooleanOptionalAction, default=True,
                         help="then one more copy of every event: duplicates only [on]")
-    parser.add_argument("--tool", choices=("auto", "wrk", "threads"), default="auto",
+    parsed.add_argument("--tool", choices=("auto", "wrk", "threads"), default="auto",
                         help="duplicates-only phase: wrk (C; checks the ids as a whole) or Python threads "
                              "(checks each answer; 0.5 ms of CPU each) [auto: wrk when installed]")
-    parser.add_argument("--seed", type=int, default=1, help="shuffle seed [1]")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most [900]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//",
-                        help="broker URL the receiver is configured with (it never uses it)")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    args = parser.parse_args(argv)
+    parsed.add_argument("--seed", type=int, default=1, help="shuffle seed [1]")
+    parsed.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most [900]")
+    args = parsed.parse_args(argv)
     if args.events < 1 or args.copies < 1 or args.concurrency < 1:
-        parser.error("--events, --copies and --concurrency must be positive")
-    if args.tool == "auto":
-        args.tool = "wrk" if wrk.available() else "threads"
-    elif args.tool == "wrk" and not wrk.available():
-        parser.error("--tool wrk: wrk is not installed (apt-get install -y wrk)")
+        parsed.error("--events, --copies and --concurrency must be positive")
+    choose_tool(parsed, args, "threads")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("duplicates", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("duplicates", parse_args(argv), _run, render, needs="phases")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
@@ -93,7 +82,7 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
         wait_for_workers(target)
         signer = Signer(target.secrets)
         warm_up(target, signer)
-        floor = _max_id(engine)
+        floor = scalar(engine, "SELECT coalesce(max(id), 0) FROM webhook_events")
         events = distinct_events(args.events, run_id=secrets.token_hex(3))
         row_of_body = {}
         phases: list[dict[str, Any]] = []
@@ -114,7 +103,7 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
             row_of_body = _rows_by_body(engine, floor)
             expected = [row_of_body.get(_digest(events[i].body)) for i in event_of]
             phases.append(_phase(name, answers, event_of, expected, sampler, first=name == "mixed"))
-        rows = _count_rows(engine, floor)
+        rows = scalar(engine, "SELECT count(*) FROM webhook_events WHERE id > :floor", floor=floor)
     finally:
         sampler.stop()
         engine.dispose()
@@ -146,17 +135,6 @@ def _rows_by_body(engine: Engine, floor: int) -> dict[str, int]:
     with engine.connect() as conn:
         return {digest: row_id for digest, row_id in conn.execute(
             text("SELECT md5(raw_body), id FROM webhook_events WHERE id > :floor"), {"floor": floor})}
-
-
-def _count_rows(engine: Engine, floor: int) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM webhook_events WHERE id > :floor"),
-                                {"floor": floor}).scalar_one())
-
-
-def _max_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events")).scalar_one())
 
 
 if __name__ == "__main__":

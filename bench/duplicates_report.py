@@ -1,11 +1,15 @@
-"""``bench.duplicates``'s per-phase figures, checks and readable report."""
+"""``bench.duplicates``'s per-phase figures, checks and readable report; its duplicates-only phase with wrk."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
-from bench.summary import cpu_line, ms, verdict
-from testkit.load import SendResult, summarize_ms
+from bench import wrk
+from bench.cpu import CpuSampler
+from bench.summary import cpu_line, header, latency, verdict
+from testkit.load import SendResult, Signer, WebhookRequest, summarize_ms
+from testkit.processes import log
 
 TOOL = ("Python http.client threads (testkit/load.py), closed loop, one keep-alive connection each; "
         "each delivery signed just before it is sent")
@@ -61,12 +65,8 @@ def check_phase(name: str, answers: SendResult, event_of: list[int], expected: l
 
 
 def render(figures: dict[str, Any]) -> str:
-    if "phases" not in figures:
-        return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
-    m = figures["machine"]
     lines = [
-        (f"payhooks duplicates — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average "
-        f"{m['load_average_1m']}"),
+        header("duplicates", figures["machine"]),
         (f"`payhooks serve` production defaults, alone on a fresh database; {figures['events']} distinct events "
         f"(all five providers) × {figures['copies']} deliveries, shuffled; {figures['concurrency']} connections"),
         f"tool: {TOOL}",
@@ -89,7 +89,58 @@ def _phase_lines(p: dict[str, Any]) -> list[str]:
         lines.append(f"  tool: {p['tool']}")
     for kind, lat in p["latency_ms"].items():
         if lat["p50"] is not None:
-            lines.append(f"  latency {kind}: p50 {ms(lat['p50'])} / p90 {ms(lat['p90'])} / p99 {ms(lat['p99'])} / "
-                         f"max {ms(lat['max'])} ms")
+            lines.append(f"  latency {kind}: {latency(lat)}")
     lines.append(cpu_line(p.get("cpu") or {}))
     return lines
+
+
+MIN_RATE_PER_S = 300
+"""wrk is given the time to send every delivery at this rate; a slower receiver fails the check (unanswered)."""
+
+
+def duplicates_only(base_url: str, requests: list[WebhookRequest], *, expected_ids: list[int | None],
+                    signer: Signer, connections: int, max_seconds: float, workdir: Path,
+                    sampler: CpuSampler) -> dict[str, Any]:
+    """The duplicates-only phase with wrk: the receiver's duplicate rate, not Python's.
+
+    Python threads that keep every answer cost about 0.5 ms of CPU per request (testkit/load.py), as
+    much as the receiver's duplicate path, so on two cores they cap the rate they measure. wrk sends
+    each pre-signed delivery once (bench/wrk.py's pool) and its Lua script keeps the id every answer
+    names. wrk cannot tell which answer belongs to which request, so the check is on the whole: every
+    answer is ``200 duplicate``, and the ids named are exactly the rows of the events sent (each
+    delivered once here: each row once).
+    """
+    # wrk runs for its whole -d even when every thread is done: allow for a receiver at 300/s
+    result = wrk.send_pool(base_url, requests, signer=signer, name="duplicates", threads=2,
+                           connections=min(connections, len(requests)), workdir=workdir, collect_ids=True,
+                           duration_s=min(max_seconds, 2 + len(requests) / MIN_RATE_PER_S))
+    window = result.window_s
+    answers = {("200 duplicate" if k == "200" else k): v for k, v in result.statuses.items()}
+    if result.accepted or result.other_200:
+        answers["200 duplicate"] = result.duplicate
+        answers.update({"200 accepted": result.accepted} if result.accepted else {})
+        answers.update({"200 other": result.other_200} if result.other_200 else {})
+    lat = result.latency_ms
+    figures: dict[str, Any] = {
+        "name": "duplicates only", "tool": result.tool, "deliveries": len(requests), "answered": result.answered,
+        "answers": answers, "duration_s": round(window, 3),
+        "requests_per_s": round(result.answered / window, 1) if window else None,
+        "duplicates_per_s": round(result.duplicate / window, 1) if window else None,
+        "latency_ms": {"all": {"p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "max": lat["max"]}},
+        "generator_cpu_pct_of_one_core": round(100 * result.wrk_cpu_seconds / window, 1) if window else None,
+        "cpu": sampler.summary(result.first_at, result.last_at),
+        "problems": [],
+    }
+    sent, problems = len(requests), figures["problems"]
+    if result.answered != sent or result.sent != sent:
+        problems.append(f"duplicates only: {result.answered} answers to {sent} deliveries (wrk sent {result.sent})")
+    if result.duplicate != result.answered:
+        problems.append(f"duplicates only: answers other than 200 duplicate: {result.statuses}, "
+                        f"accepted {result.accepted}")
+    named, wanted = Counter(result.ids), Counter(expected_ids)
+    if named != wanted:
+        extra, missing = named - wanted, wanted - named
+        problems.append(f"duplicates only: the ids answered are not the events' rows ({sum(extra.values())} "
+                        f"unexpected, e.g. {list(extra)[:3]}; {sum(missing.values())} missing)")
+    log(f"phase duplicates only (wrk): {result.answered} answered in {window:.1f} s, {answers}")
+    return figures

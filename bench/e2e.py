@@ -18,15 +18,16 @@ import os
 import secrets
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from bench.cpu import CpuSampler
 from bench.e2e_report import collect, problems_in, render
-from bench.summary import run_bench
+from bench.summary import parser, run_bench, scalar
 from bench.table_stats import TableStats
-from bench.targets import ServiceOptions, Target, stack_target, up_target
+from bench.targets import ServiceOptions, Target, stack_target, up_target, wait_final
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
 from testkit.fakes import start_simulator
 from testkit.load import SendResult, Signer, send_all
@@ -37,30 +38,25 @@ PRESIGN_LIMIT_SECONDS = 120.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("stack", "up"), default="stack")
-    parser.add_argument("--events", type=int, default=10_000, help="events (and orders) [10000]")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight [32]")
-    parser.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
-    parser.add_argument("--timeout", type=float, default=300.0,
+    parsed = parser("e2e", __doc__, broker="stack: RabbitMQ")
+    parsed.add_argument("--mode", choices=("stack", "up"), default="stack")
+    parsed.add_argument("--events", type=int, default=10_000, help="events (and orders) [10000]")
+    parsed.add_argument("--concurrency", type=int, default=32, help="requests in flight [32]")
+    parsed.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
+    parsed.add_argument("--timeout", type=float, default=300.0,
                         help="seconds from the first POST until every event must be final [300]")
-    parser.add_argument("--providers", default=None,
+    parsed.add_argument("--providers", default=None,
                         help="comma-separated mix [stack: all five; up: all but processout]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="stack: Postgres server on which a fresh database is created")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//", help="stack: RabbitMQ")
-    parser.add_argument("--worker-args", default="",
+    parsed.add_argument("--worker-args", default="",
                         help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
-    parser.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
-    parser.add_argument("--code", default=None, metavar="BIN_DIR",
+    parsed.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
+    parsed.add_argument("--code", default=None, metavar="BIN_DIR",
                         help="stack: run payhooks from this virtualenv bin directory (another checkout, e.g. "
                              "the baseline), measured by this bench")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs even when all is well")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    args = parser.parse_args(argv)
-    args.providers = _providers(parser, args)
+    args = parsed.parse_args(argv)
+    args.providers = _providers(parsed, args)
     if args.events < 1 or args.concurrency < 1 or (args.rate is not None and args.rate <= 0):
-        parser.error("--events, --concurrency and --rate must be positive")
+        parsed.error("--events, --concurrency and --rate must be positive")
     return args
 
 
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--code: no payhooks script in {args.code}", file=sys.stderr)
             return 2
         os.environ[CODE_BIN_VARIABLE] = str(Path(args.code).resolve())
-    return run_bench("e2e", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("e2e", args, _run, render)
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
@@ -125,7 +121,8 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
         table_stats = TableStats(engine).start()
         sampler = CpuSampler(roots=target.cpu_roots).start()
         result = _send(args, target, workload, signer)
-        done = _wait_final(engine, target, min_id=min_id, result=result, timeout=args.timeout)
+        done = wait_final(engine, target, started=result.started, timeout=args.timeout, expect=result.accepted,
+                          min_id=min_id)
         sampler.stop()
         writes = table_stats.stop(events=result.accepted)
         figures = collect(engine, min_id=min_id, prefix=workload.prefix, result=result,
@@ -145,14 +142,12 @@ def _warm_up(target: Target, engine, warmup: Workload, signer: Signer) -> int:
     result = send_all(target.base_url, warmup.requests, concurrency=len(warmup.requests), max_seconds=30)
     if result.accepted != len(warmup.requests):
         raise RuntimeError(f"warm-up events were not accepted: {dict(result.outcomes)}")
-    done = _wait_final(engine, target, min_id=0, result=result, timeout=90)
+    done = wait_final(engine, target, started=result.started, timeout=90, expect=result.accepted)
     if not done["all_final"]:
         raise RuntimeError(f"warm-up events did not finish: {done}")
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         statuses = dict(conn.execute(text("SELECT status, count(*) FROM webhook_events GROUP BY status")).all())
-        floor = conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events")).scalar_one()
+    floor = scalar(engine, "SELECT coalesce(max(id), 0) FROM webhook_events")
     if statuses != {"succeeded": len(warmup.requests)}:
         raise RuntimeError(f"warm-up events ended {statuses}; see the worker log")
     log(f"warm-up: {len(warmup.requests)} events succeeded in {done['seconds_after_first_post']:.1f} s")
@@ -167,26 +162,6 @@ def _send(args: argparse.Namespace, target: Target, workload: Workload, signer: 
     log(f"sent {result.sent} in {result.duration:.2f} s ({result.sent / result.duration:.0f}/s): "
         f"{dict(result.outcomes)}")
     return result
-
-
-def _wait_final(engine, target: Target, *, min_id: int, result: SendResult, timeout: float) -> dict[str, Any]:
-    """Poll until every stored event of the run is final, at most ``timeout`` s after the first POST."""
-    from bench.e2e_report import progress
-
-    deadline = result.started + timeout
-    last_log = 0.0
-    while True:
-        total, final = progress(engine, min_id)
-        now = time.monotonic()
-        all_final = total >= result.accepted and final == total
-        if all_final or now > deadline or target.died():
-            break
-        if now - last_log >= 5:
-            log(f"{final}/{total} events final ({now - result.started:.0f} s after the first POST)")
-            last_log = now
-        time.sleep(0.2)
-    return {"all_final": all_final, "stored": total, "final": final, "died": target.died(),
-            "seconds_after_first_post": round(time.monotonic() - result.started, 3)}
 
 
 def _settings_figures(args: argparse.Namespace, target: Target, workload: Workload,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bench.summary import cpu_line, verdict
 from testkit.load import SendResult
 
 FINAL = ("succeeded", "ignored", "dead")
@@ -59,16 +60,6 @@ _DELIVERY_STATUSES = text("""
     SELECT d.status, count(*) FROM deliveries d JOIN orders o ON o.id = d.order_id
     WHERE o.reference LIKE :prefix GROUP BY d.status
 """)
-
-
-def progress(engine: Engine, min_id: int) -> tuple[int, int]:
-    """(events stored, events final) of the run."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
-                 "FROM webhook_events WHERE id > :min_id"), {"min_id": min_id},
-        ).one()
-    return int(row[0]), int(row[1])
 
 
 def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult, all_final: bool) -> dict[str, Any]:
@@ -199,14 +190,8 @@ def _orders(o: dict[str, Any], events: int) -> str:
 def _cpu(c: dict[str, Any]) -> list[str]:
     if not c:
         return []
-    groups = ", ".join(f"{name} {g['avg_pct']} (peak {g['peak_pct']})"
-                       for name, g in sorted(c["groups"].items(), key=lambda item: -item[1]["avg_pct"]))
     top = ", ".join(f"{name} {pct}" for name, pct in c["top_processes"].items())
-    return [
-        f"cpu:         % of one core, average over the {c['seconds']} s run (peak 1-s sample): {groups}; "
-        f"other (not ours) {c['other_pct']}; machine {c['machine_pct']} of {c['machine_capacity_pct']}",
-        f"busiest:     {top}",
-    ]
+    return [cpu_line(c, indent="cpu:         ", peaks=True), f"busiest:     {top}"]
 
 
 def _writes(w: dict[str, Any]) -> str:
@@ -239,8 +224,4 @@ def _writes(w: dict[str, Any]) -> str:
 
 
 def _verdict(f: dict[str, Any]) -> str:
-    if f.get("ok"):
-        return "result:      OK"
-    problems = "\n  ".join(f.get("problems") or ["unknown"])
-    logs = f"\nlogs:        {f['log_dir']}" if f.get("log_dir") else ""
-    return f"result:      FAILED\n  {problems}{logs}"
+    return verdict([] if f.get("ok") else f.get("problems") or ["unknown"], f.get("log_dir"), width=13, ok="OK")

@@ -14,7 +14,7 @@ overhead over its bare HTTP stack. Every phase prints accepted/s,
 p50/p90/p99 latency, errors, which tool measured it and who used the CPU
 ("other" is load this run did not start); at the end, each worker process's
 RSS. ``--compare``/``--compare-commit`` then measure other receivers the same
-way in the same run (bench/ingest_compare.py). Checks: the rows each phase added equal the answers ``accepted``; every
+way in the same run (:func:`compare`). Checks: the rows each phase added equal the answers ``accepted``; every
 answer was 200 accepted (or 503, reported); no 4xx, no duplicate. Exit 1 when
 a check fails, 2 when the run could not be set up; a missed speed target is
 printed as MISSED and does not change the exit status.
@@ -22,8 +22,10 @@ printed as MISSED and does not change the exit status.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,13 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bench import ingest_phases as phases
-from bench import wrk
 from bench.cpu import CpuSampler
 from bench.ingest_report import evaluate, problems_in, render
-from bench.summary import machine, run_bench
+from bench.summary import REPO, choose_tool, machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
 from testkit.load import Signer, send_all
 from testkit.processes import ProcessSet, log
@@ -48,51 +49,41 @@ SETTLE_SECONDS = 2.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="500,1000,2000",
+    parsed = parser("ingest", __doc__, broker="broker URL the receiver is configured with (it never uses it)")
+    parsed.add_argument("--rates", default="500,1000,2000",
                         help="fixed offered rates, events/s, comma-separated; '' for none [500,1000,2000]")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase [10]")
-    parser.add_argument("--saturation", action=argparse.BooleanOptionalAction, default=True,
+    parsed.add_argument("--duration", type=float, default=10.0, help="seconds per phase [10]")
+    parsed.add_argument("--saturation", action=argparse.BooleanOptionalAction, default=True,
                         help="run the /healthz baseline and the saturation phase [on]")
-    parser.add_argument("--events", type=int, default=None,
+    parsed.add_argument("--events", type=int, default=None,
                         help="at most N events per phase [rate × duration; saturation "
                              f"{phases.SATURATION_POOL_PER_S} × duration]")
-    parser.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
+    parsed.add_argument("--tool", choices=("auto", "wrk", "sender"), default="auto",
                         help="generator of every phase: wrk (paced at the fixed rates, closed loop for /healthz "
                              "and saturation) or testkit/load.py [auto: wrk when installed]")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
-    parser.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
-    parser.add_argument("--serve-args", default="",
+    parsed.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
+    parsed.add_argument("--connections", type=int, default=64, help="connections of every phase [64]")
+    parsed.add_argument("--serve-args", default="",
                         help="extra `payhooks serve` options, e.g. '--workers 3 --threads 2' [production defaults]")
-    parser.add_argument("--compare", action="append", default=[], metavar="SERVE_ARGS",
+    parsed.add_argument("--compare", action="append", default=[], metavar="SERVE_ARGS",
                         help="afterwards, the /healthz and saturation phases of `payhooks serve SERVE_ARGS` on a "
                              "fresh database, in the same run (repeatable), e.g. --compare '--server gunicorn'; "
                              "NAME=VALUE words set the server's environment")
-    parser.add_argument("--compare-commit", default=None, metavar="REF",
+    parsed.add_argument("--compare-commit", default=None, metavar="REF",
                         help="afterwards, the same for the receiver of commit REF (git archive, its defaults)")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="Postgres server on which a fresh database is created")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//",
-                        help="broker URL the receiver is configured with (it never uses it)")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    args = parser.parse_args(argv)
+    args = parsed.parse_args(argv)
     try:
         args.rates = [float(r) for r in args.rates.replace(" ", "").split(",") if r and r != "none"]
     except ValueError:
-        parser.error("--rates: numbers separated by commas")
+        parsed.error("--rates: numbers separated by commas")
     if any(r <= 0 for r in args.rates) or args.duration <= 0 or (args.events is not None and args.events < 1):
-        parser.error("--rates, --duration and --events must be positive")
-    if args.tool == "auto":
-        args.tool = "wrk" if wrk.available() else "sender"
-    elif args.tool == "wrk" and not wrk.available():
-        parser.error("--tool wrk: wrk is not installed (apt-get install -y wrk)")
+        parsed.error("--rates, --duration and --events must be positive")
+    choose_tool(parsed, args, "sender")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("ingest", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("ingest", parse_args(argv), _run, render, needs="phases")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
@@ -101,47 +92,84 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
     with service_target(options, processes=processes, workdir=workdir) as target:
         figures = _measure(args, target, workdir)
     if args.compare or args.compare_commit:
-        from bench.ingest_compare import measure_all
-
-        figures["compare"] = measure_all(args, processes, workdir)
+        figures["compare"] = compare(args, processes, workdir)
     figures["problems"] = problems_in(figures)
     return figures
 
 
-def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[str, Any]:
+def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, rates: list[float] | None = None,
+             wait: Callable[[Target], Any] | None = None) -> dict[str, Any]:
+    """Warm up, then each phase: the fixed ``rates`` (``args.rates`` by default), /healthz and saturation."""
     engine = target.engine()
     pids: dict[str, int] = {}
     sampler = CpuSampler(roots=lambda: {**target.cpu_roots(), **{k: [v] for k, v in pids.items()}}).start()
+    figures: dict[str, Any] = {}
     try:
-        workers = wait_for_workers(target, serve_args=args.serve_args)
-        time.sleep(3)
-        idle_cpu = sampler.summary(time.monotonic() - 3.5, time.monotonic())
+        if wait is None:
+            workers = wait_for_workers(target, serve_args=args.serve_args)
+            time.sleep(3)
+            figures["idle_cpu"] = sampler.summary(time.monotonic() - 3.5, time.monotonic())
+            figures["settings"] = _settings(args, target, len(workers))
+        else:
+            wait(target)
         signer = Signer(target.secrets)
         warm_up(target, signer)
-        run_id = secrets.token_hex(3)
-        done = [_counted(engine, phase_fn, sampler)
-                for phase_fn in _plan(args, target, signer, workdir, pids, run_id)]
+        run_id = secrets.token_hex(3) if wait is None else f"cmp{os.getpid()}{int(time.time()) % 100000}"
+        plan: list[Callable[[], phases.Phase]] = [
+            partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id, workdir=workdir, pids=pids)
+            for rate in (args.rates if rates is None else rates)]
+        if args.saturation or wait is not None:
+            plan.append(lambda: _healthz(args, target, workdir, pids))
+            plan.append(lambda: _saturation(args, target, signer, workdir, pids, run_id))
+        done = [_counted(engine, phase_fn, sampler) for phase_fn in plan]
     finally:
         sampler.stop()
         engine.dispose()
-    figures: dict[str, Any] = {
-        "machine": machine(), "settings": _settings(args, target, len(workers)), "idle_cpu": idle_cpu,
-        "phases": [_phase_dict(p) for p in done], "memory": worker_memory(target),
-    }
-    figures["targets"] = [t.as_dict() for t in evaluate(figures)]
+    figures.update(phases=[_phase_dict(p) for p in done], memory=worker_memory(target))
+    if wait is None:
+        figures["machine"] = machine()
+        figures["targets"] = [t.as_dict() for t in evaluate(figures)]
     return figures
 
 
-def _plan(args: argparse.Namespace, target: Target, signer: Signer, workdir: Path, pids: dict[str, int],
-          run_id: str) -> list[Callable[[], phases.Phase]]:
-    """One callable per phase, each returning a :class:`~bench.ingest_phases.Phase`."""
-    plan: list[Callable[[], phases.Phase]] = [
-        partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id, workdir=workdir, pids=pids)
-        for rate in args.rates]
-    if args.saturation:
-        plan.append(lambda: _healthz(args, target, workdir, pids))
-        plan.append(lambda: _saturation(args, target, signer, workdir, pids, run_id))
-    return plan
+def compare(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> list[dict[str, Any]]:
+    """``--compare``/``--compare-commit``: after the main receiver stopped, each other receiver on a fresh
+    database, warmed up, through the same /healthz and saturation phases with the same tool and
+    connections, so "before" and "after" share the machine's load of that minute. ``--compare-commit
+    REF`` runs the receiver of ``git archive REF`` with its own `payhooks serve` defaults on this venv."""
+    chosen = [(f"serve {extra}", extra, None) for extra in args.compare]
+    if args.compare_commit:
+        chosen.append((f"commit {args.compare_commit}", "", args.compare_commit))
+    found = []
+    for label, serve_args, commit in chosen:
+        log(f"comparison: {label}")
+        source = None
+        if commit:
+            source = workdir / f"source-{commit.replace('/', '_')}"
+            source.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(["git", "archive", commit], cwd=REPO, capture_output=True, check=True, timeout=60)
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=60)
+        words = shlex.split(serve_args)
+        env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))  # NAME=VALUE: environment
+        options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=("serve",),
+                                 serve_args=tuple(w for w in words if w.split("=", 1)[0] not in env), env=env,
+                                 serve_source=source)
+        with service_target(options, processes=processes, workdir=workdir) as target:
+            found.append({"label": label, **_measure(args, target, workdir, rates=[], wait=_wait_started)})
+    return found
+
+
+def _wait_started(target: Target, timeout: float = 60.0) -> None:
+    """The receiver's worker processes stop appearing (readyz already answered from one of them)."""
+    master = psutil.Process(target.processes.processes["serve"].pid)
+    deadline, last, stable_since = time.monotonic() + timeout, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(master.children())
+        if count != last:
+            last, stable_since = count, time.monotonic()
+        elif count and time.monotonic() - stable_since > 2.0:
+            return
+        time.sleep(0.2)
 
 
 def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float, run_id: str,
@@ -189,8 +217,7 @@ def _counted(engine: Engine, run_phase: Callable[[], phases.Phase], sampler: Cpu
 
 
 def _rows(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one())
+    return int(scalar(engine, "SELECT count(*) FROM webhook_events"))
 
 
 def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = "") -> list[int]:

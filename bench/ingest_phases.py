@@ -70,32 +70,29 @@ def events(count: int, *, run_id: str) -> list[WebhookRequest]:
 
 def fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
                concurrency: int) -> Phase:
-    phase = Phase(name=f"{rate:g}/s", offered_rate=rate,
-                  tool=f"testkit/load.py (Python http.client, open loop at {rate:g}/s, {concurrency} connections)")
-    signer.sign_all(requests)
-    log(f"phase {phase.name}: {len(requests)} events")
-    phase.started = time.monotonic()
-    result = send_all(base_url, requests, concurrency=concurrency, rate=rate,
-                      max_seconds=len(requests) / rate + FIXED_RATE_GRACE_SECONDS)
-    phase.ended = time.monotonic()
-    _from_sender(phase, result, total=len(requests))
-    return phase
+    return _sender_phase(Phase(name=f"{rate:g}/s", offered_rate=rate, tool=f"testkit/load.py (Python http.client, "
+                                                                           f"open loop at {rate:g}/s, {concurrency} connections)"),
+                         base_url, requests, signer=signer, concurrency=concurrency,
+                         max_seconds=len(requests) / rate + FIXED_RATE_GRACE_SECONDS,
+                         message=f"phase {rate:g}/s: {len(requests)} events")
 
 
 def sender_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
                       duration_s: float) -> Phase:
-    phase = Phase(name="saturation", offered_rate=None,
-                  tool=f"testkit/load.py (Python http.client, closed loop, {concurrency} connections)")
+    return _sender_phase(Phase(name="saturation", offered_rate=None,
+                               tool=f"testkit/load.py (Python http.client, closed loop, {concurrency} connections)"),
+                         base_url, requests, signer=signer, concurrency=concurrency, max_seconds=duration_s,
+                         message=f"phase saturation (sender): up to {len(requests)} events for {duration_s:g} s")
+
+
+def _sender_phase(phase: Phase, base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
+                  max_seconds: float, message: str) -> Phase:
+    """testkit/load.py at ``phase.offered_rate`` (None: closed loop), signed just before it starts."""
     signer.sign_all(requests)
-    log(f"phase saturation (sender): up to {len(requests)} events for {duration_s:g} s")
+    log(message)
     phase.started = time.monotonic()
-    result = send_all(base_url, requests, concurrency=concurrency, max_seconds=duration_s)
+    result = send_all(base_url, requests, concurrency=concurrency, rate=phase.offered_rate, max_seconds=max_seconds)
     phase.ended = time.monotonic()
-    _from_sender(phase, result, total=len(requests))
-    return phase
-
-
-def _from_sender(phase: Phase, result: Any, *, total: int) -> None:
     figures = result.figures()
     phase.sent, phase.accepted, phase.answers = result.sent, result.accepted, dict(result.outcomes)
     phase.window_s = result.duration
@@ -103,7 +100,8 @@ def _from_sender(phase: Phase, result: Any, *, total: int) -> None:
     phase.generator = {"cpu_pct_of_one_core": figures["generator_cpu_pct_of_one_core"],
                        "max_lateness_s": figures["max_lateness_s"],
                        "achieved_send_rate_per_s": figures["rate_per_s"],
-                       "unsent": total - result.sent}
+                       "unsent": len(requests) - result.sent}
+    return phase
 
 
 def wrk_fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
@@ -129,14 +127,11 @@ def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Sig
     # one of the gthread threads for 5 s (its wait for a new connection's first bytes) and delays others.
     connections = min(connections, len(requests))
     threads = min(threads, connections)
-    signer.sign_all(requests)
-    prefix = workdir / "saturation-pool"
-    wrk.write_pool(requests, prefix=prefix, threads=threads, base_url=base_url)
     log(f"phase saturation (wrk): up to {len(requests)} pre-signed events for {duration_s:g} s")
     started = time.monotonic()
-    result = wrk.run_pool(base_url, prefix=prefix, pool_size=len(requests), duration_s=duration_s,
-                          threads=threads, connections=connections, workdir=workdir,
-                          on_start=lambda pid: pids.__setitem__("wrk", pid), rate_per_s=rate)
+    result = wrk.send_pool(base_url, requests, signer=signer, name="saturation", threads=threads,
+                           connections=connections, duration_s=duration_s, workdir=workdir,
+                           on_start=lambda pid: pids.__setitem__("wrk", pid), rate_per_s=rate)
     pids.pop("wrk", None)  # its pid may be reused by another process
     phase = _from_wrk("saturation", result, started=started)
     phase.tool = f"wrk -t{threads} -c{connections} (closed loop; Lua sends each pre-signed event once)"
@@ -144,8 +139,6 @@ def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Sig
         phase.generator["note"] = "used up its pre-signed pool before the deadline: raise --events"
     if result.filler:
         phase.generator["filler_healthz_requests"] = result.filler
-    for index in range(threads):
-        Path(f"{prefix}.{index}").unlink(missing_ok=True)
     return phase
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.summary import TargetCheck, cpu_line, ms, verdict
+from bench.summary import TargetCheck, cpu_line, header, latency, ms, target_lines, verdict
 
 SATURATION_GOAL_PER_S = 2000.0
 SATURATION_P99_GOAL_MS = 50.0
@@ -41,30 +41,26 @@ def problems_in(figures: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _p99(goal: str, phase: dict[str, Any] | None, limit: float) -> TargetCheck:
+    if phase is None:
+        return TargetCheck(goal, "-", None)
+    p99 = phase["latency_ms"].get("p99")
+    return TargetCheck(goal, f"{ms(p99)} ms", p99 is not None and p99 <= limit)
+
+
 def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
     saturation, healthz = _phase(figures, "saturation"), _phase(figures, "healthz")
-    at_goal_rate = _phase(figures, f"{P99_GOAL_RATE:g}/s")
-    checks = []
+    rate = saturation["accepted_per_s"] if saturation else None
+    checks = [TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation",
+                          "-" if rate is None else f"{rate:,.0f}/s", None if rate is None else rate >= SATURATION_GOAL_PER_S)]
     if saturation:
-        rate = saturation["accepted_per_s"]
-        checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation",
-                                  f"{rate:,.0f}/s", rate >= SATURATION_GOAL_PER_S))
-        p99 = saturation["latency_ms"].get("p99")
-        checks.append(TargetCheck(f"p99 ≤ {SATURATION_P99_GOAL_MS:g} ms at saturation", f"{ms(p99)} ms",
-                                  p99 is not None and p99 <= SATURATION_P99_GOAL_MS))
-    else:
-        checks.append(TargetCheck(f"ingest ≥ {SATURATION_GOAL_PER_S:,.0f} accepted/s at saturation", "-", None))
-    if at_goal_rate:
-        p99 = at_goal_rate["latency_ms"].get("p99")
-        checks.append(TargetCheck(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered", f"{ms(p99)} ms",
-                                  p99 is not None and p99 <= P99_GOAL_MS))
-    else:
-        checks.append(TargetCheck(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered", "-", None))
+        checks.append(_p99(f"p99 ≤ {SATURATION_P99_GOAL_MS:g} ms at saturation", saturation, SATURATION_P99_GOAL_MS))
+    checks.append(_p99(f"p99 ≤ {P99_GOAL_MS:g} ms at {P99_GOAL_RATE:,.0f}/s offered",
+                       _phase(figures, f"{P99_GOAL_RATE:g}/s"), P99_GOAL_MS))
     if saturation and healthz and healthz["answered_per_s"]:  # information: what a webhook costs over a bare GET
-        ratio = saturation["accepted_per_s"] / healthz["answered_per_s"]
         checks.append(TargetCheck("ratio to the bare /healthz rate (no target)",
-                                  f"{saturation['accepted_per_s']:,.0f} ÷ {healthz['answered_per_s']:,.0f} = "
-                                  f"{ratio:.2f}", None))
+                                  f"{rate:,.0f} ÷ {healthz['answered_per_s']:,.0f} = "
+                                  f"{rate / healthz['answered_per_s']:.2f}", None))
     workers = figures.get("memory", {}).get("workers", {})
     if workers:
         worst = max(w["rss_mb"] for w in workers.values())
@@ -74,13 +70,11 @@ def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
 
 
 def render(figures: dict[str, Any]) -> str:
-    if "phases" not in figures:
-        return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
-    m, s = figures["machine"], figures["settings"]
+    s = figures["settings"]
     server = (f"`payhooks serve {s['serve_args']}`" if s.get("serve_args") else
               f"`payhooks serve` production defaults (granian, {s['receiver_workers']} worker processes)")
     lines = [
-        f"payhooks ingest — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average {m['load_average_1m']}",
+        header("ingest", figures["machine"]),
         (f"receiver: {server}, alone on a fresh database; distinct signed events, all five providers round-robin; "
          f"{s['connections']} connections, {s['duration_s']:g} s per phase"),
         cpu_line(figures.get("idle_cpu") or {}, indent="before load: "),
@@ -89,25 +83,19 @@ def render(figures: dict[str, Any]) -> str:
         lines.extend(_phase_lines(phase))
     lines.append(_memory_line(figures.get("memory", {})))
     if figures.get("compare"):
-        from bench.ingest_compare import render_lines
-
-        lines.extend(render_lines(figures["compare"], figures))
-    lines.append("targets (informational: a miss does not fail the run):")
-    lines.extend(TargetCheck(**t).line() for t in figures["targets"])
-    lines.append(verdict(figures.get("problems", []), figures.get("log_dir")))
+        lines.extend(_compare_lines(figures["compare"], figures))
+    lines += [*target_lines(figures["targets"]), verdict(figures.get("problems", []), figures.get("log_dir"))]
     return "\n".join(lines)
 
 
 def _phase_lines(p: dict[str, Any]) -> list[str]:
-    lat = p["latency_ms"]
     errors = ", ".join(f"{k} × {v}" for k, v in p["errors"].items()) or "none"
     what = "GET /healthz answered" if p["name"] == "healthz" else "accepted"
     rate = p["answered_per_s"] if p["name"] == "healthz" else p["accepted_per_s"]
     lines = [
         f"{p['name']:<11} [{p['tool']}]",
-        (f"  {p['sent']} sent, {p['accepted']} {what} in {p['window_s']:.2f} s = {rate:,.1f}/s; latency p50 "
-        f"{ms(lat.get('p50'))} / p90 {ms(lat.get('p90'))} / p99 {ms(lat.get('p99'))} / max {ms(lat.get('max'))} ms; "
-        f"errors: {errors}"),
+        (f"  {p['sent']} sent, {p['accepted']} {what} in {p['window_s']:.2f} s = {rate:,.1f}/s; latency "
+         f"{latency(p['latency_ms'])}; errors: {errors}"),
     ]
     gen = p["generator"]
     generator = f"generator {gen.get('cpu_pct_of_one_core')} % of one core"
@@ -139,3 +127,25 @@ def _memory_line(memory: dict[str, Any]) -> str:
     return (f"memory after the run: receiver worker processes RSS {each} MB (unique USS {uss} MB, "
             f"proportional PSS {pss} MB); "
             f"master RSS {memory['master_rss_mb']:.1f} MB")
+
+
+def _compare_lines(compared: list[dict[str, Any]], main: dict[str, Any]) -> list[str]:
+    """``--compare``: a table of this run's receiver, then each comparison, with the ratios to the first."""
+    rows = [("this receiver", main)] + [(c["label"], c) for c in compared]
+    base_sat = _rate(main, "saturation")
+    lines = ["same run, same tool and connections (healthz and saturation of each receiver):",
+             f"  {'receiver':<34} {'/healthz/s':>11} {'accepted/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'max RSS MB':>10}  vs this"]
+    for label, figures in rows:
+        lat = (_phase(figures, "saturation") or {}).get("latency_ms", {})
+        rss = max((w["rss_mb"] for w in figures.get("memory", {}).get("workers", {}).values()), default=0.0)
+        rate = _rate(figures, "saturation")
+        ratio = f"{base_sat / rate:.2f}×" if rate and label != "this receiver" else ""
+        lines.append(f"  {label:<34} {_rate(figures, 'healthz'):>11,.0f} {rate:>11,.0f} "
+                     f"{lat.get('p50') or 0:>7.1f} {lat.get('p99') or 0:>7.1f} {rss:>10.1f}  {ratio}")
+    return lines
+
+
+def _rate(figures: dict[str, Any], name: str) -> float:
+    phase = _phase(figures, name) or {}
+    return phase.get("answered_per_s" if name == "healthz" else "accepted_per_s", 0.0)

@@ -28,50 +28,46 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.cpu import CpuSampler
+from bench.cpu import CpuSampler, Ticker
 from bench.retry_report import analyse, render
-from bench.summary import REPO, machine, run_bench
-from bench.targets import ServiceOptions, Target, service_target
+from bench.summary import REPO, machine, parser, run_bench
+from bench.targets import ServiceOptions, Target, service_target, wait_final
 from bench.workload import ALL_PROVIDERS, build_workload, insert_orders
 from models.retry import RetrySchedule
 from testkit.fakes import start_simulator
 from testkit.load import Signer, send_all
-from testkit.processes import ProcessSet, log
+from testkit.processes import ProcessSet, log, wait_for
 
 POLL_DUE_SECONDS = 0.1
 HANDLER_MODULE = "bench.failing_handler"
+_RETRYING = text("SELECT id, attempts, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhook_events "
+                 "WHERE status = 'retrying'")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.retry", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200, help="events, each failing every attempt [200]")
-    parser.add_argument("--schedule", default="1s,2s,3s", help="retry delays of every provider [1s,2s,3s]")
-    parser.add_argument("--poll", type=float, default=0.5, help="PAYHOOKS_DISPATCH_POLL_SECONDS [0.5]")
-    parser.add_argument("--rate", type=float, default=100.0, help="events posted per second [100]")
-    parser.add_argument("--timeout", type=float, default=None,
+    parsed = parser("retry", __doc__)
+    parsed.add_argument("--events", type=int, default=200, help="events, each failing every attempt [200]")
+    parsed.add_argument("--schedule", default="1s,2s,3s", help="retry delays of every provider [1s,2s,3s]")
+    parsed.add_argument("--poll", type=float, default=0.5, help="PAYHOOKS_DISPATCH_POLL_SECONDS [0.5]")
+    parsed.add_argument("--rate", type=float, default=100.0, help="events posted per second [100]")
+    parsed.add_argument("--timeout", type=float, default=None,
                         help="seconds after the first POST until every event must be dead "
                              "[events/rate + 1.1 × the schedule's sum + 60]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    args = parser.parse_args(argv)
+    args = parsed.parse_args(argv)
     try:
         args.delays = [d.total_seconds() for d in RetrySchedule.parse(args.schedule).delays]
     except ValueError as exc:
-        parser.error(f"--schedule: {exc}")
+        parsed.error(f"--schedule: {exc}")
     if args.events < 1 or args.rate <= 0 or not 0 < args.poll <= 1:
-        parser.error("--events and --rate must be positive, --poll in (0, 1]")
+        parsed.error("--events and --rate must be positive, --poll in (0, 1]")
     if min(args.delays) * 0.9 <= 3 * POLL_DUE_SECONDS:
-        parser.error(f"--schedule: every delay must exceed {3 * POLL_DUE_SECONDS / 0.9:.2f} s so the poller "
+        parsed.error(f"--schedule: every delay must exceed {3 * POLL_DUE_SECONDS / 0.9:.2f} s so the poller "
                      "sees each due time")
     if args.timeout is None:
         args.timeout = args.events / args.rate + 1.1 * sum(args.delays) + 60
@@ -79,8 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("retry", args, lambda processes, workdir: _run(args, processes, workdir), render)
+    return run_bench("retry", parse_args(argv), _run, render, needs="lateness_s")
 
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
@@ -108,7 +103,9 @@ def _measure(args: argparse.Namespace, target: Target, workload: Any) -> dict[st
         poller.start()
         log(f"posting {len(workload.requests)} events at {args.rate:g}/s")
         result = send_all(target.base_url, workload.requests, concurrency=16, rate=args.rate, max_seconds=120)
-        waited = _wait_dead(engine, target, started=result.started, timeout=args.timeout)
+        waited = wait_final(engine, target, started=result.started, timeout=args.timeout, expect=1, interval=0.5,
+                            digits=2)
+        waited = {"all_dead": waited.pop("all_final"), **waited}
         poller.stop()
         sampler.stop()
         rows = _read(engine)
@@ -127,65 +124,30 @@ def _measure(args: argparse.Namespace, target: Target, workload: Any) -> dict[st
 
 
 @dataclass
-class DuePoller:
-    """Every ``retrying`` row's ``next_attempt_at``, read every 100 ms, keyed (event id, attempts)."""
+class DuePoller(Ticker):
+    """Every ``retrying`` row's ``next_attempt_at``, read every 100 ms, keyed (event id, attempts); a missed
+    poll (``errors``) shows as an uncaptured due time, reported."""
 
     engine: Engine
     due: dict[tuple[int, int], float] = field(default_factory=dict)
-    errors: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    interval: float = field(default=POLL_DUE_SECONDS, kw_only=True)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="due-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        query = text("SELECT id, attempts, EXTRACT(EPOCH FROM next_attempt_at)::float8 FROM webhook_events "
-                     "WHERE status = 'retrying'")
-        while not self._stop.wait(POLL_DUE_SECONDS):
-            try:
-                with self.engine.connect() as conn:
-                    for event_id, attempts, due in conn.execute(query):
-                        self.due.setdefault((event_id, attempts), due)
-            except Exception:  # a missed poll shows as an uncaptured due time, reported
-                self.errors += 1
+    def tick(self) -> None:
+        with self.engine.connect() as conn:
+            for event_id, attempts, due in conn.execute(_RETRYING):
+                self.due.setdefault((event_id, attempts), due)
 
 
 def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
     """Until the Celery worker logs "ready", so the first attempts do not wait for its start-up."""
     path = target.processes.log_dir / "worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if target.died():
             raise RuntimeError(f"{', '.join(target.died())} exited before the worker was ready")
-        if path.exists() and " ready." in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the worker did not log 'ready' within {timeout:.0f} s")
+        return path.exists() and " ready." in path.read_text(errors="replace")
 
-
-def _wait_dead(engine: Engine, target: Target, *, started: float, timeout: float) -> dict[str, Any]:
-    deadline, last_log = started + timeout, 0.0
-    query = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
-                 "FROM webhook_events")
-    while True:
-        with engine.connect() as conn:
-            total, final = conn.execute(query).one()
-        now = time.monotonic()
-        if (total and final == total) or now > deadline or target.died():
-            break
-        if now - last_log >= 5:
-            log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
-            last_log = now
-        time.sleep(0.5)
-    return {"all_dead": bool(total) and final == total, "stored": total, "final": final,
-            "died": target.died(), "seconds_after_first_post": round(time.monotonic() - started, 2)}
+    wait_for(ready, timeout=timeout, interval=0.2, message="the worker to log 'ready'")
 
 
 def _read(engine: Engine) -> dict[str, list[Any]]:

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import Any
 
-from bench.summary import TargetCheck, cpu_line, verdict
+from bench.summary import TargetCheck, cpu_line, header, target_lines, verdict
 from testkit.load import summarize
 
 EARLY_TOLERANCE_S = 0.005
@@ -89,11 +89,9 @@ def evaluate(figures: dict[str, Any]) -> list[TargetCheck]:
 
 
 def render(figures: dict[str, Any]) -> str:
-    if "lateness_s" not in figures:
-        return verdict(figures.get("problems") or ["unknown"], figures.get("log_dir"))
-    m, s = figures["machine"], figures["sent"]
+    s = figures["sent"]
     lines = [
-        f"payhooks retry — as of {m['revision']}, {m['at']}; {m['cpus']} CPUs, load average {m['load_average_1m']}",
+        header("retry", figures["machine"]),
         (f"{figures['events']} events (all five providers) failing every attempt; schedule {figures['schedule']} "
         f"(±10 % jitter) for every provider; dispatcher poll {figures['poll_s']:g} s; worker defaults; "
         f"posted {s['accepted']} of {s['sent']} at {s['rate_per_s']}/s"),
@@ -106,8 +104,7 @@ def render(figures: dict[str, Any]) -> str:
         (f"statuses: {figures['statuses']}; attempts per event: {figures['attempts_per_event']}; "
         f"all dead {figures['wait']['seconds_after_first_post']} s after the first POST"),
         cpu_line(figures.get("cpu") or {}, indent=""),
-        "targets (informational: a miss does not fail the run):",
-        *[t.line() for t in evaluate(figures)],
+        *target_lines(evaluate(figures)),
         verdict(figures.get("problems", []), figures.get("log_dir")),
     ]
     return "\n".join(lines)

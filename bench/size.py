@@ -25,8 +25,6 @@ removed event once. Speed targets are printed (met/MISSED), never the exit statu
 from __future__ import annotations
 
 import argparse
-import gzip
-import re
 import statistics
 import subprocess
 import sys
@@ -41,53 +39,45 @@ from sqlalchemy import text
 from bench import ingest_phases as phases
 from bench import size_data
 from bench.size_report import render, targets
-from bench.summary import machine, run_bench
+from bench.summary import machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
 from testkit.load import Signer
 from testkit.processes import ProcessSet, env_without_payhooks, log, payhooks_command
 from testkit.services import delete_queue
 
-_FIRST_ID = re.compile(r'"id" ?: ?(\d+)')
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.size", description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000, help="final events in the filled database [5M]")
-    parser.add_argument("--days", type=float, default=30.0, help="days of history they span [30]")
-    parser.add_argument("--rounds", type=int, default=3, help="alternated ingest rounds per database [3]")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per ingest round [10]")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections [64]")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
-    parser.add_argument("--steady-rate", type=float, default=300.0,
+    parsed = parser("size", __doc__)
+    parsed.add_argument("--rows", type=int, default=5_000_000, help="final events in the filled database [5M]")
+    parsed.add_argument("--days", type=float, default=30.0, help="days of history they span [30]")
+    parsed.add_argument("--rounds", type=int, default=3, help="alternated ingest rounds per database [3]")
+    parsed.add_argument("--duration", type=float, default=10.0, help="seconds per ingest round [10]")
+    parsed.add_argument("--connections", type=int, default=64, help="wrk connections [64]")
+    parsed.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
+    parsed.add_argument("--steady-rate", type=float, default=300.0,
                         help="events/s offered while pruning, and without, for the p99 comparison [300]")
-    parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
-    parser.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
-    parser.add_argument("--idle-baseline-tree", type=Path, default=None,
+    parsed.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
+    parsed.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
+    parsed.add_argument("--idle-baseline-tree", type=Path, default=None,
                         help="also measure the idle dispatcher of another source tree (e.g. `git archive` of "
                              "an older commit), run as `python -m workers.cli` with it first on PYTHONPATH")
-    parser.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE the operator queries")
-    parser.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+    parsed.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE the operator queries")
+    parsed.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                         help="run the prune-while-ingesting phase [on]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    return parser.parse_args(argv)
+    return parsed.parse_args(argv)
 
 
-def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    pool = phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label)
-    phase = phases.wrk_saturation(target.base_url, pool, signer=Signer(target.secrets), duration_s=args.duration,
-                                  threads=args.threads, connections=args.connections, workdir=workdir, pids={})
-    return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
-            "errors": phase.errors}
-
-
-def _steady_round(target: Target, *, label: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Ingest at a fixed rate (open loop): the p99 a provider sees while something else runs."""
-    pool = phases.events(int(args.steady_rate * args.duration), run_id=label)
-    phase = phases.fixed_rate(target.base_url, pool, rate=args.steady_rate, signer=Signer(target.secrets),
-                              concurrency=16)
+def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workdir: Path | None = None
+                  ) -> dict[str, Any]:
+    """wrk, closed loop (``workdir``), or a fixed rate (open loop, no ``workdir``): the p99 a provider sees
+    while something else runs."""
+    if workdir is None:
+        phase = phases.fixed_rate(target.base_url, phases.events(int(args.steady_rate * args.duration), run_id=label),
+                                  rate=args.steady_rate, signer=Signer(target.secrets), concurrency=16)
+    else:
+        pool = phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label)
+        phase = phases.wrk_saturation(target.base_url, pool, signer=Signer(target.secrets), duration_s=args.duration,
+                                      threads=args.threads, connections=args.connections, workdir=workdir, pids={})
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
 
@@ -157,7 +147,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < now() - make_interval(secs => :s)"), {"s": older_days * 86400}).scalar_one()
     before = size_data.table_bytes(engine)
-    baseline = _steady_round(big, label="steady", args=args)
+    baseline = _ingest_round(big, label="steady", args=args)
     log(f"steady ingest without pruning: {baseline}")
     command = [*payhooks_command(), "prune", "--older-than", f"{older_days:g}d", "--yes", "--by", "bench.size"]
     log(f"pruning {expected:,} events older than {older_days:g} days while ingesting")
@@ -166,7 +156,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
                              env=_env(big, PAYHOOKS_ARCHIVE_DIR=str(archive_dir)))
     rounds = []
     while prune.poll() is None or not rounds:
-        rounds.append(_steady_round(big, label=f"prune{len(rounds)}", args=args))
+        rounds.append(_ingest_round(big, label=f"prune{len(rounds)}", args=args))
     output = prune.communicate()[0]
     took = time.monotonic() - started if prune.returncode == 0 else None
     with engine.connect() as conn:
@@ -178,18 +168,13 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < CAST(:cutoff AS timestamptz)"), {"cutoff": action.cutoff}).scalar_one() \
             if action else None
-    lines, ids = 0, set()
-    for path in archive_dir.glob("events-*.jsonl.gz"):
-        with gzip.open(path, "rt") as handle:
-            for line in handle:
-                lines += 1
-                ids.add(int(_FIRST_ID.search(line).group(1)))  # the event's id comes before any nested one
+    lines, ids = size_data.archived(archive_dir)
     after = size_data.table_bytes(engine)
     engine.dispose()
     # the prune's own wall time includes counting the candidates; the rate is over all of it
     return {"expected": expected, "removed": removed, "left_behind": left_behind, "seconds": None if took is None else round(took, 1),
             "events_per_s": None if not took else round(removed / took), "exit": prune.returncode,
-            "archive_lines": lines, "archive_distinct_ids": len(ids), "output": output.strip()[-300:],
+            "archive_lines": lines, "archive_distinct_ids": ids, "output": output.strip()[-300:],
             "ingest_rounds": rounds, "steady_without": baseline, "bytes_before": before, "bytes_after": after,
             "archive_bytes": sum(p.stat().st_size for p in archive_dir.glob("*"))}
 
@@ -221,8 +206,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         figures["ingest"] = {name: {"rounds": r, "median_accepted_per_s": statistics.median(
             x["accepted_per_s"] for x in r), "median_p99_ms": statistics.median(x["p99_ms"] or 0 for x in r)}
             for name, r in rounds.items()}
-        with empty.engine().connect() as conn:
-            some_empty_id = conn.execute(text("SELECT max(id) FROM webhook_events")).scalar_one()
+        some_empty_id = scalar(empty.engine(), "SELECT max(id) FROM webhook_events")
         figures["operator_s"] = {"filled": _operator(big, event_id=args.rows // 2 or 1),
                                  "empty": _operator(empty, event_id=some_empty_id or 1)}
         figures["query_s"] = {"filled": size_data.query_seconds(engine, event_id=args.rows // 2 or 1),
@@ -249,28 +233,23 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
     prune = figures.get("prune")
     if prune is None:
         return figures
-    if prune["exit"] != 0:
-        figures["problems"].append(f"payhooks prune exited {prune['exit']}")
-    if prune["left_behind"] != 0:
-        figures["problems"].append(f"prune left {prune['left_behind']} final events older than its cutoff")
-    if prune["removed"] < prune["expected"]:
-        figures["problems"].append(f"prune removed {prune['removed']} of {prune['expected']} old final events")
-    if prune["archive_lines"] != prune["removed"] or prune["archive_distinct_ids"] != prune["removed"]:
-        figures["problems"].append(f"archive has {prune['archive_lines']} lines ({prune['archive_distinct_ids']} "
-                                   f"distinct ids) for {prune['removed']} removed events")
-    for name, data in figures["ingest"].items():
-        for r in data["rounds"]:
-            if r["errors"]:
-                figures["problems"].append(f"ingest into {name}: {r['errors']}")
-    for r in [*prune["ingest_rounds"], prune["steady_without"]]:
-        if r["errors"]:
-            figures["problems"].append(f"ingest while pruning: {r['errors']}")
+    checks = [(prune["exit"] != 0, f"payhooks prune exited {prune['exit']}"),
+              (prune["left_behind"] != 0, f"prune left {prune['left_behind']} final events older than its cutoff"),
+              (prune["removed"] < prune["expected"],
+               f"prune removed {prune['removed']} of {prune['expected']} old final events"),
+              (prune["archive_lines"] != prune["removed"] or prune["archive_distinct_ids"] != prune["removed"],
+               f"archive has {prune['archive_lines']} lines ({prune['archive_distinct_ids']} distinct ids) for "
+               f"{prune['removed']} removed events")]
+    figures["problems"] += [message for failed, message in checks if failed]
+    figures["problems"] += [f"ingest into {name}: {r['errors']}" for name, data in figures["ingest"].items()
+                            for r in data["rounds"] if r["errors"]]
+    figures["problems"] += [f"ingest while pruning: {r['errors']}"
+                            for r in [*prune["ingest_rounds"], prune["steady_without"]] if r["errors"]]
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("size", args, lambda processes, workdir: measure(args, processes, workdir), render)
+    return run_bench("size", parse_args(argv), measure, render, needs="ingest")
 
 
 if __name__ == "__main__":

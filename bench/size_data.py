@@ -11,15 +11,21 @@ housekeeper does when it first meets a database.
 """
 from __future__ import annotations
 
+import gzip
+import re
 import time
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bench.summary import scalar
 from models import counts
 from testkit.processes import log
 
+_FIRST_ID = re.compile(r'"id" ?: ?(\d+)')
 _FILL = """
 WITH g AS (
     SELECT n, nextval('webhook_events_id_seq') AS id,
@@ -68,26 +74,12 @@ SELECT id, 1, processed_at - interval '300 milliseconds', processed_at, 'succeed
        300, 'worker@bench:1' FROM d"""
 
 
-def _placeholder_order(engine: Engine) -> None:
-    with engine.begin() as conn:  # deliveries name an order: one placeholder order, id 0
-        conn.execute(text("INSERT INTO orders (id, reference, provider, provider_payment_ref, amount, currency, "
-                          "status) VALUES (0, 'BENCH-FILL', 'yoco', 'ch_fill', 1000, 'ZAR', 'paid') "
-                          "ON CONFLICT DO NOTHING"))
-
-
 def fill(engine: Engine, *, rows: int, days: float, chunk: int = 250_000) -> dict[str, Any]:
     """Insert the history; returns the seconds it took and the database size."""
     started = time.monotonic()
-    _placeholder_order(engine)
-    for lo in range(0, rows, chunk):
-        hi = min(rows, lo + chunk) - 1
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL synchronous_commit = off"))
-            conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": days * 86400, "first": 0,
-                                       "end_at": None})
-        done = hi + 1
-        rate = done / max(time.monotonic() - started, 0.001)
-        log(f"filled {done:,} of {rows:,} events ({rate:,.0f}/s)")
+    fill_span(engine, first=0, rows=rows, end_at=None, span_s=days * 86400, chunk=chunk,
+              progress=lambda done: log(f"filled {done:,} of {rows:,} events "
+                                        f"({done / max(time.monotonic() - started, 0.001):,.0f}/s)"))
     filled_s = time.monotonic() - started
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("webhook_events", "event_attempts", "deliveries", "delivery_attempts", "event_keys"):
@@ -101,25 +93,36 @@ def fill(engine: Engine, *, rows: int, days: float, chunk: int = 250_000) -> dic
     folded = counts.fold_all(engine, lag_seconds=counts.MIN_FOLD_LAG_SECONDS, budget_seconds=3600)
     return {"rows": rows, "fill_s": round(filled_s, 1), "vacuum_s": round(vacuum_s, 1),
             "first_fold_s": round(time.monotonic() - fold_started, 1), "folded": folded,
-            "database_bytes": database_bytes(engine)}
+            "database_bytes": scalar(engine, "SELECT pg_database_size(current_database())")}
 
 
-def fill_span(engine: Engine, *, first: int, rows: int, end_at: datetime, span_s: float,
-              chunk: int = 50_000) -> None:
+def fill_span(engine: Engine, *, first: int, rows: int, end_at: datetime | None, span_s: float,
+              chunk: int = 50_000, progress: Callable[[int], None] | None = None) -> None:
     """``rows`` more final events (numbers ``first`` …, so keys stay unique), processed over the
-    ``span_s`` seconds before ``end_at``: one simulated day of `bench.size_steady`."""
-    _placeholder_order(engine)
+    ``span_s`` seconds before ``end_at`` (None: now): one simulated day of `bench.size_steady`."""
+    with engine.begin() as conn:  # deliveries name an order: one placeholder order, id 0
+        conn.execute(text("INSERT INTO orders (id, reference, provider, provider_payment_ref, amount, currency, "
+                          "status) VALUES (0, 'BENCH-FILL', 'yoco', 'ch_fill', 1000, 'ZAR', 'paid') "
+                          "ON CONFLICT DO NOTHING"))
     for lo in range(first, first + rows, chunk):
         hi = min(first + rows, lo + chunk) - 1
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
             conn.execute(text(_FILL), {"lo": lo, "hi": hi, "rows": rows, "span_s": span_s, "first": first,
                                        "end_at": end_at})
+        if progress is not None:
+            progress(hi + 1 - first)
 
 
-def database_bytes(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+def archived(directory: Path) -> tuple[int, int]:
+    """(lines, distinct event ids) of the prune archives in ``directory``."""
+    lines, ids = 0, set()
+    for path in directory.glob("events-*.jsonl.gz"):
+        with gzip.open(path, "rt") as handle:
+            for line in handle:
+                lines += 1
+                ids.add(int(_FIRST_ID.search(line).group(1)))  # the event's id comes before any nested one
+    return lines, len(ids)
 
 
 def table_bytes(engine: Engine) -> dict[str, int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.summary import TargetCheck, verdict
+from bench.summary import TargetCheck, mb, target_lines, verdict
 
 INGEST_RATIO = 0.9
 OPERATOR_S = 1.0
@@ -40,19 +40,13 @@ def targets(figures: dict[str, Any]) -> list[TargetCheck]:
     return checks
 
 
-def _mb(value: int) -> str:
-    return f"{value / 2**20:,.0f} MB"
-
-
 def render(figures: dict[str, Any]) -> str:
-    if "ingest" not in figures:
-        return verdict(figures.get("problems", []), figures.get("log_dir"))
     m, fill = figures["machine"], figures["fill"]
     lines = [f"payhooks size benchmark — {m['at']}, {m['cpus']} CPUs, load {m['load_average_1m']}, "
              f"revision {m['revision']}",
              f"filled: {fill['rows']:,} final events over {figures['days']:g} days in {fill['fill_s']} s "
              f"(+ vacuum {fill['vacuum_s']} s, first fold {fill['first_fold_s']} s); database "
-             f"{_mb(fill['database_bytes'])}", "", "ingest (wrk, closed loop; alternated rounds):"]
+             f"{mb(fill['database_bytes'])}", "", "ingest (wrk, closed loop; alternated rounds):"]
     for name, data in figures["ingest"].items():
         per_round = ", ".join(f"{r['accepted_per_s']:,.0f}/s p99 {r['p99_ms'] or 0:.1f} ms" for r in data["rounds"])
         lines.append(f"  {name:>6}: median {data['median_accepted_per_s']:,.0f}/s, p99 "
@@ -72,19 +66,19 @@ def render(figures: dict[str, Any]) -> str:
                      f"{idle['postgres_pct']} = {idle['total_pct']}")
     prune = figures.get("prune") or {}
     lines += [] if not prune else ["", f"prune a third ({prune['expected']:,} events) while ingesting: removed {prune['removed']:,} in "
-              f"{prune['seconds']} s = {prune['events_per_s'] or 0:,}/s; archive {_mb(prune['archive_bytes'])}, "
+              f"{prune['seconds']} s = {prune['events_per_s'] or 0:,}/s; archive {mb(prune['archive_bytes'])}, "
               f"{prune['archive_lines']:,} lines",
               f"  steady ingest without pruning: {prune['steady_without']['accepted_per_s']:,.0f}/s p99 "
               f"{prune['steady_without']['p99_ms'] or 0:.1f} ms",
               "  steady ingest rounds while pruning: " + ", ".join(
                   f"{r['accepted_per_s']:,.0f}/s p99 {r['p99_ms'] or 0:.1f} ms" for r in prune["ingest_rounds"]),
               "  table sizes before → after: " + ", ".join(
-                  f"{t} {_mb(prune['bytes_before'][t])} → {_mb(prune['bytes_after'][t])}" for t in prune["bytes_before"])]
+                  f"{t} {mb(prune['bytes_before'][t])} → {mb(prune['bytes_after'][t])}" for t in prune["bytes_before"])]
     if "plans" in figures:
         lines += ["", "plans (EXPLAIN ANALYZE on the filled table):"]
         for name, plan in figures["plans"].items():
             lines.append(f"  -- {name}")
             lines += [f"     {row}" for row in plan.splitlines()]
-    lines += ["", "targets:"] + [TargetCheck(**t).line() for t in figures["targets"]]
+    lines += ["", *target_lines(figures["targets"], "targets:")]
     lines += ["", verdict(figures["problems"], figures.get("log_dir"))]
     return "\n".join(lines)

@@ -28,8 +28,6 @@ retention's days of events, and the archive holds each removed event once.
 from __future__ import annotations
 
 import argparse
-import gzip
-import re
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +36,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 
 from bench import size_data
-from bench.summary import TargetCheck, machine, run_bench, verdict
+from bench.summary import TargetCheck, machine, mb, parser, run_bench, target_lines, verdict
 from bench.targets import _run_upgrade, drop, fresh_database
 from models import counts
 from models.db import normalise_url
@@ -50,38 +48,24 @@ PRUNED_TABLES = ("webhook_events", "event_attempts", "deliveries", "delivery_att
 LEVEL_TOLERANCE = 0.05
 """The four tables may grow this much (5 %) between the first levelled cycle and the last."""
 DAY = timedelta(days=1)
-_FIRST_ID = re.compile(r'"id" ?: ?(\d+)')
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.size_steady", description=__doc__.splitlines()[0])
-    parser.add_argument("--retention-days", type=int, default=3, help="simulated PAYHOOKS_RETENTION_DAYS [3]")
-    parser.add_argument("--cycles", type=int, default=10, help="simulated days [10]; at least retention + 3")
-    parser.add_argument("--rows-per-day", type=int, default=50_000, help="final events per simulated day [50k]")
-    parser.add_argument("--vacuum", action=argparse.BooleanOptionalAction, default=True,
+    parsed = parser("size_steady", __doc__, broker=None)
+    parsed.add_argument("--retention-days", type=int, default=3, help="simulated PAYHOOKS_RETENTION_DAYS [3]")
+    parsed.add_argument("--cycles", type=int, default=10, help="simulated days [10]; at least retention + 3")
+    parsed.add_argument("--rows-per-day", type=int, default=50_000, help="final events per simulated day [50k]")
+    parsed.add_argument("--vacuum", action=argparse.BooleanOptionalAction, default=True,
                         help="VACUUM the pruned tables after each day's prune, as autovacuum would [on]")
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    args = parsed.parse_args(argv)
     if args.retention_days < 1 or args.cycles < args.retention_days + 3:
-        parser.error("--cycles must be at least --retention-days + 3 (and the retention at least 1 day)")
+        parsed.error("--cycles must be at least --retention-days + 3 (and the retention at least 1 day)")
     return args
 
 
 def _sizes(engine: Engine) -> dict[str, int]:
     sizes = size_data.table_bytes(engine)
     return {"pruned_tables": sum(sizes[t] for t in PRUNED_TABLES), **sizes}
-
-
-def _archived(directory: Path) -> tuple[int, int]:
-    lines, ids = 0, set()
-    for path in directory.glob("events-*.jsonl.gz"):
-        with gzip.open(path, "rt") as handle:
-            for line in handle:
-                lines += 1
-                ids.add(int(_FIRST_ID.search(line).group(1)))
-    return lines, len(ids)
 
 
 def _cycle(engine: Engine, keeper: Housekeeper, *, number: int, start, args: argparse.Namespace) -> dict[str, Any]:
@@ -125,7 +109,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
             series.append(_cycle(engine, keeper, number=number, start=start, args=args))
             log(f"day {number + 1}: {series[-1]}")
         figures["series"] = series
-        figures["archive_lines"], figures["archive_distinct_ids"] = _archived(archive_dir)
+        figures["archive_lines"], figures["archive_distinct_ids"] = size_data.archived(archive_dir)
         with engine.connect() as conn:
             figures["autovacuum_runs"] = dict(conn.execute(text(
                 "SELECT relname, autovacuum_count FROM pg_stat_user_tables WHERE relname = ANY(:t)"),
@@ -169,13 +153,7 @@ def target(figures: dict[str, Any]) -> TargetCheck:
                        f"{first}–{first + 1}", f"{total:+.1%}", total <= LEVEL_TOLERANCE)
 
 
-def _mb(value: int) -> str:
-    return f"{value / 2**20:,.1f} MB"
-
-
 def render(figures: dict[str, Any]) -> str:
-    if "series" not in figures:
-        return verdict(figures.get("problems", []), figures.get("log_dir"))
     m = figures["machine"]
     lines = [f"payhooks steady-state size benchmark — {m['at']}, {m['cpus']} CPUs, load {m['load_average_1m']}, "
              f"revision {m['revision']}",
@@ -184,20 +162,19 @@ def render(figures: dict[str, Any]) -> str:
              f"autovacuum runs during the bench: {figures['autovacuum_runs']}", "",
              "day  removed   events kept  4 tables (events+attempts+deliveries+tries)  event_keys"]
     for c in figures["series"]:
-        lines.append(f"{c['cycle']:>3}  {c['removed']:>8,}  {c['events']:>11,}  {_mb(c['pruned_tables']):>14}   "
-                     f"({', '.join(_mb(c[t]) for t in PRUNED_TABLES)})  {_mb(c['event_keys'])}")
+        lines.append(f"{c['cycle']:>3}  {c['removed']:>8,}  {c['events']:>11,}  {mb(c['pruned_tables'], 1):>14}   "
+                     f"({', '.join(mb(c[t], 1) for t in PRUNED_TABLES)})  {mb(c['event_keys'], 1)}")
     total, steps = growth(figures)
     lines += ["", f"growth per day from day {figures['retention_days'] + 1}: "
               + ", ".join(f"{s:+.1%}" for s in steps) + f"; level {total:+.1%}", "",
               f"archive: {figures['archive_lines']:,} lines, {figures['archive_distinct_ids']:,} distinct ids",
-              "", "target:", TargetCheck(**figures["target"]).line(), "",
+              "", *target_lines([figures["target"]], "target:"), "",
               verdict(figures["problems"], figures.get("log_dir"))]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_bench("size-steady", args, lambda processes, workdir: measure(args, processes, workdir), render)
+    return run_bench("size-steady", parse_args(argv), measure, render, needs="series")
 
 
 if __name__ == "__main__":

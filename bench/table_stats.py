@@ -20,9 +20,7 @@ from sqlalchemy import Engine, text
 
 from testkit.processes import log
 
-TABLES = ("webhook_events", "orders", "order_transitions", "deliveries", "event_attempts", "refunds",
-          "event_work")
-"""``event_work``: only in bench.event_writes' work-table design."""
+TABLES = ("webhook_events", "orders", "order_transitions", "deliveries", "event_attempts", "refunds")
 _COUNTS = text("""
     SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = ANY(:tables)""")
 _INDEXES = text("""

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 from sqlalchemy import Engine, create_engine, text
@@ -35,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from bench.cpu import pids_named, postgres_of_database, postmaster_of
 from cli import devsecrets
+from models.datadir import read_env_file
 from models.db import normalise_url
 from testkit.fakes import Simulator
 from testkit.postgres import create_database, drop_database
@@ -107,6 +109,28 @@ def _up_children(up_pid: int) -> dict[str, list[int]]:
     except psutil.Error:
         pass
     return groups
+
+
+def wait_final(engine: Engine, target: Target, *, started: float, timeout: float, expect: int, min_id: int = 0,
+               interval: float = 0.2, digits: int = 3) -> dict[str, Any]:
+    """Poll until at least ``expect`` events of the run (``id > min_id``) are stored and every one is final
+    (succeeded, ignored or dead), a process died, or ``timeout`` s after ``started`` (the first POST)."""
+    query = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'ignored', 'dead')) "
+                 "FROM webhook_events WHERE id > :min_id")
+    deadline, last_log = started + timeout, 0.0
+    while True:
+        with engine.connect() as conn:
+            total, final = (int(n) for n in conn.execute(query, {"min_id": min_id}).one())
+        now = time.monotonic()
+        all_final = total >= expect and final == total
+        if all_final or now > deadline or target.died():
+            break
+        if now - last_log >= 5:
+            log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
+            last_log = now
+        time.sleep(interval)
+    return {"all_final": all_final, "stored": total, "final": final, "died": target.died(),
+            "seconds_after_first_post": round(time.monotonic() - started, digits)}
 
 
 def find_postmaster(target: Target) -> int | None:
@@ -201,21 +225,18 @@ def _run_upgrade(env: dict[str, str], workdir: Path) -> None:
 
 
 def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None:
-    services = Services(env=env, workdir=target.workdir, processes=target.processes)
-    for name in ALL_SERVICES:
-        if name not in options.services:
-            continue
-        service_env = {"PROMETHEUS_MULTIPROC_DIR": str(_metrics_dir(target.workdir, name))} if options.quiet else {}
+    """The chosen services; quiet: each one's Prometheus files in the run's workdir (removed with it), not /tmp."""
+    services = Services(env=env, workdir=target.workdir, processes=target.processes, metrics=options.quiet)
+    for name in (n for n in ALL_SERVICES if n in options.services):
         if name == "serve":
-            bind = target.base_url.removeprefix("http://")
-            if options.serve_source:  # its packages first on the path, ahead of our editable install
-                service_env["PYTHONPATH"] = str(options.serve_source)
-            serve = [sys.executable, "-m", _cli_module(options.serve_source)] if options.serve_source else payhooks_command()
-            services.start(name, argv=[*serve, "serve", "--bind", bind, *options.serve_args], env=service_env)
+            source = options.serve_source  # another tree: its packages first on the path, ahead of our install
+            serve = [sys.executable, "-m", _cli_module(source)] if source else payhooks_command()
+            services.start(name, argv=[*serve, "serve", "--bind", target.base_url.removeprefix("http://"),
+                                       *options.serve_args], env={"PYTHONPATH": str(source)} if source else None)
         elif name == "dispatcher":
-            services.start(name, "dispatcher", env=service_env)
+            services.start(name, "dispatcher")
         else:
-            services.start(name, argv=[*worker_command(), *options.worker_args], env=service_env)
+            services.start(name, argv=[*worker_command(), *options.worker_args])
     if "serve" in options.services:
         took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
         log(f"receiver ready on {target.base_url} after {took:.1f} s")
@@ -224,13 +245,6 @@ def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None
 def _cli_module(source: Path) -> str:
     """How another tree's command line is run: ``cli`` since issue 12, ``workers.cli`` before."""
     return "cli" if (source / "cli" / "main.py").exists() else "workers.cli"
-
-
-def _metrics_dir(workdir: Path, name: str) -> Path:
-    """The service's Prometheus multiprocess files in the run's workdir (removed with it), not /tmp."""
-    path = workdir / f"metrics-{name}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # --- payhooks up -------------------------------------------------------------------------------
@@ -251,15 +265,6 @@ def up_target(*, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
         yield target
     finally:
         target.teardown.update(_stop_up(processes, target.postmaster_pid))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
 
 
 def _read_up_files(target: Target) -> None:

@@ -9,6 +9,7 @@ worker fetches each back from a (fake) ProcessOut API, which serves
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,10 +47,7 @@ class Workload:
     processout_events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def by_provider(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for order in self.orders:
-            counts[order.provider] = counts.get(order.provider, 0) + 1
-        return counts
+        return dict(Counter(order.provider for order in self.orders))
 
 
 def build_workload(count: int, providers: tuple[str, ...], *, run_id: str, seed: int = 1) -> Workload:

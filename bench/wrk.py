@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from testkit.load import WebhookRequest
+from testkit.load import Signer, WebhookRequest
 
 TAIL_SECONDS = 6
 """wrk runs this much longer than the sending window, so every request in flight gets its answer.
@@ -191,8 +191,6 @@ end
 @dataclass
 class WrkResult:
     tool: str
-    threads: int
-    connections: int
     sent: int
     answered: int
     accepted: int
@@ -210,17 +208,8 @@ class WrkResult:
     filler: int = 0
     """GET /healthz sent in place of an event when a reconnect asked for a request it had not reserved."""
     wrk_cpu_seconds: float = 0.0
-    raw: dict[str, object] = field(default_factory=dict)
     ids: list[int] = field(default_factory=list)
     """With ``collect_ids``: the id each answer named, in no particular order."""
-
-    @property
-    def rate_per_s(self) -> float:
-        return self.answered / self.window_s if self.window_s else 0.0
-
-    @property
-    def accepted_per_s(self) -> float:
-        return self.accepted / self.window_s if self.window_s else 0.0
 
     @property
     def unanswered(self) -> int:
@@ -237,40 +226,38 @@ def available() -> str | None:
     return shutil.which("wrk")
 
 
-def raw_request(request: WebhookRequest, *, host: str) -> bytes:
-    """The request as bytes on the wire (HTTP/1.1, keep-alive)."""
-    headers = {"Host": host, **(request.headers or {}), "Content-Length": str(len(request.body))}
-    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return head.encode("latin-1") + b"\r\n" + request.body
-
-
-def write_pool(requests: Sequence[WebhookRequest], *, prefix: Path, threads: int, base_url: str) -> None:
-    """Deal the signed requests round-robin into ``<prefix>.<thread>`` files."""
-    host = urlsplit(base_url).netloc
-    with ExitStack() as stack:
-        files = [stack.enter_context(open(f"{prefix}.{n}", "wb")) for n in range(threads)]
-        for index, request in enumerate(requests):
-            data = raw_request(request, host=host)
-            files[index % threads].write(b"%d\n" % len(data) + data)
-
-
-def run_pool(url: str, *, prefix: Path, pool_size: int, duration_s: float, threads: int, connections: int,
-             workdir: Path, on_start: Callable[[int], None] | None = None, collect_ids: bool = False,
-             rate_per_s: float | None = None) -> WrkResult:
-    """Send the pool written by :func:`write_pool` for at most ``duration_s`` seconds.
+def send_pool(base_url: str, requests: Sequence[WebhookRequest], *, signer: Signer, name: str, threads: int,
+              connections: int, duration_s: float, workdir: Path, on_start: Callable[[int], None] | None = None,
+              collect_ids: bool = False, rate_per_s: float | None = None) -> WrkResult:
+    """Sign ``requests`` now, deal them round-robin into ``<workdir>/<name>-pool.<thread>`` files (each
+    request as its bytes on the wire, HTTP/1.1 keep-alive), send them for at most ``duration_s`` seconds,
+    then delete the files.
 
     ``collect_ids``: ``result.ids`` holds the ``"id"`` of every answer (0 when it had none).
     ``rate_per_s``: paced sends (each thread ``rate / threads`` per second, evenly spaced) instead of
     closed loop; a connection still waits for its answer, so the rate holds while
     ``connections / rate`` exceeds the latency."""
+    signer.sign_all(requests)
+    prefix, host = workdir / f"{name}-pool", urlsplit(base_url).netloc
+    with ExitStack() as stack:
+        files = [stack.enter_context(open(f"{prefix}.{n}", "wb")) for n in range(threads)]
+        for index, request in enumerate(requests):
+            headers = {"Host": host, **(request.headers or {}), "Content-Length": str(len(request.body))}
+            head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            data = head.encode("latin-1") + b"\r\n" + request.body
+            files[index % threads].write(b"%d\n" % len(data) + data)
     script = workdir / "pool.lua"
     script.write_text(_POOL_LUA)
     deadline = time.monotonic() + duration_s  # wrk's own clock starts later: the tail stays whole
-    result = _run(url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
-                        f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
-                  seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
-                  on_start=on_start)
-    result.pool_size = pool_size
+    try:
+        result = _run(base_url, script=script, args=[str(prefix), f"{deadline:.6f}", "ids" if collect_ids else "",
+                                                      f"{threads / rate_per_s:.6f}" if rate_per_s else "0"],
+                      seconds=int(duration_s + 0.999) + TAIL_SECONDS, threads=threads, connections=connections,
+                      on_start=on_start)
+    finally:
+        for index in range(threads):
+            Path(f"{prefix}.{index}").unlink(missing_ok=True)
+    result.pool_size = len(requests)
     return result
 
 
@@ -306,12 +293,12 @@ def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int,
         raise RuntimeError(f"wrk exited {process.returncode}:\n{stdout[-2000:]}\n{stderr[-2000:]}")
     data = json.loads(line.removeprefix(MARKER))
     return WrkResult(
-        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})", threads=threads, connections=connections,
+        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})",
         sent=data["sent"], answered=data["answered"], accepted=data["accepted"], duplicate=data["duplicate"],
         other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
         errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
         first_at=data["first_at"], last_at=data["last_at"], wrk_cpu_seconds=_children_cpu_seconds() - before,
-        raw=data, ids=_ids(stdout),
+        ids=_ids(stdout),
     )
 
 

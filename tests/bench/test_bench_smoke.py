@@ -33,7 +33,6 @@ SMOKE_RUNS = {
              "--plans"],
     "size_steady": ["--retention-days", "1", "--cycles", "4", "--rows-per-day", "300"],
     "console": ["--events", "3000", "--baseline-events", "300", "--repeat", "1"],
-    "event_writes": ["--events", "200", "--variants", "main,head,worktable"],
 }
 NEEDS_BROKER = {"retry", "e2e", "size"}
 
