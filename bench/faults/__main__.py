@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.faults.catalog import SCENARIOS
-from bench.faults.report import print_report, write_json
+from bench.faults.scenarios import SCENARIOS
+from bench.faults.results import print_report, write_json
 from bench.faults.runner import run_scenario
 from testkit.postgres import EmbeddedServer
 from testkit.processes import log
