@@ -327,14 +327,11 @@ class Stream:
             sender.start()
         return self
 
-    def wait(self, timeout: float) -> None:
-        """Wait until every request is acknowledged or given up, at most ``timeout``; then stop."""
-        deadline = time.monotonic() + timeout
+    def stop(self, *, wait_s: float = 0.0) -> None:
+        """Stop sending, after waiting up to ``wait_s`` for every request to be acknowledged or given up."""
+        deadline = time.monotonic() + wait_s
         for sender in self._senders:
             sender.join(max(0.0, deadline - time.monotonic()))
-        self.stop()
-
-    def stop(self) -> None:
         if not self._senders:
             return
         self._stop.set()

@@ -49,10 +49,10 @@ class Findings:
 def unsettled(engine: Engine) -> tuple[int, int]:
     """(events not final, deliveries not final) right now."""
     with engine.connect() as conn:
-        events = conn.execute(text("SELECT count(*) FROM webhook_events WHERE status <> ALL(:f)"),
-                              {"f": list(FINAL)}).scalar_one()
-        deliveries = conn.execute(text("SELECT count(*) FROM deliveries WHERE status <> ALL(:f)"),
-                                  {"f": list(DELIVERY_FINAL)}).scalar_one()
+        events, deliveries = conn.execute(text(
+            "SELECT (SELECT count(*) FROM webhook_events WHERE status <> ALL(:f)),"
+            " (SELECT count(*) FROM deliveries WHERE status <> ALL(:d))"),
+            {"f": list(FINAL), "d": list(DELIVERY_FINAL)}).one()
     return events, deliveries
 
 

@@ -103,7 +103,7 @@ def _register_orders(cluster: Cluster, plan: planning.Plan) -> None:
                 "--provider-payment-ref", first.payment_ref, "--amount", str(first.amount), "--currency",
                 first.currency, "--customer-phone", first.phone or "",
                 *(["--customer-email", first.email] if first.email else []), check=True)
-    headers = {"Authorization": f"Bearer {cluster.secrets.api_token}"}
+    headers = {"Authorization": f"Bearer {cluster.secrets.env['PAYHOOKS_API_TOKEN']}"}
     with httpx.Client(base_url=cluster.receiver_url, headers=headers, timeout=30) as client:
         for order in rest:
             response = client.post("/api/orders", json={
@@ -162,7 +162,7 @@ def _drive(run: Run, *, limit_s: float) -> Fault:
         run.stop.set()
     recovered = watch_recovery(run.engine, since=fault.ended, timeout_s=limit_s) if fault.ended else None
     sender.join(90)
-    run.traffic.wait(timeout=len(run.plan.events) / run.sizes.rate + run.traffic.retry_for_s + 60)
+    run.traffic.stop(wait_s=len(run.plan.events) / run.sizes.rate + run.traffic.retry_for_s + 60)
     fault_end = fault.ended or run.traffic.finished
     fault.recovery_s = (recovered or watch_recovery(run.engine, since=fault_end, timeout_s=limit_s))()
     if fault.recovery_s is not None:
