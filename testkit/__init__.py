@@ -4,6 +4,6 @@ processes (child processes in their own groups, waiting until ready, free
 ports), services (serve, dispatcher and worker as real processes; the
 broker's queues), postgres (fresh databases; the embedded server), fakes (one
 per outside service: ProcessOut, the merchant, SMTP) and load (signed
-requests and the load generator). tests/ and bench/ import it; it imports
-neither of them.
+requests, the load generator, and the stream that resends as providers
+do). tests/ and bench/ import it; it imports neither of them.
 """

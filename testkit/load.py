@@ -8,9 +8,12 @@ receiver answers (closed loop); with ``rate`` request *i* is due at
 that cannot keep up shows. Each answer keeps its outcome, the row id it named
 and its latency; the process CPU time spent while sending is reported too:
 near 100 % of one core means the generator, not the receiver, set the pace.
+:class:`Stream` sends the way providers do instead, in the background: each
+try signed anew, resent with backoff until it gets a 2xx (the fault harness).
 """
 from __future__ import annotations
 
+import heapq
 import http.client
 import itertools
 import json
@@ -19,7 +22,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlsplit
 
 from models.settings import Settings
@@ -98,6 +103,20 @@ class Answer:
     """``200 accepted``, ``200 duplicate``, ``503``, ``error TimeoutError``, …"""
     event_row_id: int | None
     latency_s: float
+    index: int = -1
+    """Of its request; with ``attempt``, ``sent_at`` (time.monotonic()) and ``retry_after``: :class:`Stream`."""
+    attempt: int = 1
+    sent_at: float = 0.0
+    retry_after: str | None = None
+
+    @property
+    def status(self) -> int | None:
+        head = self.outcome.partition(" ")[0]
+        return int(head) if head.isdigit() else None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= (self.status or 0) < 300
 
 
 @dataclass
@@ -219,6 +238,8 @@ class _Client:
         parts = urlsplit(base_url)
         self._host, self._port, self._timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
         self._conn: http.client.HTTPConnection | None = None
+        self.retry_after: str | None = None
+        """The Retry-After of the last answer that was not a 200."""
 
     def post(self, request: WebhookRequest) -> tuple[str, int | None]:
         """(``"200 accepted"``, ``"200 duplicate"``, ``"503"``, ``"error TimeoutError"``; the row id named)."""
@@ -251,6 +272,8 @@ class _Client:
         self._conn.request("POST", request.path, body=request.body, headers=request.headers or {})
         response = self._conn.getresponse()
         body = response.read()
+        if response.status != 200:
+            self.retry_after = response.getheader("Retry-After")
         if response.will_close:
             self.close()
         return response.status, body
@@ -259,3 +282,118 @@ class _Client:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass
+class Stream:
+    """Requests sent in the background the way providers send them, every answer kept.
+
+    Request *i* is due at ``start + i / rate``; ``threads`` senders take due
+    requests in turn and sign each try anew. A try without a 2xx (503 while the
+    database is away, a timeout) is repeated after a backoff until
+    ``retry_for_s`` after the first; with ``copies`` > 1 each try is that many
+    concurrent requests (a duplicate storm). Connections are not reused, so a
+    connection error always means the receiver failed to answer. Requests in
+    ``skip`` are sent by someone else, who reports through :meth:`record`.
+    """
+
+    base_url: str
+    requests: list[WebhookRequest]
+    signer: Signer
+    rate: float
+    threads: int = 4
+    copies: int = 1
+    retry_for_s: float = 90.0
+    timeout_s: float = 20.0
+    skip: set[int] = field(default_factory=set)
+    answers: list[Answer] = field(default_factory=list)
+    acknowledged: dict[int, int] = field(default_factory=dict)
+    """Request index → the row id its first 2xx named (-1: none)."""
+    gave_up: set[int] = field(default_factory=set)
+    first_try: dict[int, float] = field(default_factory=dict)
+    finished: float = 0.0
+    """time.monotonic() when every request was acknowledged or given up (0 until then)."""
+    _senders: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
+
+    def start(self) -> Stream:
+        self._lock, self._stop = threading.Condition(), threading.Event()
+        self._open = len(self.requests) - len(self.skip)
+        started = time.monotonic()
+        self._due = [(started + i / self.rate, i, 1) for i in range(len(self.requests)) if i not in self.skip]
+        self._pool = ThreadPoolExecutor(self.threads * self.copies) if self.copies > 1 else None
+        self._senders = [threading.Thread(target=self._send, daemon=True, name=f"sender-{n}")
+                         for n in range(self.threads)]
+        for sender in self._senders:
+            sender.start()
+        return self
+
+    def stop(self, *, wait_s: float = 0.0) -> None:
+        """Stop sending, after waiting up to ``wait_s`` for every request to be acknowledged or given up."""
+        deadline = time.monotonic() + wait_s
+        for sender in self._senders:
+            sender.join(max(0.0, deadline - time.monotonic()))
+        if not self._senders:
+            return
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        for sender in self._senders:
+            sender.join(self.timeout_s + 5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._senders = []
+        self.finished = self.finished or time.monotonic()
+
+    def record(self, answer: Answer, *, final: bool) -> None:
+        """An answer to a request another sender made; ``final``: it stops trying after this one."""
+        with self._lock:
+            self.first_try.setdefault(answer.index, answer.sent_at)
+            self.answers.append(answer)
+            if answer.ok:
+                self.acknowledged.setdefault(answer.index, answer.event_row_id or -1)
+            elif final:
+                self.gave_up.add(answer.index)
+
+    def _next(self) -> tuple[int, int] | None:
+        with self._lock:
+            while not self._stop.is_set():
+                if not self._open:
+                    self.finished = self.finished or time.monotonic()
+                    return None
+                wait = self._due[0][0] - time.monotonic() if self._due else 0.2
+                if wait <= 0:
+                    return heapq.heappop(self._due)[1:]
+                self._lock.wait(min(wait, 0.2))
+        return None
+
+    def _send(self) -> None:
+        clients = [_Client(self.base_url, timeout=self.timeout_s) for _ in range(self.copies)]
+        while (item := self._next()) is not None:
+            index, attempt = item
+            self.first_try.setdefault(index, time.monotonic())
+            post = partial(self._post, index, attempt)
+            answers = [post(clients[0])] if self._pool is None else list(self._pool.map(post, clients))
+            with self._lock:
+                self.answers.extend(answers)
+                acked = [a for a in answers if a.ok]
+                if not acked and time.monotonic() - self.first_try[index] < self.retry_for_s:
+                    backoff = min(0.5 * 2 ** (attempt - 1), 4.0)
+                    heapq.heappush(self._due, (time.monotonic() + backoff, index, attempt + 1))
+                else:
+                    if acked:
+                        self.acknowledged.setdefault(index, acked[0].event_row_id or -1)
+                    else:
+                        self.gave_up.add(index)
+                    self._open -= 1
+                self._lock.notify_all()
+        for client in clients:
+            client.close()
+
+    def _post(self, index: int, attempt: int, client: _Client) -> Answer:
+        request = self.requests[index]
+        signed = WebhookRequest(request.provider, request.body,
+                                {**self.signer.headers(request.provider, request.body), "Connection": "close"})
+        client.retry_after, sent_at = None, time.monotonic()
+        outcome, row_id = client.post(signed)
+        return Answer(outcome, row_id, time.monotonic() - sent_at, index=index, attempt=attempt, sent_at=sent_at,
+                      retry_after=client.retry_after)

@@ -5,12 +5,14 @@ no effect happens twice, whatever fails. ``python -m bench.faults`` runs every
 scenario (``--quick`` for CI sizes); see README.md, "Reliability", for the table of the last
 full run and how to read it.
 
-Modules: cluster (the processes), outside (SMTP, merchant, ProcessOut: the
-kit's fakes), plan and traffic (what is sent, and how: as providers do, with
-resends), scenarios (the faults) and catalog (their sizes), settle and ledger
-(recovery and the checks), leaks (the secrets search), runner, results and
-report; slow_handler is loaded by the workers of the worker-kill scenario.
-Processes, fakes and the restartable embedded Postgres come from testkit/.
+Modules: cluster (the processes and the kit's fakes: SMTP, merchant,
+ProcessOut), plan (what is sent; testkit.load's Stream sends it as providers
+do, with resends), scenarios (the faults and their sizes), settle and ledger
+(recovery and the checks), leaks (the secrets search), runner and results
+(the table and the JSON); selfcheck tries the checks on made-up data;
+slow_handler is loaded by the workers of the worker-kill scenario.
+Processes, fakes, the load generator and the restartable embedded Postgres
+come from testkit/.
 """
 
 MARK = "faults"

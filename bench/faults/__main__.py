@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.faults.catalog import SCENARIOS
-from bench.faults.report import print_report, write_json
+from bench.faults.scenarios import SCENARIOS
+from bench.faults.results import print_report, write_json
 from bench.faults.runner import run_scenario
 from testkit.postgres import EmbeddedServer
 from testkit.processes import log
@@ -32,17 +32,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _raise_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt  # the finally blocks stop processes and restart RabbitMQ
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     names = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
         sys.exit(f"unknown scenario(s): {', '.join(unknown)}")
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as ^C: finally blocks stop processes, start RabbitMQ
     rabbitmq = rabbitmq_url()
     run_root = Path(tempfile.mkdtemp(prefix="payhooks-faults-"))
     server = EmbeddedServer(run_root / "postgres")

@@ -1,14 +1,16 @@
-"""The payhooks under test: receiver, dispatcher and workers as separate processes, with their logs.
+"""The payhooks under test and the world around it: receiver, dispatcher and workers as processes, the fakes.
 
-Each process runs a ``payhooks`` command in its own process group (so a
-SIGKILL takes a worker's pool children with it) and appends to
-``<run dir>/<name>.log``; restarts append to the same file. The database is a
-fresh one on the harness's embedded Postgres, the broker RabbitMQ with a queue
-of the run's own (or kombu's SQLAlchemy transport when no RabbitMQ answers).
+The processes are the kit's :class:`~testkit.services.Services` (each in a
+process group of its own, so a SIGKILL takes a worker's pool children with
+it; output appended to ``<run dir>/<name>.log``, restarts too). The database
+is a fresh one on the harness's embedded Postgres, the broker RabbitMQ with a
+queue of the run's own (or kombu's SQLAlchemy transport when no RabbitMQ
+answers). SMTP, the merchant and ProcessOut are the kit's fakes, run in the
+harness process; the SMTP server demands a login, so the SMTP password is
+really used and can be looked for in the logs.
 """
 from __future__ import annotations
 
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +18,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench.faults.leaks import SMTP_USER, RunSecrets
-from bench.faults.outside import Outside
 from models.db import make_engine
 from models.settings import Settings
-from testkit.processes import (
-    REPO_ROOT,
-    ProcessSet,
-    env_without_payhooks,
-    free_port,
-    log,
-    payhooks_command,
-)
+from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
+from testkit.processes import REPO_ROOT, env_without_payhooks, free_port, log, payhooks_command
 from testkit.services import Services
 
 SCHEDULE = "1s,1s,2s,2s,3s,3s,5s"
@@ -48,6 +43,22 @@ class Tuning:
 
 
 @dataclass
+class Outside:
+    """Everything payhooks talks to besides Postgres and the broker."""
+
+    mail: SmtpServer
+    merchant: MerchantServer = field(default_factory=MerchantServer)
+    processout: FakeProcessOut = field(default_factory=FakeProcessOut)
+
+    def close(self) -> None:
+        for closer in (self.mail.close, self.merchant.close, self.processout.close):
+            try:
+                closer()
+            except (OSError, RuntimeError):  # best effort: the others still close
+                continue
+
+
+@dataclass
 class Cluster:
     run_dir: Path
     database_url: str
@@ -63,15 +74,6 @@ class Cluster:
     def __post_init__(self) -> None:
         self.services = Services(env=self.env(), workdir=self.run_dir, metrics=True)
         self.receiver_url = f"http://127.0.0.1:{free_port()}"
-
-    @property
-    def processes(self) -> ProcessSet:
-        return self.services.processes
-
-    @property
-    def started_at(self) -> dict[str, float]:
-        """Wall-clock start of each process's current incarnation (epoch seconds)."""
-        return self.services.started_at
 
     def env(self) -> dict[str, str]:
         mail = self.outside.mail
@@ -116,49 +118,25 @@ class Cluster:
     def engine(self) -> Engine:
         return make_engine(self.settings(), pool_size=3, application_name="payhooks-faults")
 
-    # --- processes -------------------------------------------------------------------------
-
-    def start_receiver(self) -> float:
-        """Start ``payhooks serve``; returns the seconds until /readyz answered."""
-        return self.services.start_serve(self.receiver_url, "--workers", str(self.tuning.receiver_workers),
-                                         "--threads", str(self.tuning.receiver_threads), name="receiver")
-
-    def start_dispatcher(self, name: str = "dispatcher") -> None:
-        self.services.start_dispatcher(name)
-
     def start_worker(self, name: str) -> None:
         self.services.start_worker(name, "--loglevel", "INFO", concurrency=self.tuning.worker_concurrency)
 
     def start_all(self) -> None:
-        ready = self.start_receiver()
-        self.start_dispatcher()
+        ready = self.services.start_serve(self.receiver_url, "--workers", str(self.tuning.receiver_workers),
+                                          "--threads", str(self.tuning.receiver_threads), name="receiver")
+        self.services.start_dispatcher()
         for name in self.tuning.worker_groups:
             self.start_worker(name)
         log(f"receiver ready in {ready:.1f} s; dispatcher and {len(self.tuning.worker_groups)} worker group(s) started")
 
-    def pid(self, name: str) -> int:
-        return self.services.pid(name)
+    def stop(self) -> None:
+        """SIGTERM one by one (the receiver last), SIGKILL what is left of each after 20 s."""
+        for name in sorted(self.services.processes.processes, key=lambda name: name == "receiver"):
+            self.services.stop([name])
 
-    def kill(self, name: str) -> None:
-        """SIGKILL a process and its whole group (a worker's pool children too)."""
-        self.processes.stop([name], sig=signal.SIGKILL, timeout=15)
-
-    def exited(self) -> list[str]:
-        return self.processes.exited()
-
-    def stop(self) -> dict[str, int | None]:
-        """SIGTERM everything (workers and dispatcher first), SIGKILL what is left after 20 s."""
-        names = list(self.processes.processes)
-        order = [n for n in names if n != "receiver"] + [n for n in names if n == "receiver"]
-        codes: dict[str, int | None] = {}
-        for name in order:
-            codes.update(self.processes.stop([name], timeout=20))
-        return codes
-
-    # --- the CLI ---------------------------------------------------------------------------
-
-    def cli(self, *args: str, timeout: float = 60) -> tuple[int, str]:
-        """Run a ``payhooks`` command; its output is kept in cli.log (searched for secrets)."""
+    def cli(self, *args: str, timeout: float = 60, check: bool = False) -> tuple[int, str]:
+        """Run a ``payhooks`` command; its output is kept in cli.log (searched for secrets).
+        ``check``: raise when it fails."""
         try:
             done = subprocess.run([*payhooks_command(), *args], env=self.env(), cwd=self.run_dir,
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
@@ -168,4 +146,6 @@ class Cluster:
             code, output = -1, f"timed out after {timeout} s: {exc.stdout or ''}{exc.stderr or ''}"
         with open(self.run_dir / "cli.log", "a") as cli_log:
             cli_log.write(f"$ payhooks {' '.join(args)}\n{output}\n[exit {code}]\n")
+        if check and code != 0:
+            raise RuntimeError(f"payhooks {' '.join(args[:2])} failed: {output[-500:]}")
         return code, output

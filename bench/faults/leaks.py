@@ -42,10 +42,6 @@ class RunSecrets:
     needles: dict[str, str] = field(repr=False)
     """label → a string that must appear nowhere."""
 
-    @property
-    def api_token(self) -> str:
-        return self.env["PAYHOOKS_API_TOKEN"]
-
 
 def generate() -> RunSecrets:
     env = devsecrets.generate()
@@ -95,14 +91,9 @@ def scan_text(needles: dict[str, str], content: str, *, where: str) -> list[Leak
 
 def scan_files(needles: dict[str, str], paths: list[Path]) -> tuple[list[Leak], int]:
     """Leaks in these files, and how many lines were searched."""
-    leaks: list[Leak] = []
-    lines = 0
-    for path in paths:
-        if path.is_file():
-            content = path.read_text(errors="replace")
-            lines += content.count("\n")
-            leaks.extend(scan_text(needles, content, where=path.name))
-    return leaks, lines
+    contents = {path.name: path.read_text(errors="replace") for path in paths if path.is_file()}
+    return ([leak for name, content in contents.items() for leak in scan_text(needles, content, where=name)],
+            sum(content.count("\n") for content in contents.values()))
 
 
 def _as_text(value: object) -> str:

@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.faults.outside import Outside
+from bench.faults.cluster import Outside
 from bench.faults.plan import Event, Order, Plan
+from testkit.load import Answer
 
 FINAL = ("succeeded", "ignored", "dead")
 DELIVERY_FINAL = ("succeeded", "dead", "skipped")
@@ -38,22 +39,20 @@ class Findings:
     resends: int = 0
     final: Counter[str] = field(default_factory=Counter)
 
-    def summary(self) -> dict[str, Any]:
-        return {"lost": len(self.lost), "duplicate_effects": len(self.duplicates),
-                "missing_effects": len(self.missing_effects), "unexpected": len(self.unexpected),
-                "resends": self.resends, "final": dict(self.final),
-                "detail": {name: values[:DETAIL_LIMIT] for name, values in (
-                    ("lost", self.lost), ("duplicates", self.duplicates),
-                    ("missing_effects", self.missing_effects), ("unexpected", self.unexpected)) if values}}
+    def details(self) -> dict[str, list[str]]:
+        """The first few findings of each kind, for the report."""
+        return {name: values[:DETAIL_LIMIT] for name, values in (
+            ("lost", self.lost), ("duplicates", self.duplicates), ("missing_effects", self.missing_effects),
+            ("unexpected", self.unexpected)) if values}
 
 
 def unsettled(engine: Engine) -> tuple[int, int]:
     """(events not final, deliveries not final) right now."""
     with engine.connect() as conn:
-        events = conn.execute(text("SELECT count(*) FROM webhook_events WHERE status <> ALL(:f)"),
-                              {"f": list(FINAL)}).scalar_one()
-        deliveries = conn.execute(text("SELECT count(*) FROM deliveries WHERE status <> ALL(:f)"),
-                                  {"f": list(DELIVERY_FINAL)}).scalar_one()
+        events, deliveries = conn.execute(text(
+            "SELECT (SELECT count(*) FROM webhook_events WHERE status <> ALL(:f)),"
+            " (SELECT count(*) FROM deliveries WHERE status <> ALL(:d))"),
+            {"f": list(FINAL), "d": list(DELIVERY_FINAL)}).one()
     return events, deliveries
 
 
@@ -176,7 +175,7 @@ def _check_orders(engine: Engine, plan: Plan, succeeded_by_order: dict[str, list
 
 def _check_arrivals(engine: Engine, outside: Outside, findings: Findings) -> None:
     rows = _rows(engine, "SELECT id, event_id, handler, kind, status, last_error FROM deliveries")
-    arrived = outside.mail.delivery_keys() + outside.http_keys()
+    arrived = outside.mail.delivery_keys() + outside.merchant.idempotency_keys()
     message_ids = outside.mail.message_ids()
     keys = set()
     for row in rows:
@@ -194,14 +193,14 @@ def _check_arrivals(engine: Engine, outside: Outside, findings: Findings) -> Non
             findings.duplicates.append(f"{count} arrival(s) under key {key!r}, which no delivery row has")
 
 
-def check_answers(answers: list[Any], plan: Plan, findings: Findings) -> None:
+def check_answers(answers: list[Answer], plan: Plan, findings: Findings) -> None:
     """Every 2xx for one event names the same row, and at most one of them says ``accepted``."""
     ids: dict[int, set[int]] = defaultdict(set)
     accepted: Counter[int] = Counter()
     for answer in answers:
-        if answer.ok and answer.row_id is not None:
-            ids[answer.event].add(answer.row_id)
-            accepted[answer.event] += answer.outcome == "accepted"
+        if answer.ok and answer.event_row_id is not None:
+            ids[answer.index].add(answer.event_row_id)
+            accepted[answer.index] += answer.outcome == "200 accepted"
     for index, named in ids.items():
         event = plan.events[index]
         if len(named) > 1:

@@ -84,10 +84,6 @@ class Plan:
         return [o for o in self.orders if o.registered]
 
 
-def _roles_supported(provider: str, roles: tuple[str, ...]) -> bool:
-    return all(role.split(":")[0] in TYPES[provider] for role in roles)
-
-
 def _make_order(rng: random.Random, provider: str, story: str, tag: str) -> Order:
     currency = DEFAULT_CURRENCY[provider]
     amount = rng.randrange(500, 50_000) if currency in ("JPY", "XOF") else rng.randrange(500, 50_000) * 10
@@ -141,14 +137,12 @@ def build(events: int, *, mix: str, tag: str, seed: int | None = None) -> Plan:
     names = [name for name, weight in weights.items() for _ in range(weight)]
     orders: list[Order] = []
     slotted: list[tuple[float, int, str, Order]] = []
-    count, turn = 0, 0
+    count = 0
     while count < events:
         story = names[len(orders) % len(names)]
         roles = STORIES[story][0]
-        candidates = [p for p in PROVIDERS if _roles_supported(p, roles)]
-        provider = candidates[turn % len(candidates)]
-        turn += 1
-        order = _make_order(rng, provider, story, tag)
+        candidates = [p for p in PROVIDERS if all(role.split(":")[0] in TYPES[p] for role in roles)]
+        order = _make_order(rng, candidates[len(orders) % len(candidates)], story, tag)
         orders.append(order)
         slot = rng.uniform(0, events)
         for step, role in enumerate(roles):

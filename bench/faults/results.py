@@ -1,24 +1,13 @@
-"""What one scenario measured, and whether payhooks kept its promise in it."""
+"""What one scenario measured, whether payhooks kept its promise in it; the table (stdout) and the JSON."""
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench.faults.leaks import Leak
-from bench.faults.ledger import Findings
-from bench.faults.settle import Drained
-
-if TYPE_CHECKING:
-    from bench.faults.runner import Fault, Scenario, Sizes
-    from bench.faults.traffic import Traffic
-
-LEAK_LIMIT = 10
-
-
-def _answer_label(answer: Any) -> str:
-    return str(answer.status) if answer.status is not None else (answer.error or "no answer")
+COLUMNS = ("scenario", "mode", "sent", "acked", "requests (by answer)", "final (succeeded/ignored/dead)",
+           "dup effects", "lost", "resends", "recovery s", "secrets", "result")
 
 
 @dataclass
@@ -49,51 +38,65 @@ class ScenarioResult:
     run_dir: str
     seconds: float
     problems: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(init=False)
+    """Every way the promise (or the harness's own expectation) was broken."""
+
+    def __post_init__(self) -> None:
+        failures = list(self.problems)
+        counts = {"lost": self.lost, "duplicate effects": self.duplicate_effects,
+                  "missing effects": self.missing_effects, "unexpected outcomes": self.unexpected,
+                  "secrets found": self.leaks, "events never acknowledged": self.never_acknowledged}
+        failures += [f"{name}: {count}" for name, count in counts.items() if count]
+        for label, count in self.answers.items():
+            if not label.isdigit():
+                failures.append(f"{count} request(s) without an answer ({label})")
+            elif int(label) >= 300 and label != "503":  # 4xx: the harness or the receiver is wrong
+                failures.append(f"{count} answer(s) {label}")
+        if self.settled_s is None:
+            failures.append("not everything was final when the wait ended")
+        self.failures = failures
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
-    @classmethod
-    def build(cls, *, scenario: Scenario, quick: bool, sizes: Sizes, traffic: Traffic, findings: Findings,
-              fault: Fault, drained: Drained, leaks: list[Leak], scanned: dict[str, int],
-              exited_early: list[str], run_dir: Path, seconds: float) -> ScenarioResult:
-        summary = findings.summary()
-        notes = dict(fault.notes)
-        if drained.left != (0, 0):
-            notes["not_final_at_end"] = {"events": drained.left[0], "deliveries": drained.left[1]}
-        if exited_early:
-            notes["exited_early"] = exited_early
-        bare_503 = sum(1 for a in traffic.answers if a.status == 503 and a.outcome != "cli" and not a.retry_after)
-        return cls(
-            scenario=scenario.name, title=scenario.title, mode="quick" if quick else "full",
-            sizes=asdict(sizes), sent=traffic.sent_count(), requests=len(traffic.answers),
-            acknowledged=len(traffic.acknowledged), never_acknowledged=len(traffic.gave_up),
-            answers=dict(sorted(Counter(_answer_label(a) for a in traffic.answers).items())),
-            final=summary["final"], lost=summary["lost"], duplicate_effects=summary["duplicate_effects"],
-            missing_effects=summary["missing_effects"], unexpected=summary["unexpected"],
-            resends=summary["resends"], recovery_s=drained.recovery_s, settled_s=drained.settled_s,
-            max_answer_s=max((a.seconds for a in traffic.answers if a.outcome != "cli"), default=0.0),
-            leaks=len(leaks), leak_places=sorted({f"{leak.label} in {leak.where}" for leak in leaks})[:LEAK_LIMIT],
-            scanned=scanned, notes=notes, details=summary["detail"], run_dir=str(run_dir), seconds=seconds,
-            problems=list(fault.problems) + [f"{name} exited on its own" for name in exited_early]
-            + ([f"{bare_503} answer(s) 503 without Retry-After"] if bare_503 else []),
-        )
+    def row(self) -> list[str]:
+        final, answers = self.final, ", ".join(f"{label}: {count}" for label, count in self.answers.items())
+        return [
+            self.scenario, self.mode, str(self.sent), str(self.acknowledged), f"{self.requests} ({answers})",
+            f"{final.get('succeeded', 0)}/{final.get('ignored', 0)}/{final.get('dead', 0)}"
+            + (f" +{final['not final']} not final" if final.get("not final") else ""),
+            str(self.duplicate_effects), str(self.lost), str(self.resends), _seconds(self.recovery_s),
+            str(self.leaks), "pass" if self.passed else "FAIL",
+        ]
+
+    def explain(self) -> str:
+        """Notes, the fault's own figures and every failure, for under the table."""
+        parts = [(f"{self.scenario} ({self.title}): {self.seconds:.0f} s, settled {_seconds(self.settled_s)} s "
+                  f"after the fault, slowest answer {self.max_answer_s:.2f} s, searched "
+                  f"{self.scanned.get('log_lines', 0)} log lines and {self.scanned.get('db_rows', 0)} rows")]
+        if self.notes:
+            parts.append("  notes: " + json.dumps(self.notes, sort_keys=True))
+        parts += [f"  FAILED: {failure}" for failure in self.failures]
+        for name, values in self.details.items():
+            parts += [f"    {name}: {value}" for value in values]
+        parts += [f"    secret: {place}" for place in self.leak_places]
+        if not self.passed:
+            parts.append(f"  logs: {self.run_dir}")
+        return "\n".join(parts)
 
 
-def judge(result: ScenarioResult) -> None:
-    """Fill ``result.failures``: every way the promise (or the harness's own expectation) was broken."""
-    failures = list(result.problems)
-    counts = {"lost": result.lost, "duplicate effects": result.duplicate_effects,
-              "missing effects": result.missing_effects, "unexpected outcomes": result.unexpected,
-              "secrets found": result.leaks, "events never acknowledged": result.never_acknowledged}
-    failures += [f"{name}: {count}" for name, count in counts.items() if count]
-    for label, count in result.answers.items():
-        if not label.isdigit():
-            failures.append(f"{count} request(s) without an answer ({label})")
-        elif int(label) >= 300 and label != "503":  # 4xx: the harness or the receiver is wrong
-            failures.append(f"{count} answer(s) {label}")
-    if result.settled_s is None:
-        failures.append("not everything was final when the wait ended")
-    result.failures = failures
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def print_report(results: list[ScenarioResult]) -> None:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    print("\n".join(lines + ["| " + " | ".join(result.row()) + " |" for result in results]))
+    print()
+    for result in results:
+        print(result.explain())
+
+
+def write_json(results: list[ScenarioResult], path: Path) -> None:
+    path.write_text(json.dumps([result.__dict__ for result in results], indent=2, default=str))

@@ -1,4 +1,7 @@
-"""One function per scenario: each injects its fault while the traffic flows and says when it ended."""
+"""One function per scenario: each injects its fault while the traffic flows and says when it ended.
+
+:data:`SCENARIOS` lists them, with their sizes for the full run and for CI (``--quick``).
+"""
 from __future__ import annotations
 
 import json
@@ -7,13 +10,14 @@ import random
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
+from collections.abc import Iterator
 
 import psutil
 from sqlalchemy import text
 
 from bench.faults import MARK
-from bench.faults.runner import Fault, Run
+from bench.faults.cluster import Tuning
+from bench.faults.runner import Fault, Run, Scenario, Sizes, http_answers, label
 from workers.celery_app import (
     PROCESS_EVENT,
     PROCESS_EVENTS,
@@ -31,20 +35,23 @@ MID_HANDLER_SQL = text(f"""
        AND application_name LIKE '{MARK}:%'""")
 
 
-def _json_lines(path: Path) -> list[dict]:
-    found = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            found.append(value)
-    return found
-
-
 def _traffic_budget_s(run: Run) -> float:
     return len(run.plan.events) / run.sizes.rate + 30
+
+
+def _while_traffic_flows(run: Run) -> Iterator[None]:
+    """Every half second until the traffic ends (at the most its budget plus the resend window)."""
+    deadline = time.monotonic() + _traffic_budget_s(run) + run.traffic.retry_for_s
+    while not run.traffic.finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+        yield
+
+
+def _worker_groups(run: Run) -> dict[int, str]:
+    """Process group → name of each worker group running now."""
+    services = run.cluster.services
+    return {services.pid(name): name for name in run.scenario.tuning.worker_groups
+            if name in services.processes.processes}
 
 
 def _mid_handler(run: Run, *, spare: set[int]) -> tuple[str, int] | None:
@@ -54,8 +61,7 @@ def _mid_handler(run: Run, *, spare: set[int]) -> tuple[str, int] | None:
     only exhaust its retry schedule (an event whose every try kills its worker ends ``dead``, by
     design), which is not what this scenario is about.
     """
-    groups = {run.cluster.pid(name): name for name in run.scenario.tuning.worker_groups
-              if name in run.cluster.processes.processes}
+    groups = _worker_groups(run)
     with run.engine.connect() as conn:
         names = conn.execute(MID_HANDLER_SQL).scalars().all()
     for name in names:
@@ -67,8 +73,7 @@ def _mid_handler(run: Run, *, spare: set[int]) -> tuple[str, int] | None:
 
 def _smtp_sender(run: Run, port: int) -> str | None:
     """The worker group whose process holds the SMTP connection from ``port``."""
-    groups = {run.cluster.pid(name): name for name in run.scenario.tuning.worker_groups
-              if name in run.cluster.processes.processes}
+    groups = _worker_groups(run)
     for conn in psutil.net_connections(kind="tcp"):
         if conn.pid and conn.laddr and conn.laddr.port == port and conn.raddr \
                 and conn.raddr.port == run.cluster.outside.mail.port:
@@ -99,7 +104,7 @@ def worker_kill(run: Run) -> Fault:
             time.sleep(0.02)
             continue
         name, kind, event_id = target
-        run.cluster.kill(name)
+        run.cluster.services.kill(name)
         fault.ended = time.monotonic()
         kinds[kind] += 1
         if kind == "handler":
@@ -155,10 +160,9 @@ def postgres_restart(run: Run) -> Fault:
     fault.notes["postgres_down_s"] = round(fault.ended - stopping, 1)
 
     def receiver_figures(run: Run, fault: Fault) -> None:
-        answers = [a for a in run.traffic.answers if a.outcome != "cli"]
-        refused = [a for a in answers if a.status == 503]
-        fault.notes["answers_503"] = len(refused)
-        later = [a.sent_at + a.seconds for a in answers if a.ok and a.sent_at >= fault.ended]
+        answers = http_answers(run.traffic)
+        fault.notes["answers_503"] = sum(a.status == 503 for a in answers)
+        later = [a.sent_at + a.latency_s for a in answers if a.ok and a.sent_at >= fault.ended]
         if later:
             fault.notes["first_2xx_after_restart_s"] = round(min(later) - fault.ended, 2)
 
@@ -186,16 +190,18 @@ def dispatcher_kill(run: Run) -> Fault:
     for _ in range(run.sizes.kills):
         time.sleep(random.uniform(0.5, 2.0))
         _fresh_claim(run)
-        run.cluster.kill("dispatcher")
+        run.cluster.services.kill("dispatcher")
         time.sleep(random.uniform(0.2, 1.0))
-        run.cluster.start_dispatcher()
+        run.cluster.services.start_dispatcher()
     fault.ended = time.monotonic()
     fault.notes["kills"] = run.sizes.kills
 
     def rearmed(run: Run, fault: Fault) -> None:
-        swept = [line for line in _json_lines(run.cluster.run_dir / "dispatcher.log")
-                 if line.get("action") == "dispatcher.swept" and line.get("lane") == "events"]
-        fault.notes["claims_rearmed_by_sweeper"] = sum(int(line.get("requeued", 0)) for line in swept)
+        lines = (run.cluster.run_dir / "dispatcher.log").read_text(errors="replace").splitlines()
+        swept = [json.loads(line) for line in lines if '"dispatcher.swept"' in line]  # JSON log lines
+        fault.notes["claims_rearmed_by_sweeper"] = sum(int(line.get("requeued", 0)) for line in swept
+                                                       if line.get("action") == "dispatcher.swept"
+                                                       and line.get("lane") == "events")
 
     fault.after = rearmed
     return fault
@@ -228,9 +234,7 @@ def duplicate_storm(run: Run) -> Fault:
     app = make_celery(run.cluster.settings())
     publish = publisher(app, batch_size=run.cluster.settings().worker_batch_size)
     try:
-        deadline = time.monotonic() + _traffic_budget_s(run) + run.traffic.retry_for_s
-        while not run.traffic.finished and time.monotonic() < deadline:
-            time.sleep(0.5)
+        for _ in _while_traffic_flows(run):
             _publish_duplicates(publish, extra, _random_ids(run, "webhook_events", 10),
                                 _random_ids(run, "deliveries", 5), times=2)
         _publish_duplicates(publish, extra, _random_ids(run, "webhook_events", 100_000),
@@ -244,9 +248,8 @@ def duplicate_storm(run: Run) -> Fault:
 
 def out_of_order(run: Run) -> Fault:
     """No fault but the stories themselves: refunds before payments, failures after success, unknown orders."""
-    deadline = time.monotonic() + _traffic_budget_s(run) + run.traffic.retry_for_s
-    while not run.traffic.finished and time.monotonic() < deadline:
-        time.sleep(0.5)
+    for _ in _while_traffic_flows(run):
+        pass
     return Fault()
 
 
@@ -267,12 +270,10 @@ def db_slow(run: Run) -> Fault:
     timeout_s = run.scenario.tuning.db_timeout_seconds
 
     def during_lock(run: Run, fault: Fault) -> None:
-        answers = [a for a in run.traffic.answers if a.outcome != "cli" and a.sent_at + a.seconds >= locked
+        answers = [a for a in http_answers(run.traffic) if a.sent_at + a.latency_s >= locked
                    and a.sent_at <= fault.ended]
-        fault.notes["answers_during_lock"] = {str(a.status or a.error): 0 for a in answers}
-        for answer in answers:
-            fault.notes["answers_during_lock"][str(answer.status or answer.error)] += 1
-        slowest = max((a.seconds for a in answers), default=0.0)
+        fault.notes["answers_during_lock"] = dict(Counter(label(a) for a in answers))
+        slowest = max((a.latency_s for a in answers), default=0.0)
         fault.notes["slowest_answer_s"] = round(slowest, 2)
         if slowest > timeout_s + SLOW_MARGIN_S:
             fault.problems.append(f"an answer took {slowest:.1f} s, over the {timeout_s:.0f} s database timeout "
@@ -281,3 +282,25 @@ def db_slow(run: Run) -> Fault:
     fault.after = during_lock
     return fault
 
+
+KILL_TUNING = Tuning(worker_groups=("worker-a", "worker-b"), slow_handler=True)
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("worker_kill", "worker SIGKILL mid-handler, repeated", worker_kill,
+             full=Sizes(events=400, rate=8, kills=10), quick=Sizes(events=100, rate=5, kills=10),
+             tuning=KILL_TUNING),
+    Scenario("rabbitmq_outage", "RabbitMQ stopped during ingest, then started", rabbitmq_outage,
+             full=Sizes(events=500, rate=10, fault_s=30, lead_s=8), quick=Sizes(events=80, rate=5, fault_s=8),
+             needs_rabbitmq=True),
+    Scenario("postgres_restart", "Postgres restarted during ingest", postgres_restart,
+             full=Sizes(events=400, rate=8, fault_s=10, lead_s=8), quick=Sizes(events=80, rate=5, fault_s=3,
+                                                                               lead_s=4)),
+    Scenario("dispatcher_kill", "dispatcher SIGKILL after its claim commit, repeated", dispatcher_kill,
+             full=Sizes(events=400, rate=8, kills=5, lead_s=5), quick=Sizes(events=80, rate=5, kills=5, lead_s=2)),
+    Scenario("duplicate_storm", "duplicate storm (20 concurrent deliveries + broker duplicates)", duplicate_storm,
+             full=Sizes(events=300, rate=5, copies=20), quick=Sizes(events=60, rate=4, copies=20)),
+    Scenario("out_of_order", "out-of-order delivery and unknown orders", out_of_order,
+             full=Sizes(events=400, rate=8), quick=Sizes(events=80, rate=5), mix="out_of_order"),
+    Scenario("db_slow", "database slowed (table lock held)", db_slow,
+             full=Sizes(events=400, rate=8, fault_s=10, lead_s=8), quick=Sizes(events=80, rate=5, fault_s=6,
+                                                                               lead_s=4)),
+)}

@@ -18,14 +18,23 @@ from typing import Any
 import pytest
 
 from testkit.processes import REPO_ROOT
+from testkit.services import rabbitmq_url
 
 SCENARIOS = ("worker_kill", "rabbitmq_outage", "postgres_restart", "dispatcher_kill", "duplicate_storm",
              "out_of_order", "db_slow")
-"""bench/faults/catalog.py's scenarios, in its order (a scenario missing from the run fails its test)."""
+"""bench/faults/scenarios.py's SCENARIOS, in its order (a scenario missing from the run fails its test)."""
 NEEDS_RABBITMQ = {"rabbitmq_outage"}
 SCENARIO_S = 280
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(SCENARIO_S * len(SCENARIOS))]
+
+
+@pytest.fixture(scope="session")
+def faults_broker() -> str | None:
+    """RabbitMQ's URL, or None: elsewhere than CI the scenarios that need it are skipped when it does not
+    answer (the harness skips them too) and the others run on kombu's SQLAlchemy transport; under CI
+    (``CI=true``) it must answer, or the session fails."""
+    return rabbitmq_url()
 
 
 @pytest.fixture(scope="module")
