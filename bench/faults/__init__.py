@@ -9,8 +9,8 @@ Modules: cluster (the processes and the kit's fakes: SMTP, merchant,
 ProcessOut), plan (what is sent; testkit.load's Stream sends it as providers
 do, with resends), scenarios (the faults and their sizes), settle and ledger
 (recovery and the checks), leaks (the secrets search), runner and results
-(the table and the JSON); selfcheck tries the checks on made-up data;
-slow_handler is loaded by the workers of the worker-kill scenario.
+(the table and the JSON; tests/faults/test_ledger.py tries the checks on
+made-up data); slow_handler is loaded by the workers of the worker-kill scenario.
 Processes, fakes, the load generator and the restartable embedded Postgres
 come from testkit/.
 """
