@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from sandbox.samples import sample_body
 from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
-from tests.integration.ops_data import make_runner
 from tests.integration.stack import create_order, event_row, status_of, wait_final
-
-
-@pytest.fixture
-def run(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
 
 
 def test_a_dead_event_is_linked_to_its_order(stack, client, settings, engine, run) -> None:

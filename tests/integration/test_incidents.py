@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,7 +15,6 @@ from tests.integration.ops_data import (
     insert_event,
     insert_order,
     json_out,
-    make_runner,
     operator_actions,
 )
 from workers.watch import Watcher
@@ -28,12 +26,6 @@ ALERT_URL = "http://127.0.0.1:9/alerts"  # nothing is sent in these tests: deliv
 def watcher(database_url: str, engine: Engine) -> Watcher:
     return Watcher(settings=make_settings(database_url=database_url, alert_url=ALERT_URL,
                                           silence_minutes_yoco=30), engine=engine)
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
 
 
 def work(engine: Engine, ids: list[int], *, error: str | None) -> None:

@@ -1,8 +1,6 @@
 """`payhooks replay` against real Postgres, and end to end with a real worker and dispatcher."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 
@@ -12,16 +10,9 @@ from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
     insert_order,
-    make_runner,
     operator_actions,
 )
 from tests.integration.stack import create_order, status_of, wait_final
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # no developer .env read
-    return make_runner(database_url, tmp_path)
 
 
 @pytest.fixture

@@ -16,18 +16,11 @@ from tests.integration.ops_data import (
     insert_event,
     insert_order,
     insert_try,
-    make_runner,
     operator_actions,
 )
 from workers.housekeeping import Housekeeper
 
 DAY_S = 86400.0
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
 
 
 def _count(engine: Engine, table: str) -> int:
