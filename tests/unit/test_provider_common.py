@@ -116,7 +116,8 @@ def test_refused(case: tuple[str, dict[str, Any], bytes, dict[str, str]], match:
 @pytest.mark.parametrize(
     ("provider", "secrets", "headers", "secret_parts"),
     [
-        ("smartpay", ["Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0F"], None, [SMARTPAY_SIGNATURE, SECRETS["smartpay"][:10]]),
+        ("smartpay", ["Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0F"], None,
+         [SMARTPAY_SIGNATURE, SECRETS["smartpay"][:10]]),
         ("processout", None, {"authorization": "Basic " + base64.b64encode(b"hook:guess").decode()},
          ["s3cr3t", "guess"]),
         ("senfenico", ["whk_test_other"], None, [SENFENICO_HASH, "whk_test"]),
@@ -230,10 +231,13 @@ FORM = {"event_id": "ev_/42", "event_type": "transaction.captured"}
          None, (), FORM),
         ("senfenico", BODY["senfenico"], "checkout.success:chk_1", "checkout.success", False,
          ("data", "amount"), 1000),  # the double-encoded data, decoded
-        ("senfenico", SENFENICO_OBJECT_BODY, "checkout.failed:chk_2", "checkout.failed", True, ("data", "note"), "café"),
-        ("yoco", YOCO_EVENT, "evt_2E9vL4", "payment.succeeded", False, ("payload", "metadata", "checkoutId"), "ch_1"),
+        ("senfenico", SENFENICO_OBJECT_BODY, "checkout.failed:chk_2", "checkout.failed", True,
+         ("data", "note"), "café"),
+        ("yoco", YOCO_EVENT, "evt_2E9vL4", "payment.succeeded", False,
+         ("payload", "metadata", "checkoutId"), "ch_1"),
         # ShadhinPay's documented envelope is keyed by the payment and its signed fields
-        ("shadhinpay", BODY["shadhinpay"], f"payment.completed_SP_1234567890_{body_digest(json.loads(BODY['shadhinpay']))}",
+        ("shadhinpay", BODY["shadhinpay"],
+         f"payment.completed_SP_1234567890_{body_digest(json.loads(BODY['shadhinpay']))}",
          "payment.completed", None, ("data", "amount"), 1500),
         ("shadhinpay", SHADHINPAY_NEWER, "evt_77", "payment.failed", None, ("payload", "paymentId"), "SP_9"),
     ],

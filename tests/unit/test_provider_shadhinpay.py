@@ -17,7 +17,8 @@ def key_of(body: bytes, headers: dict[str, str] | None = None) -> str:
 
 
 def test_parse_newer_envelope_without_event_id_falls_back_to_payment_id_and_fields() -> None:
-    assert key_of(b'{"eventType":"payment.refunded","payload":{"paymentId":"SP_9"}}').startswith("payment.refunded_SP_9_")
+    key = key_of(b'{"eventType":"payment.refunded","payload":{"paymentId":"SP_9"}}')
+    assert key.startswith("payment.refunded_SP_9_")
 
 
 def test_the_unsigned_event_id_header_never_decides_identity() -> None:
