@@ -142,6 +142,14 @@ def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessO
 
 
 @pytest.fixture
+def running(stack: Services) -> Services:
+    """The stack with a worker and a dispatcher already started."""
+    stack.start_worker()
+    stack.start_dispatcher()
+    return stack
+
+
+@pytest.fixture
 def sender(client, processout: FakeProcessOut) -> Sender:
     return Sender(client, processout)
 

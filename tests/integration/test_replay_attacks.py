@@ -29,7 +29,7 @@ from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
 from tests.integration.refund_bodies import CURRENCY, REFUND_TYPES, refund_body
-from tests.integration.stack import create_order, wait_final
+from tests.integration.stack import create_order, values, wait_final
 
 Headers = list[tuple[str, str]]
 SUCCESS_TYPES = {"smartpay": "order.authorized", "processout": "transaction.captured",
@@ -157,8 +157,7 @@ def effects(engine: Engine, order_id: int, outside, processout) -> dict[str, Any
 
 
 def _deliveries_done(engine: Engine, order_id: int, count: int) -> bool:
-    with engine.connect() as conn:
-        states = conn.execute(text("SELECT status FROM deliveries WHERE order_id = :o"), {"o": order_id}).scalars().all()
+    states = values(engine, "SELECT status FROM deliveries WHERE order_id = :o", o=order_id)
     return len(states) == count and all(s in ("succeeded", "dead", "skipped") for s in states)
 
 
@@ -186,14 +185,12 @@ def _captured(provider: str, settings, processout, *, order_ref: str) -> list[tu
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_captured_request_resent_changes_nothing(stack, outside, processout, client, settings, engine,
+def test_a_captured_request_resent_changes_nothing(running, outside, processout, client, settings, engine,
                                                    provider) -> None:
     order_id = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_{provider}",
                             amount=1000, currency=CURRENCY[provider])
     sentinel_order = create_order(engine, reference=f"S-{provider}", provider=provider,
                                   payment_ref=f"sentinel_{provider}", amount=1000, currency=CURRENCY[provider])
-    stack.start_worker()
-    stack.start_dispatcher()
     # Given the valid requests, each handled to the end (worker, emails, fulfilment call)
     captured = _captured(provider, settings, processout, order_ref=f"pay_{provider}")
     ids = {}
@@ -201,7 +198,7 @@ def test_a_captured_request_resent_changes_nothing(stack, outside, processout, c
         response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
         assert response.json["status"] == "accepted", response.json
         ids[name] = response.json["id"]
-        wait_final(engine, ids[name], stack=stack)
+        wait_final(engine, ids[name], stack=running)
     expected_deliveries = 3 if "refund" in ids else 2  # fulfilment + confirmation (+ refund email)
     wait_for(lambda: _deliveries_done(engine, order_id, expected_deliveries), message="the deliveries")
     before = effects(engine, order_id, outside, processout)
@@ -230,7 +227,7 @@ def test_a_captured_request_resent_changes_nothing(stack, outside, processout, c
     fresh = _captured(provider, settings, processout, order_ref=f"sentinel_{provider}")[0]
     response = client.post(f"/webhooks/{provider}", data=fresh[1], headers=fresh[2])
     assert response.json["status"] == "accepted"
-    wait_final(engine, response.json["id"], stack=stack)
+    wait_final(engine, response.json["id"], stack=running)
     wait_for(lambda: _deliveries_done(engine, sentinel_order, 2), message="the fresh event's deliveries")
     after = effects(engine, order_id, outside, processout)
     fresh_id = response.json["id"]
