@@ -75,7 +75,12 @@ ACCEPTED += [(case(p, headers, now=NOW[p] + sign * tolerance), Verified(0, None 
              for p, tolerance, _, headers in TIMED for sign in (-1, 0, 1)]
 
 
-@pytest.mark.parametrize(("case", "expected"), ACCEPTED)
+def by_provider(value: Any) -> str | None:
+    """Test ids that start with the provider's name."""
+    return value[0] if isinstance(value, tuple) else None
+
+
+@pytest.mark.parametrize(("case", "expected"), ACCEPTED, ids=by_provider)
 def test_accepted(case: tuple[str, dict[str, Any], bytes, dict[str, str]], expected: Verified) -> None:
     provider, make_kwargs, body, headers = case
     assert make(provider, **make_kwargs).verify(body=body, headers=headers) == expected
@@ -106,7 +111,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("case", "match"), REFUSED)
+@pytest.mark.parametrize(("case", "match"), REFUSED, ids=by_provider)
 def test_refused(case: tuple[str, dict[str, Any], bytes, dict[str, str]], match: str | None) -> None:
     provider, make_kwargs, body, headers = case
     with pytest.raises(VerificationError, match=match):
