@@ -185,12 +185,14 @@ def _captured(provider: str, settings, processout, *, order_ref: str) -> list[tu
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_captured_request_resent_changes_nothing(running, outside, processout, client, settings, engine,
+def test_a_captured_request_resent_changes_nothing(stack, outside, processout, client, settings, engine,
                                                    provider) -> None:
     order_id = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_{provider}",
                             amount=1000, currency=CURRENCY[provider])
     sentinel_order = create_order(engine, reference=f"S-{provider}", provider=provider,
                                   payment_ref=f"sentinel_{provider}", amount=1000, currency=CURRENCY[provider])
+    stack.start_worker()
+    stack.start_dispatcher()
     # Given the valid requests, each handled to the end (worker, emails, fulfilment call)
     captured = _captured(provider, settings, processout, order_ref=f"pay_{provider}")
     ids = {}
@@ -198,7 +200,7 @@ def test_a_captured_request_resent_changes_nothing(running, outside, processout,
         response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
         assert response.json["status"] == "accepted", response.json
         ids[name] = response.json["id"]
-        wait_final(engine, ids[name], stack=running)
+        wait_final(engine, ids[name], stack=stack)
     expected_deliveries = 3 if "refund" in ids else 2  # fulfilment + confirmation (+ refund email)
     wait_for(lambda: _deliveries_done(engine, order_id, expected_deliveries), message="the deliveries")
     before = effects(engine, order_id, outside, processout)
@@ -227,7 +229,7 @@ def test_a_captured_request_resent_changes_nothing(running, outside, processout,
     fresh = _captured(provider, settings, processout, order_ref=f"sentinel_{provider}")[0]
     response = client.post(f"/webhooks/{provider}", data=fresh[1], headers=fresh[2])
     assert response.json["status"] == "accepted"
-    wait_final(engine, response.json["id"], stack=running)
+    wait_final(engine, response.json["id"], stack=stack)
     wait_for(lambda: _deliveries_done(engine, sentinel_order, 2), message="the fresh event's deliveries")
     after = effects(engine, order_id, outside, processout)
     fresh_id = response.json["id"]
