@@ -143,7 +143,8 @@ def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessO
 
 @pytest.fixture
 def running(stack: Services) -> Services:
-    """The stack with a worker and a dispatcher already started."""
+    """The stack with a worker and a dispatcher already started (with ``stack.env`` as it is then: a test
+    whose fixtures change that env starts the processes itself)."""
     stack.start_worker()
     stack.start_dispatcher()
     return stack
