@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -22,6 +23,7 @@ from testkit.postgres import EmbeddedServer, create_database, drop_database
 from testkit.processes import REPO_ROOT
 from testkit.services import Services, delete_queue, new_queue_name, rabbitmq_url
 from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
+from tests.integration.ops_data import Runner, make_runner
 from tests.integration.stack import Sender
 
 pytestmark = pytest.mark.integration
@@ -140,6 +142,15 @@ def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessO
 
 
 @pytest.fixture
+def running(stack: Services) -> Services:
+    """The stack with a worker and a dispatcher already started (with ``stack.env`` as it is then: a test
+    whose fixtures change that env starts the processes itself)."""
+    stack.start_worker()
+    stack.start_dispatcher()
+    return stack
+
+
+@pytest.fixture
 def sender(client, processout: FakeProcessOut) -> Sender:
     return Sender(client, processout)
 
@@ -158,3 +169,10 @@ def merchant() -> Iterator[MerchantServer]:
     server = MerchantServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """`payhooks ARGS` in-process with only the test settings, from tmp_path (no developer .env read)."""
+    monkeypatch.chdir(tmp_path)
+    return make_runner(database_url, tmp_path)

@@ -1,6 +1,7 @@
 """Building signed requests the way each provider does, for the integration tests."""
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,3 +56,18 @@ def live_server(app) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    """One HTTP answer read from a raw socket: (status, body); status 0 when the server closed without one."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    if not data.startswith(b"HTTP/"):
+        return 0, b""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), b"0"))
+    while len(rest) < length and (chunk := sock.recv(65536)):
+        rest += chunk
+    return int(head.split(b" ", 2)[1]), rest

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from cli.main import main
 from tests.conftest import SECRET_ENV
+from tests.integration.stack import rows
 
 Runner = Callable[..., Result]
 
@@ -131,10 +132,8 @@ def insert_try(engine: Engine, *, delivery_id: int, number: int, outcome: str, c
 
 
 def events_by_id(engine: Engine) -> dict[int, Any]:
-    with engine.connect() as conn:
-        return {row.id: row for row in conn.execute(text("SELECT * FROM webhook_events ORDER BY id"))}
+    return {row.id: row for row in rows(engine, "SELECT * FROM webhook_events ORDER BY id")}
 
 
 def operator_actions(engine: Engine) -> list[Any]:
-    with engine.connect() as conn:
-        return list(conn.execute(text("SELECT * FROM operator_actions ORDER BY id")))
+    return rows(engine, "SELECT * FROM operator_actions ORDER BY id")

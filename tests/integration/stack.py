@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from models.ingest import store_event
 from sandbox.samples import sample_processout_event
 from testkit.fakes import FakeProcessOut
 from testkit.processes import wait_for
@@ -32,28 +33,48 @@ def create_order(engine: Engine, *, reference: str, provider: str, payment_ref: 
         ).scalar_one()
 
 
-def event_row(engine: Engine, event_id: int) -> Any:
+def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
+    """The rows ``sql`` selects, its ``:name`` parameters given as keywords."""
     with engine.connect() as conn:
-        return conn.execute(text("SELECT * FROM webhook_events WHERE id = :id"), {"id": event_id}).one()
+        return list(conn.execute(text(sql), params))
+
+
+def values(engine: Engine, sql: str, **params: Any) -> list[Any]:
+    """The first column of each row ``sql`` selects."""
+    return [row[0] for row in rows(engine, sql, **params)]
+
+
+def scalar(engine: Engine, sql: str, **params: Any) -> Any:
+    """The one value ``sql`` selects."""
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
+
+
+def store_yoco_event(engine: Engine, key: str = "evt_1") -> int:
+    """A verified Yoco payment stored as the receiver stores it (pending): its id."""
+    with engine.begin() as conn:
+        return store_event(conn.connection.driver_connection, provider="yoco", event_key=key,
+                           event_type="payment.succeeded", livemode=False, raw_body=b"{}", headers={}, payload={},
+                           secret_index=0, verify_method=None).id
+
+
+def event_row(engine: Engine, event_id: int) -> Any:
+    (row,) = rows(engine, "SELECT * FROM webhook_events WHERE id = :id", id=event_id)
+    return row
 
 
 def order_row(engine: Engine, reference: str) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT * FROM orders WHERE reference = :r"), {"r": reference}).one()
+    (row,) = rows(engine, "SELECT * FROM orders WHERE reference = :r", r=reference)
+    return row
 
 
 def attempts(engine: Engine, event_id: int) -> list[Any]:
-    with engine.connect() as conn:
-        return list(conn.execute(
-            text("SELECT * FROM event_attempts WHERE event_id = :id ORDER BY number"), {"id": event_id}
-        ))
+    return rows(engine, "SELECT * FROM event_attempts WHERE event_id = :id ORDER BY number", id=event_id)
 
 
 def deliveries(engine: Engine, order_id: int) -> list[tuple[int, str]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            text("SELECT event_id, kind FROM deliveries WHERE order_id = :o ORDER BY id"), {"o": order_id}
-        )]
+    return [tuple(r) for r in rows(engine, "SELECT event_id, kind FROM deliveries WHERE order_id = :o ORDER BY id",
+                                   o=order_id)]
 
 
 def status_of(engine: Engine, event_id: int) -> str:

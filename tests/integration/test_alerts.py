@@ -12,7 +12,7 @@ from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import free_port, wait_for
 from testkit.services import Services
 from tests.integration.ops_data import make_runner
-from tests.integration.stack import Sender, create_order, status_of, wait_final
+from tests.integration.stack import Sender, create_order, scalar, status_of, wait_final
 
 ALERT_SECRET = "whsec_" + "YWxlcnQtc2VjcmV0LWZvci10ZXN0cy0xMjM0NQ=="
 
@@ -119,8 +119,7 @@ def test_an_unreachable_alert_url_retries_and_never_blocks_events(stack, sender:
         outcomes = conn.execute(text("""SELECT outcome FROM delivery_attempts ORDER BY id""")).scalars().all()
         assert outcomes == ["failed", "failed", "dead"]
     wait_for(lambda: '"alert.dead"' in stack.logs(), message="the watcher to read the dead alert")
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM incidents")).scalar_one() == 1
+    assert scalar(engine, "SELECT count(*) FROM incidents") == 1
 
 
 def test_provider_silence_and_recovery_with_short_settings(alerting, sender: Sender, engine: Engine,

@@ -14,13 +14,7 @@ from models import transitions
 from models.ingest import store_event
 from sandbox.samples import sample_body
 from tests.integration.custom_handlers import custom
-from tests.integration.stack import (
-    attempts,
-    create_order,
-    deliveries,
-    event_row,
-    order_row,
-)
+from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row, rows, scalar
 from workers.handlers import handlers_for, register
 from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events
@@ -77,8 +71,7 @@ def test_a_batch_of_good_events_commits_every_effect_once(runtime, engine) -> No
         assert [(a.number, a.outcome) for a in attempts(engine, event_id)] == [(1, "succeeded")]
     # The same ids again (a duplicate message) find nothing to do and change nothing.
     assert process_events(runtime, ids) == {event_id: "not-claimable" for event_id in ids}
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one() == 3
+    assert scalar(engine, "SELECT count(*) FROM order_transitions") == 3
 
 
 def test_a_failing_event_is_recorded_alone_and_the_rest_of_its_batch_commits(runtime, engine) -> None:
@@ -129,6 +122,5 @@ def test_a_second_event_for_the_same_order_in_a_batch_sees_what_the_first_did(ru
     # Then the refund finds the order paid (not the row as locked before the payment moved it)
     assert process_events(runtime, [paid, refunded]) == {paid: "succeeded", refunded: "succeeded"}
     assert order_row(engine, "R-ch_twice").status == "refunded"
-    with engine.connect() as conn:
-        moves = conn.execute(text("SELECT from_status, to_status FROM order_transitions ORDER BY id")).all()
+    moves = rows(engine, "SELECT from_status, to_status FROM order_transitions ORDER BY id")
     assert [tuple(m) for m in moves] == [("pending", "paid"), ("paid", "refunded")]

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
-from tests.integration.stack import attempts, deliveries, event_row, order_row
+from tests.integration.stack import attempts, deliveries, event_row, order_row, rows
 from tests.integration.test_batch import _paid_order, _queued, _stored
 from workers.handlers import registry as handlers
 from workers.handlers.loading import load_handlers
@@ -105,9 +105,8 @@ def test_payment_then_refund_of_one_order_in_one_batch(runtime, engine, caplog) 
     assert (order.status, order.refunded_amount) == ("refunded", 1000)
     assert [kind for _, kind in deliveries(engine, order_id)] == [
         "fulfilment", "email.order_confirmation", "email.refund"]
-    with engine.connect() as conn:
-        moves = conn.execute(text("SELECT event_id, from_status, to_status FROM order_transitions ORDER BY id")).all()
-        refunds = conn.execute(text("SELECT event_id, kind, amount FROM refunds")).all()
+    moves = rows(engine, "SELECT event_id, from_status, to_status FROM order_transitions ORDER BY id")
+    refunds = rows(engine, "SELECT event_id, kind, amount FROM refunds")
     assert [tuple(m) for m in moves] == [(paid, "pending", "paid"), (refunded, "paid", "refunded")]
     assert [tuple(r) for r in refunds] == [(refunded, "refund", 1000)]
     # and the commit order readers rely on (processed_at) is the order the batch handled them in

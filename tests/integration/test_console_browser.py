@@ -100,16 +100,14 @@ def _reload_until(page, text: str, *, timeout: float = 45.0) -> None:
     wait_for(shown, timeout=timeout, interval=0.5, message=f"{text!r} on {page.url}")
 
 
-def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Services, sender, engine: Engine, page,
+def test_an_operator_replays_a_dead_event_and_then_a_filter(running: Services, sender, engine: Engine, page,
                                                            console_url: str) -> None:
     from playwright.sync_api import expect
 
     # Given an event for an order not registered yet: retried on the 1 s schedule, then dead
-    stack.start_worker()
-    stack.start_dispatcher()
     dead_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_console_late", amount=2500)
     noise_id = sender.send("yoco", "payment.succeeded", order_ref="ch_not_ours")  # ignored: not our checkout
-    wait_final(engine, dead_id, noise_id, stack=stack)
+    wait_final(engine, dead_id, noise_id, stack=running)
     assert (status_of(engine, dead_id), status_of(engine, noise_id)) == ("dead", "ignored")
 
     # The operator signs in (keyboard only) and looks at the overview
@@ -147,7 +145,7 @@ def test_an_operator_replays_a_dead_event_and_then_a_filter(stack: Services, sen
     # Bulk: three more dead events, their orders registered afterwards, replayed by filter
     refs = [f"SP_bulk_{n}" for n in range(3)]
     bulk_ids = [sender.send("shadhinpay", "payment.completed", order_ref=ref, amount=1500) for ref in refs]
-    wait_final(engine, *bulk_ids, stack=stack)
+    wait_final(engine, *bulk_ids, stack=running)
     assert {status_of(engine, i) for i in bulk_ids} == {"dead"}
     for n, ref in enumerate(refs):
         create_order(engine, reference=f"BULK-{n}", provider="shadhinpay", payment_ref=ref, amount=1500,

@@ -28,15 +28,7 @@ from tests.integration.ops_data import (
     insert_try,
     operator_actions,
 )
-
-
-def _rows(engine: Engine, sql: str, **params) -> list:
-    with engine.connect() as conn:
-        return list(conn.execute(text(sql), params))
-
-
-def _status(engine: Engine, event_id: int) -> str:
-    return _rows(engine, "SELECT status FROM webhook_events WHERE id = :i", i=event_id)[0].status
+from tests.integration.stack import rows, status_of
 
 
 PAGES = ["/", "/events", "/events?status=dead", "/replay", "/deliveries", "/orders", "/audit"]
@@ -100,7 +92,7 @@ def test_post_without_csrf_token_is_refused(signed_in, engine: Engine) -> None:
         response = signed_in.post("/replay", data={"status": "dead", **data})
         assert response.status_code == 400
         assert signed_in.post("/signout", data=data).status_code == 400
-    assert _status(engine, event_id) == "dead"
+    assert status_of(engine, event_id) == "dead"
     assert operator_actions(engine) == []
 
 
@@ -218,10 +210,10 @@ def test_event_filters_and_keyset_pages(signed_in, engine: Engine) -> None:
 def test_replay_one_event_confirms_then_records_the_operator(signed_in, story, engine: Engine) -> None:
     confirm = signed_in.get(f"/events/{story['dead']}/replay").get_data(as_text=True)
     assert "<button type=\"submit\">Confirm</button>" in confirm
-    assert _status(engine, story["dead"]) == "dead"  # nothing changed yet
+    assert status_of(engine, story["dead"]) == "dead"  # nothing changed yet
     response = signed_in.post(f"/events/{story['dead']}/replay", data={"csrf_token": csrf_from(confirm)})
     assert response.status_code == 302
-    [row] = _rows(engine, "SELECT status, replay_count FROM webhook_events WHERE id = :i", i=story["dead"])
+    [row] = rows(engine, "SELECT status, replay_count FROM webhook_events WHERE id = :i", i=story["dead"])
     assert (row.status, row.replay_count) == ("pending", 1)
     [action] = operator_actions(engine)
     assert (action.actor, action.target, action.count, action.filter["ids"]) == (OPERATOR, "events", 1,
@@ -235,7 +227,7 @@ def test_a_succeeded_event_needs_force(signed_in, story, engine: Engine) -> None
     assert "needs force" in page and "Confirm" not in page
     forced = signed_in.get(f"/events/{story['done']}/replay?force=1").get_data(as_text=True)
     signed_in.post(f"/events/{story['done']}/replay", data={"csrf_token": csrf_from(forced), "force": "1"})
-    assert _status(engine, story["done"]) == "pending"
+    assert status_of(engine, story["done"]) == "pending"
 
 
 def test_replay_by_filter_previews_then_replays_with_progress(signed_in, engine: Engine) -> None:
@@ -246,7 +238,7 @@ def test_replay_by_filter_previews_then_replays_with_progress(signed_in, engine:
     page = preview.get_data(as_text=True)
     assert "7 events would be replayed" in page and "left alone (needs force)" in page
     assert all(f'href="/events/{i}"' in page for i in dead)
-    assert {r.status for r in _rows(engine, "SELECT status FROM webhook_events")} == {"dead", "succeeded"}
+    assert {r.status for r in rows(engine, "SELECT status FROM webhook_events")} == {"dead", "succeeded"}
     response = signed_in.post("/replay", data={"csrf_token": csrf_from(page), "status": ["dead", "succeeded"],
                                                "provider": "yoco"})
     assert response.status_code == 302
@@ -257,7 +249,7 @@ def test_replay_by_filter_previews_then_replays_with_progress(signed_in, engine:
         return body if "Finished: 7 of 7 replayed" in body else None
 
     wait_for(finished, timeout=20, message="the replay to finish")
-    statuses = {r.id: r.status for r in _rows(engine, "SELECT id, status FROM webhook_events")}
+    statuses = {r.id: r.status for r in rows(engine, "SELECT id, status FROM webhook_events")}
     assert all(statuses[i] == "pending" for i in dead)
     assert statuses[other] == "dead" and statuses[done] == "succeeded"
     [action] = operator_actions(engine)
@@ -270,7 +262,7 @@ def test_delivery_pages_and_replay(signed_in, story, engine: Engine) -> None:
     assert "550 no such user" in page and f"{story['done']}:fulfilment:order_confirmation" in page
     confirm = signed_in.get(f"/deliveries/{story['delivery']}/replay").get_data(as_text=True)
     signed_in.post(f"/deliveries/{story['delivery']}/replay", data={"csrf_token": csrf_from(confirm)})
-    assert [r.status for r in _rows(engine, "SELECT status FROM deliveries")] == ["pending"]
+    assert [r.status for r in rows(engine, "SELECT status FROM deliveries")] == ["pending"]
     assert operator_actions(engine)[0].target == "deliveries"
 
 

@@ -5,6 +5,7 @@ from sqlalchemy import Engine, text
 
 from models import counts, deliveries, transitions
 from tests.integration.ops_data import insert_delivery, insert_event, insert_order
+from tests.integration.stack import scalar
 
 DAY_S = 86400.0
 
@@ -30,8 +31,7 @@ def _fold(engine: Engine, *, lag_seconds: float = 0.0) -> int:
 
 
 def _tallied(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT COALESCE(sum(n), 0) FROM status_tallies")).scalar_one()
+    return scalar(engine, "SELECT COALESCE(sum(n), 0) FROM status_tallies")
 
 
 def test_counts_stay_exact_through_fold_replay_and_delete(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from models import retention
 from tests.conftest import make_settings
 from tests.integration.helpers import signed_request
 from tests.integration.ops_data import make_runner
-from tests.integration.stack import create_order, wait_final
+from tests.integration.stack import create_order, scalar, wait_final
 
 
 def _post(client, body: bytes) -> tuple[int, dict]:
@@ -28,26 +28,23 @@ def _age(engine: Engine, event_id: int, *, days: int) -> None:
 
 
 def _footprint(engine: Engine) -> tuple[int, int, int, str]:
-    with engine.connect() as conn:
-        return (conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one(),
-                conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one(),
-                conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one(),
-                conn.execute(text("SELECT status FROM orders WHERE reference = 'ORD-D'")).scalar_one())
+    return (scalar(engine, "SELECT count(*) FROM webhook_events"),
+            scalar(engine, "SELECT count(*) FROM deliveries"),
+            scalar(engine, "SELECT count(*) FROM order_transitions"),
+            scalar(engine, "SELECT status FROM orders WHERE reference = 'ORD-D'"))
 
 
 def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
-        client, engine: Engine, stack, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        client, engine: Engine, running, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     run = make_runner(database_url, tmp_path)
     create_order(engine, reference="ORD-D", provider="yoco", payment_ref="ch_dedup", amount=2500, currency="ZAR")
     body, _ = signed_request(make_settings(), "yoco", event_type="payment.succeeded", order_ref="ch_dedup",
                              amount_minor=2500, event_id="evt_pruned_1")
-    stack.start_worker()
-    stack.start_dispatcher()
     # Given an event handled by a real worker, then archived and removed by retention
     status, first = _post(client, body)
     assert (status, first["status"]) == (200, "accepted")
-    wait_final(engine, first["id"], stack=stack)
+    wait_final(engine, first["id"], stack=running)
     _age(engine, first["id"], days=60)
     assert run("prune", "--older-than", "30d", "--yes",
                env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")}).exit_code == 0
@@ -66,7 +63,7 @@ def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
                               amount_minor=100, event_id="evt_after_1")
     status, fresh = _post(client, later)
     assert fresh["status"] == "accepted" and fresh["id"] != first["id"]
-    wait_final(engine, fresh["id"], stack=stack)
+    wait_final(engine, fresh["id"], stack=running)
     with engine.connect() as conn:
         by_event = dict(conn.execute(text("SELECT event_id, count(*) FROM order_transitions GROUP BY 1")).all())
         stored = list(conn.execute(text("SELECT id FROM webhook_events")).scalars())
@@ -100,5 +97,4 @@ def test_redelivery_while_its_event_is_being_pruned_is_a_duplicate(client, engin
     sender.join(timeout=20)
     # Then it does not wait for the prune, and is a duplicate with the original id
     assert racing == [(200, {"status": "duplicate", "id": first["id"]})]
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one() == 0
+    assert scalar(engine, "SELECT count(*) FROM webhook_events") == 0

@@ -13,7 +13,7 @@ from models.deliveries import replay as deliveries_replay
 from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from testkit.services import Services
-from tests.integration.stack import Sender, create_order, event_row, status_of
+from tests.integration.stack import Sender, create_order, event_row, scalar, status_of, values
 
 FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
 SHOP = "shop@merchant.example"
@@ -69,12 +69,18 @@ def pay(engine: Engine, sender: Sender, *, reference: str = "ORD-1", times: int 
     return sender.send("yoco", "payment.succeeded", order_ref=f"ch_{reference}", amount=2500, times=times)
 
 
+def pay_and_deliver(stack: Services, engine: Engine, sender: Sender, **pay_options) -> tuple[int, dict]:
+    """Start a worker and a dispatcher, pay ORD-1 and wait for its two deliveries to finish."""
+    stack.start_worker()
+    stack.start_dispatcher()
+    event_id = pay(engine, sender, **pay_options)
+    return event_id, wait_deliveries(engine, 2, stack)
+
+
 def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured, sender, engine, smtp,
                                                                      merchant) -> None:
-    configured.start_worker()
-    configured.start_dispatcher()
-    event_id = pay(engine, sender, times=2)  # the provider delivered the event twice
-    rows = wait_deliveries(engine, 2, configured)
+    # The provider delivered the event twice
+    event_id, rows = pay_and_deliver(configured, engine, sender, times=2)
     assert rows == {"fulfilment": ("succeeded", 1), "email.order_confirmation": ("succeeded", 1)}
 
     # One email, to the customer, saying what was paid
@@ -110,10 +116,7 @@ def paid_transitions(engine: Engine, event_id: int) -> int:
 
 
 def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, merchant) -> None:
-    configured.start_worker()
-    configured.start_dispatcher()
-    event_id = pay(engine, sender)
-    wait_deliveries(engine, 2, configured)
+    event_id, _ = pay_and_deliver(configured, engine, sender)
     first = delivery_keys(engine)
     assert sorted(first) == [(event_id, "fulfilment", "email.order_confirmation"),
                              (event_id, "fulfilment", "fulfilment")]
@@ -134,10 +137,7 @@ def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, 
 
 def test_a_500_then_200_is_retried_and_done(configured, sender, engine, merchant) -> None:
     merchant.answers = [500]
-    configured.start_worker()
-    configured.start_dispatcher()
-    pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    _, rows = pay_and_deliver(configured, engine, sender)
     assert rows["fulfilment"] == ("succeeded", 2)
     assert tries(engine, "fulfilment") == [("failed", 500), ("succeeded", 200)]
     first, second = merchant.received
@@ -146,10 +146,7 @@ def test_a_500_then_200_is_retried_and_done(configured, sender, engine, merchant
 
 def test_a_400_is_dead_at_once_and_the_event_still_succeeds(configured, sender, engine, merchant) -> None:
     merchant.answers = [400]
-    configured.start_worker()
-    configured.start_dispatcher()
-    event_id = pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    event_id, rows = pay_and_deliver(configured, engine, sender)
     assert rows["fulfilment"] == ("dead", 1)
     assert tries(engine, "fulfilment") == [("dead", 400)]
     assert status_of(engine, event_id) == "succeeded"
@@ -158,36 +155,25 @@ def test_a_400_is_dead_at_once_and_the_event_still_succeeds(configured, sender, 
 
 def test_a_timeout_is_retried(configured, sender, engine, merchant) -> None:
     merchant.delays = [3.0]  # longer than PAYHOOKS_DELIVERY_TIMEOUT_SECONDS=1
-    configured.start_worker()
-    configured.start_dispatcher()
-    pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    _, rows = pay_and_deliver(configured, engine, sender)
     assert rows["fulfilment"] == ("succeeded", 2)
     assert tries(engine, "fulfilment") == [("failed", None), ("succeeded", 200)]
-    with engine.connect() as conn:
-        error = conn.execute(text("SELECT error FROM delivery_attempts WHERE outcome = 'failed'")).scalar_one()
+    error = scalar(engine, "SELECT error FROM delivery_attempts WHERE outcome = 'failed'")
     assert "Timeout" in error
 
 
 def test_an_smtp_5xx_is_dead_and_not_retried(configured, sender, engine, smtp) -> None:
     smtp.sink.refuse_with = "550 5.1.1 mailbox unavailable"
-    configured.start_worker()
-    configured.start_dispatcher()
-    pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    _, rows = pay_and_deliver(configured, engine, sender)
     assert rows["email.order_confirmation"] == ("dead", 1)
     assert tries(engine, "email.order_confirmation") == [("dead", 550)]
 
 
 def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sender, engine) -> None:
-    stack.start_worker()
-    stack.start_dispatcher()
-    event_id = pay(engine, sender)
-    rows = wait_deliveries(engine, 2, stack)
+    event_id, rows = pay_and_deliver(stack, engine, sender)
     # Known unsendable when the handler wrote them: skipped at once, no try, no task
     assert rows == {"fulfilment": ("skipped", 0), "email.order_confirmation": ("skipped", 0)}
-    with engine.connect() as conn:
-        reasons = conn.execute(text("SELECT last_error FROM deliveries ORDER BY id")).scalars().all()
+    reasons = values(engine, "SELECT last_error FROM deliveries ORDER BY id")
     assert reasons == ["PAYHOOKS_FULFILMENT_URL is not set", "PAYHOOKS_SMTP_HOST is not set"]
     assert status_of(engine, event_id) == "succeeded"
 
@@ -195,10 +181,7 @@ def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sen
 def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, sender, engine, smtp,
                                                                  merchant) -> None:
     configured.env["PAYHOOKS_SMTP_HOST"] = ""  # no SMTP yet: the email is skipped when written
-    configured.start_worker()
-    configured.start_dispatcher()
-    pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    _, rows = pay_and_deliver(configured, engine, sender)
     assert rows["email.order_confirmation"] == ("skipped", 0)
     assert smtp.sink.messages == []
     # The operator configures SMTP, restarts the workers and replays the skipped delivery
@@ -280,10 +263,7 @@ def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log
     password = "fulfil-pa55word"
     configured.env["PAYHOOKS_FULFILMENT_URL"] = merchant.url.replace("http://", f"http://shop:{password}@") + "/fulfil"
     merchant.answers = [400]
-    configured.start_worker()
-    configured.start_dispatcher()
-    pay(engine, sender)
-    rows = wait_deliveries(engine, 2, configured)
+    _, rows = pay_and_deliver(configured, engine, sender)
     assert rows["fulfilment"] == ("dead", 1)
     # The call was made with the credentials (httpx sends them as Basic) ...
     basic = base64.b64encode(f"shop:{password}".encode()).decode()

@@ -6,13 +6,13 @@ within that was announced to it, not found by polling.
 from __future__ import annotations
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from models import wakeup
 from models.db import libpq_url
 from models.ingest import EventRow, store_batch
 from tests.conftest import make_settings
-from tests.integration.stack import status_of, wait_for
+from tests.integration.stack import scalar, status_of, wait_for
 
 SAFETY_POLL = "60"
 WITHIN = 20.0  # seconds: a third of the safety poll
@@ -37,8 +37,7 @@ def test_an_event_received_while_the_dispatcher_sleeps_is_dispatched_at_once(sta
     stack.env.update(PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS=SAFETY_POLL, PAYHOOKS_LEASE_SECONDS="600",
                      PAYHOOKS_LOG_LEVEL="DEBUG")
     stack.start_dispatcher()
-    with engine.connect() as conn:
-        probe = conn.execute(text("SELECT id FROM webhook_events WHERE event_key = 'probe'")).scalar_one()
+    probe = scalar(engine, "SELECT id FROM webhook_events WHERE event_key = 'probe'")
     wait_for(lambda: status_of(engine, probe) == "queued", message="the dispatcher's first look")
     log = stack.workdir / "dispatcher.log"
     wait_for(lambda: '"dispatcher.asleep"' in log.read_text(errors="replace"), message="the dispatcher asleep")

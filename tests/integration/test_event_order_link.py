@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from sandbox.samples import sample_body
 from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
-from tests.integration.ops_data import make_runner
 from tests.integration.stack import create_order, event_row, status_of, wait_final
 
 
-@pytest.fixture
-def run(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
-
-
-def test_a_dead_event_is_linked_to_its_order(stack, client, settings, engine, run) -> None:
+def test_a_dead_event_is_linked_to_its_order(running, client, settings, engine, run) -> None:
     # Given a ZAR order, and a Yoco payment for it in USD
     order_id = create_order(engine, reference="ORD-Y2", provider="yoco", payment_ref="ch_y2", amount=2500,
                             currency="ZAR")
-    stack.start_worker()
-    stack.start_dispatcher()
     body = sample_body("yoco", "payment.succeeded", order_ref="ch_y2", amount_minor=2500, currency="USD")
     _, headers = signed_request(settings, "yoco", body=body)
     answer = client.post("/webhooks/yoco", data=body, headers=headers)
     assert answer.status_code == 200
     event_id = answer.json["id"]
-    wait_final(engine, event_id, stack=stack)
+    wait_final(engine, event_id, stack=running)
     # Then it is dead, and still names the order
     assert status_of(engine, event_id) == "dead"
     assert event_row(engine, event_id).order_id == order_id
@@ -42,12 +30,10 @@ def test_a_dead_event_is_linked_to_its_order(stack, client, settings, engine, ru
     assert shown["order"]["reference"] == "ORD-Y2" and shown["status"] == "dead"
 
 
-def test_a_retrying_event_is_linked_to_its_order(stack, sender, engine, run) -> None:
+def test_a_retrying_event_is_linked_to_its_order(running, sender, engine, run) -> None:
     # A refund before its payment is retried: it touched the order, so it is listed with it
     order_id = create_order(engine, reference="ORD-R", provider="yoco", payment_ref="ch_r", amount=800,
                             currency="ZAR")
-    stack.start_worker()
-    stack.start_dispatcher()
     refund_id = sender.send("yoco", "refund.succeeded", order_ref="ch_r", amount=300)
     wait_for(lambda: status_of(engine, refund_id) == "retrying", message="the refund to wait")
     assert event_row(engine, refund_id).order_id == order_id

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,14 +15,7 @@ from tests.integration.ops_data import (
     insert_order,
     insert_try,
     json_out,
-    make_runner,
 )
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # no developer .env read
-    return make_runner(database_url, tmp_path)
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from models.tables import WebhookEvent
 from providers.registry import PROVIDERS
 from testkit.services import serve_process
 from tests.conftest import API_TOKEN, TEST_SECRETS
-from tests.integration.helpers import signed_request
+from tests.integration.helpers import count_events, read_answer, signed_request
 
 SIGNED = ["smartpay", "senfenico", "yoco", "shadhinpay"]
 HEADER_NAMES = {
@@ -39,11 +39,6 @@ header_values = st.one_of(
 )
 
 
-def _count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(WebhookEvent)).scalar_one()
-
-
 def _assert_sane(response, engine: Engine, before: int) -> None:
     assert response.status_code < 500, response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
@@ -52,7 +47,7 @@ def _assert_sane(response, engine: Engine, before: int) -> None:
         with engine.connect() as conn:
             assert conn.execute(select(WebhookEvent.id).where(WebhookEvent.id == row_id)).scalar_one() == row_id
     else:
-        assert _count(engine) == before
+        assert count_events(engine) == before
 
 
 @pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "processout"])
@@ -63,12 +58,12 @@ def test_unsigned_random_requests_are_refused_and_store_nothing(client, engine, 
            content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
                                          "multipart/form-data", ""]))
     def attack(body: bytes, headers: dict[str, str], content_type: str) -> None:
-        before = _count(engine)
+        before = count_events(engine)
         response = client.post(f"/webhooks/{provider}", data=body,
                                headers={**headers, "Content-Type": content_type})
         _assert_sane(response, engine, before)
         assert response.status_code == 401  # nothing here carries a valid signature
-        assert _count(engine) == before
+        assert count_events(engine) == before
 
     attack()
 
@@ -107,7 +102,7 @@ def test_signed_adversarial_bodies_never_get_a_5xx(client, settings, engine, pro
     if provider == "yoco" and not _is_utf8(body):
         pytest.skip("Standard Webhooks signs text")
     _, headers = signed_request(settings, provider, body=body)
-    before = _count(engine)
+    before = count_events(engine)
     response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
     _assert_sane(response, engine, before)
     assert response.status_code in (200, 400), response.get_data(as_text=True)
@@ -134,7 +129,7 @@ def test_signed_random_json_gets_a_clear_answer(client, settings, engine, provid
     def attack(document) -> None:
         body = json.dumps(document).encode()
         _, headers = signed_request(settings, provider, body=body)
-        before = _count(engine)
+        before = count_events(engine)
         response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
         _assert_sane(response, engine, before)
 
@@ -148,7 +143,7 @@ def test_one_byte_over_the_limit_is_413_and_stores_nothing(client, settings, eng
     _, headers = signed_request(settings, "yoco", body=body)
     response = client.post("/webhooks/yoco", data=body, headers=headers)
     assert response.status_code == 413
-    assert _count(engine) == 0
+    assert count_events(engine) == 0
 
 
 def test_a_repeated_signature_header_is_refused(client, settings, engine) -> None:
@@ -181,13 +176,7 @@ def _raw(port: int, request: bytes) -> int:
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
-        answer = b""
-        while b"\r\n" not in answer:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+        return read_answer(sock)[0]
 
 
 RAW_ATTACKS = {
@@ -209,10 +198,10 @@ def test_malformed_http_gets_a_4xx_from_the_real_server(served, engine, attack) 
         request = head + b"\r\nzz\r\n" + body + b"\r\n0\r\n\r\n"
     else:
         request = head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-    before = _count(engine)
+    before = count_events(engine)
     status = _raw(served, request)
     assert 400 <= status < 500, f"{attack}: {status}"
-    assert _count(engine) == before
+    assert count_events(engine) == before
 
 
 def test_bad_chunked_encoding_on_the_orders_api_is_4xx(served, engine) -> None:

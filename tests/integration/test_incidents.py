@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,9 +15,9 @@ from tests.integration.ops_data import (
     insert_event,
     insert_order,
     json_out,
-    make_runner,
     operator_actions,
 )
+from tests.integration.stack import rows, scalar, values
 from workers.watch import Watcher
 
 ALERT_URL = "http://127.0.0.1:9/alerts"  # nothing is sent in these tests: deliveries are only written
@@ -28,12 +27,6 @@ ALERT_URL = "http://127.0.0.1:9/alerts"  # nothing is sent in these tests: deliv
 def watcher(database_url: str, engine: Engine) -> Watcher:
     return Watcher(settings=make_settings(database_url=database_url, alert_url=ALERT_URL,
                                           silence_minutes_yoco=30), engine=engine)
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
 
 
 def work(engine: Engine, ids: list[int], *, error: str | None) -> None:
@@ -90,18 +83,17 @@ def test_several_deaths_of_one_cause_open_one_incident_with_one_alert(watcher, e
     watcher.cycle()
     watcher.cycle()
     # Then two incidents, one alert each, and one webhook delivery per alert
-    rows = incident_rows(engine)
-    assert [(r[1], r[2], r[4]) for r in rows] == [
+    incidents = incident_rows(engine)
+    assert [(r[1], r[2], r[4]) for r in incidents] == [
         ("open", "yoco", "no order for Yoco checkout <id>"), ("open", "yoco", "ProcessOut answered 503")]
-    assert alerts(engine) == [("incident.opened", rows[0][0]), ("incident.opened", rows[1][0])]
-    with engine.connect() as conn:
-        members = conn.execute(text("SELECT incident_id, event_id FROM incident_members ORDER BY event_id")).all()
-        kinds = conn.execute(text("SELECT kind, status, event_id, order_id FROM deliveries")).all()
-        document = conn.execute(text("SELECT document FROM alerts ORDER BY id LIMIT 1")).scalar_one()
+    assert alerts(engine) == [("incident.opened", incidents[0][0]), ("incident.opened", incidents[1][0])]
+    members = rows(engine, "SELECT incident_id, event_id FROM incident_members ORDER BY event_id")
+    kinds = rows(engine, "SELECT kind, status, event_id, order_id FROM deliveries")
+    document = scalar(engine, "SELECT document FROM alerts ORDER BY id LIMIT 1")
     assert [m.event_id for m in members] == same + other
     assert {tuple(k) for k in kinds} == {("alert.webhook", "pending", None, None)}
     assert document["type"] == "incident.opened" and document["incident"]["failing"] == 3
-    assert document["text"].startswith(f"payhooks incident #{rows[0][0]} opened: 3 dead yoco payment.succeeded")
+    assert document["text"].startswith(f"payhooks incident #{incidents[0][0]} opened: 3 dead yoco payment.succeeded")
 
 
 def test_a_fresh_watcher_reading_the_same_deaths_changes_nothing(watcher, engine, database_url) -> None:
@@ -156,8 +148,7 @@ def test_a_member_dying_again_after_a_replay_does_not_alert_again(watcher, engin
     work(engine, ids, error="no order for Yoco checkout ch_{id}x")
     watcher.cycle()
     assert [a[0] for a in alerts(engine)] == ["incident.opened"]
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT attempt FROM incident_members")).scalar_one() == 2
+    assert scalar(engine, "SELECT attempt FROM incident_members") == 2
 
 
 def kill_deliveries(engine: Engine, error: str) -> None:
@@ -185,16 +176,14 @@ def test_dead_deliveries_make_one_incident_per_kind_and_cause_and_dead_alerts_no
     # Replaying the incident re-arms its deliveries (not the alert's)
     result = run("incidents", "replay", str(row[0]), "--yes")
     assert result.exit_code == 0 and "replayed 2 deliveries" in result.output
-    with engine.connect() as conn:
-        statuses = conn.execute(text("SELECT kind, status FROM deliveries ORDER BY id")).all()
+    statuses = rows(engine, "SELECT kind, status FROM deliveries ORDER BY id")
     assert [tuple(s) for s in statuses] == [("fulfilment", "pending"), ("fulfilment", "pending"),
                                             ("alert.webhook", "dead"),  # the undeliverable alert: no incident
                                             ("alert.webhook", "pending")]  # the incident's own alert
 
 
 def test_provider_silence_and_recovery_with_a_frozen_clock(watcher, engine) -> None:
-    with engine.connect() as conn:
-        start = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+    start = scalar(engine, "SELECT clock_timestamp()")
     # Given yoco watched with a 30 minute threshold and nothing received yet
     watcher.cycle(now=start)
     assert alerts(engine) == []
@@ -212,8 +201,7 @@ def test_provider_silence_and_recovery_with_a_frozen_clock(watcher, engine) -> N
     watcher.cycle(now=start + timedelta(minutes=42))
     watcher.cycle(now=start + timedelta(minutes=43))
     assert [a[0] for a in alerts(engine)] == ["provider.silent", "provider.recovered"]
-    with engine.connect() as conn:
-        documents = conn.execute(text("SELECT document FROM alerts ORDER BY id")).scalars().all()
+    documents = values(engine, "SELECT document FROM alerts ORDER BY id")
     assert documents[0]["provider"] == "yoco" and documents[0]["silence_minutes"] == 30
     assert "yoco has sent no accepted webhook for 31 min" in documents[0]["text"]
     assert "yoco is sending webhooks again" in documents[1]["text"]
@@ -255,8 +243,7 @@ def test_incidents_replay_uses_the_replay_rules_and_audit(watcher, engine, run) 
     assert "2 events to replay (dead 2); skipped 1 succeeded" in dry.output and "nothing changed" in dry.output
     result = run("incidents", "replay", "1", "--yes", "--by", "ops")
     assert result.exit_code == 0 and "replayed 2 events" in result.output
-    with engine.connect() as conn:
-        statuses = dict(conn.execute(text("SELECT id, status FROM webhook_events")).all())
+    statuses = dict(rows(engine, "SELECT id, status FROM webhook_events"))
     assert statuses == {ids[0]: "succeeded", ids[1]: "pending", ids[2]: "pending"}
     (action,) = operator_actions(engine)
     assert action.action == "replay" and action.count == 2 and action.filter["incident"] == 1

@@ -34,15 +34,13 @@ TYPES = {  # provider: (success, failure, refund); None where the provider has n
 
 
 @pytest.mark.parametrize("provider", list(TYPES))
-def test_success_failure_and_refund_reach_the_order_once(stack, sender, engine, provider) -> None:
+def test_success_failure_and_refund_reach_the_order_once(running, sender, engine, provider) -> None:
     success, failure, refund = TYPES[provider]
     currency = CURRENCY[provider]
     paid = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_a_{provider}",
                         amount=1000, currency=currency)
     failed = create_order(engine, reference=f"B-{provider}", provider=provider,
                           payment_ref=f"pay_b_{provider}", amount=1000, currency=currency)
-    stack.start_worker()
-    stack.start_dispatcher()
 
     # Every event is delivered twice, as a provider retrying would.
     success_id = sender.send(provider, success, order_ref=f"pay_a_{provider}", times=2)
@@ -53,7 +51,7 @@ def test_success_failure_and_refund_reach_the_order_once(stack, sender, engine, 
     if refund:
         refund_id = sender.send(provider, refund, order_ref=f"pay_a_{provider}", times=2)
         sent.append(refund_id)
-    wait_final(engine, *sent, stack=stack)
+    wait_final(engine, *sent, stack=running)
 
     assert {status_of(engine, i) for i in sent} == {"succeeded"}
     order_a = order_row(engine, f"A-{provider}")
@@ -103,28 +101,24 @@ def _assert_schedule_followed(engine: Engine, event_id: int, *, expected: list[s
     assert event.next_attempt_at is None and error in event.last_error
 
 
-def test_a_failing_handler_follows_the_schedule_then_is_dead(stack, sender, engine) -> None:
+def test_a_failing_handler_follows_the_schedule_then_is_dead(running, sender, engine) -> None:
     order = create_order(engine, reference="boom-1", provider="smartpay", payment_ref="order_boom",
                          amount=1000, currency="JPY")
-    stack.start_worker()
-    stack.start_dispatcher()
     event_id = sender.send("smartpay", "order.authorized", order_ref="order_boom")
     # While it retries, the row says when it is due again
     wait_for(lambda: event_row(engine, event_id).status == "retrying", message="retrying")
     retrying = event_row(engine, event_id)
     assert retrying.next_attempt_at is not None and "boom" in retrying.last_error
-    wait_final(engine, event_id, stack=stack)
+    wait_final(engine, event_id, stack=running)
     _assert_schedule_followed(engine, event_id, expected=["failed", "failed", "failed", "dead"], error="boom")
     # The built-in handler ran in the same transaction and was rolled back each time
     assert order_row(engine, "boom-1").status == "pending"
     assert deliveries(engine, order) == []
 
 
-def test_an_event_for_an_unknown_order_is_retried_then_dead(stack, sender, engine) -> None:
-    stack.start_worker()
-    stack.start_dispatcher()
+def test_an_event_for_an_unknown_order_is_retried_then_dead(running, sender, engine) -> None:
     event_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_nobody")
-    wait_final(engine, event_id, stack=stack)
+    wait_final(engine, event_id, stack=running)
     assert status_of(engine, event_id) == "dead"
     _assert_schedule_followed(engine, event_id, expected=["failed", "failed", "failed", "dead"],
                               error="order not found")
@@ -157,23 +151,21 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
 
 
-def test_rabbitmq_down_during_ingest_delays_but_loses_nothing(stack, sender, engine, broker_url) -> None:
+def test_rabbitmq_down_during_ingest_delays_but_loses_nothing(running, sender, engine, broker_url) -> None:
     if not broker_url.startswith("amqp"):
         pytest.skip("RabbitMQ is not running here (CI requires it)")
     orders = {f"rmq-{n}": create_order(engine, reference=f"rmq-{n}", provider="yoco", payment_ref=f"ch_rmq_{n}",
                                        amount=500, currency="ZAR") for n in range(10)}
-    stack.start_worker()
-    stack.start_dispatcher()
     _rabbitmqctl("stop_app")
     try:
         # The receiver needs no broker to answer: every event is acknowledged
         ids = [sender.send("yoco", "payment.succeeded", order_ref=f"ch_rmq_{n}", amount=500) for n in range(10)]
-        wait_for(lambda: "publish failed" in stack.logs(), timeout=30, message="a failed publish")
+        wait_for(lambda: "publish failed" in running.logs(), timeout=30, message="a failed publish")
         assert all(status_of(engine, i) in ("pending", "queued") for i in ids)
     finally:
         _rabbitmqctl("start_app")
         _rabbitmqctl("await_startup")
-    wait_final(engine, *ids, timeout=90, stack=stack)
+    wait_final(engine, *ids, timeout=90, stack=running)
     assert {status_of(engine, i) for i in ids} == {"succeeded"}
     for reference, order_id in orders.items():
         assert order_row(engine, reference).status == "paid"
@@ -182,29 +174,25 @@ def test_rabbitmq_down_during_ingest_delays_but_loses_nothing(stack, sender, eng
 
 
 class TestOutOfOrderAndBadEvents:
-    def test_refund_before_payment_waits_for_the_payment(self, stack, sender, engine) -> None:
+    def test_refund_before_payment_waits_for_the_payment(self, running, sender, engine) -> None:
         create_order(engine, reference="early-refund", provider="yoco", payment_ref="ch_early", amount=800,
                      currency="ZAR")
-        stack.start_worker()
-        stack.start_dispatcher()
         refund_id = sender.send("yoco", "refund.succeeded", order_ref="ch_early", amount=300)
         wait_for(lambda: status_of(engine, refund_id) == "retrying", message="the refund to wait")
         assert "refund before the payment" in event_row(engine, refund_id).last_error
         payment_id = sender.send("yoco", "payment.succeeded", order_ref="ch_early", amount=800)
-        wait_final(engine, refund_id, payment_id, stack=stack)
+        wait_final(engine, refund_id, payment_id, stack=running)
         assert status_of(engine, refund_id) == status_of(engine, payment_id) == "succeeded"
         order = order_row(engine, "early-refund")
         assert (order.status, order.refunded_amount) == ("partially_refunded", 300)
 
-    def test_a_failure_after_success_is_recorded_and_ignored(self, stack, sender, engine) -> None:
+    def test_a_failure_after_success_is_recorded_and_ignored(self, running, sender, engine) -> None:
         order = create_order(engine, reference="late-fail", provider="smartpay", payment_ref="order_late",
                              amount=1000, currency="JPY")
-        stack.start_worker()
-        stack.start_dispatcher()
         paid = sender.send("smartpay", "order.authorized", order_ref="order_late")
-        wait_final(engine, paid, stack=stack)
+        wait_final(engine, paid, stack=running)
         failed = sender.send("smartpay", "order.rejected", order_ref="order_late")
-        wait_final(engine, failed, stack=stack)
+        wait_final(engine, failed, stack=running)
         assert status_of(engine, failed) == "succeeded"
         assert "ignored" in event_row(engine, failed).last_error
         assert order_row(engine, "late-fail").status == "paid"
@@ -214,42 +202,36 @@ class TestOutOfOrderAndBadEvents:
                                  {"e": failed}).scalars().all()
         assert notes and "recorded and ignored" in notes[0]
 
-    def test_amount_mismatch_is_dead_without_retries(self, stack, sender, engine) -> None:
+    def test_amount_mismatch_is_dead_without_retries(self, running, sender, engine) -> None:
         order = create_order(engine, reference="short", provider="senfenico", payment_ref="chk_short",
                              amount=5000, currency="XOF")
-        stack.start_worker()
-        stack.start_dispatcher()
         event_id = sender.send("senfenico", "checkout.success", order_ref="chk_short", amount=4999)
-        wait_final(engine, event_id, stack=stack)
+        wait_final(engine, event_id, stack=running)
         assert status_of(engine, event_id) == "dead"
         assert [a.outcome for a in attempts(engine, event_id)] == ["dead"]
         assert "amount" in event_row(engine, event_id).last_error
         assert order_row(engine, "short").status == "pending"
         assert deliveries(engine, order) == []
 
-    def test_unknown_yoco_checkout_and_unknown_type_are_ignored(self, stack, sender, engine) -> None:
-        stack.start_worker()
-        stack.start_dispatcher()
+    def test_unknown_yoco_checkout_and_unknown_type_are_ignored(self, running, sender, engine) -> None:
         foreign = sender.send("yoco", "payment.succeeded", order_ref="ch_not_ours")
         unknown_type = sender.send("shadhinpay", "payout.created", order_ref="SP_1")
-        wait_final(engine, foreign, unknown_type, stack=stack)
+        wait_final(engine, foreign, unknown_type, stack=running)
         assert status_of(engine, foreign) == status_of(engine, unknown_type) == "ignored"
         assert "ch_not_ours" in event_row(engine, foreign).last_error
         assert [a.outcome for a in attempts(engine, unknown_type)] == ["ignored"]
 
-    def test_processout_404_is_dead_and_500_is_retried(self, stack, sender, engine, processout) -> None:
+    def test_processout_404_is_dead_and_500_is_retried(self, running, sender, engine, processout) -> None:
         order = create_order(engine, reference="po-500", provider="processout", payment_ref="tr_500",
                              amount=1999, currency="USD")
         processout.failures["ev_flaky"] = [500]
-        stack.start_worker()
-        stack.start_dispatcher()
         flaky = sender.send("processout", "transaction.captured", order_ref="tr_500", amount=1999,
                             event_id="ev_flaky")
         # A thin event the API does not know: forged or foreign
         body, headers = signed_request(make_settings(), "processout",
                                        body=b'{"event_id":"ev_forged","event_type":"transaction.captured"}')
         forged = sender.client.post("/webhooks/processout", data=body, headers=headers).json["id"]
-        wait_final(engine, flaky, forged, stack=stack)
+        wait_final(engine, flaky, forged, stack=running)
 
         assert status_of(engine, forged) == "dead"
         assert [a.outcome for a in attempts(engine, forged)] == ["dead"]

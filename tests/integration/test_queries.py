@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from models.queries.events import EventFilter, cursor_after, list_events
 from tests.integration.ops_data import insert_event, insert_order, json_out, make_runner
+from tests.integration.stack import scalar
 
 STATUSES = ("pending", "succeeded", "dead", "retrying", "ignored")
 PROVIDERS = ("yoco", "smartpay", "shadhinpay")
@@ -66,8 +67,7 @@ def test_keyset_pages_match_one_plain_ordering(engine: Engine, mixed, f, where, 
 
 
 def test_time_window_pages(engine: Engine, mixed) -> None:
-    with engine.connect() as conn:
-        now = conn.execute(text("SELECT now()")).scalar_one()
+    now = scalar(engine, "SELECT now()")
     f = EventFilter(since=now - timedelta(minutes=90), until=now - timedelta(minutes=30))
     assert _paged(engine, f, size=4) == _expected(
         engine, "received_at >= :a AND received_at <= :b", a=f.since, b=f.until)

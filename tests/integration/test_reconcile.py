@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -10,16 +9,15 @@ from sqlalchemy import Engine, text
 from sandbox.samples import sample_processout_event
 from testkit.fakes import FakeProcessOut
 from tests.conftest import make_settings
-from tests.integration.ops_data import make_runner, operator_actions
+from tests.integration.ops_data import operator_actions
 from tests.integration.stack import Sender, create_order, order_row, wait_final
 from workers.watch import Watcher
 
 
 @pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        processout: FakeProcessOut):
-    monkeypatch.chdir(tmp_path)
-    runner = make_runner(database_url, tmp_path)
+def run(run, processout: FakeProcessOut):
+    """The conftest's runner, with the fake ProcessOut as the API."""
+    runner = run
     return lambda *args, **kw: runner(*args, env={"PAYHOOKS_PROCESSOUT_API_URL": processout.url,
                                                   **kw.pop("env", {})}, **kw)
 

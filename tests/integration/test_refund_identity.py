@@ -23,16 +23,14 @@ def _refund_emails(engine: Engine, order_id: int) -> int:
 
 
 @pytest.mark.parametrize("provider", list(REFUND_TYPES))
-def test_one_refund_is_booked_once_and_two_partial_refunds_twice(stack, sender, client, settings, engine,
+def test_one_refund_is_booked_once_and_two_partial_refunds_twice(running, sender, client, settings, engine,
                                                                   processout, provider) -> None:
     order_id = create_order(engine, reference=f"R-{provider}", provider=provider, payment_ref=f"pay_{provider}",
                             amount=1000, currency=CURRENCY[provider])
-    stack.start_worker()
-    stack.start_dispatcher()
     paid = sender.send(provider, next(t for t in ("order.authorized", "transaction.captured", "payment.succeeded",
                                                   "payment.completed") if t in _kinds(provider)),
                        order_ref=f"pay_{provider}")
-    wait_final(engine, paid, stack=stack)
+    wait_final(engine, paid, stack=running)
     # Given refund rf_A, then the provider telling about rf_A again under a new event, then refund rf_B
     sent = []
     for event_id, refund_id, amount, at in (("ev_1", "rf_A", 300, "2026-11-27T10:00:00Z"),
@@ -44,7 +42,7 @@ def test_one_refund_is_booked_once_and_two_partial_refunds_twice(stack, sender, 
         response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
         assert response.json["status"] == "accepted", response.json  # three distinct events
         sent.append(response.json["id"])
-    wait_final(engine, *sent, stack=stack)
+    wait_final(engine, *sent, stack=running)
     assert {status_of(engine, i) for i in sent} == {"succeeded"}
     # Then rf_A is booked once and rf_B once: 500 refunded, two refund emails
     assert _refunds(engine, order_id) == [("ref:rf_A", 300), ("ref:rf_B", 200)]

@@ -29,7 +29,7 @@ from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from tests.integration.helpers import signed_request
 from tests.integration.refund_bodies import CURRENCY, REFUND_TYPES, refund_body
-from tests.integration.stack import create_order, wait_final
+from tests.integration.stack import create_order, values, wait_final
 
 Headers = list[tuple[str, str]]
 SUCCESS_TYPES = {"smartpay": "order.authorized", "processout": "transaction.captured",
@@ -157,8 +157,7 @@ def effects(engine: Engine, order_id: int, outside, processout) -> dict[str, Any
 
 
 def _deliveries_done(engine: Engine, order_id: int, count: int) -> bool:
-    with engine.connect() as conn:
-        states = conn.execute(text("SELECT status FROM deliveries WHERE order_id = :o"), {"o": order_id}).scalars().all()
+    states = values(engine, "SELECT status FROM deliveries WHERE order_id = :o", o=order_id)
     return len(states) == count and all(s in ("succeeded", "dead", "skipped") for s in states)
 
 

@@ -1,8 +1,6 @@
 """`payhooks replay` against real Postgres, and end to end with a real worker and dispatcher."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 
@@ -12,16 +10,9 @@ from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
     insert_order,
-    make_runner,
     operator_actions,
 )
-from tests.integration.stack import create_order, status_of, wait_final
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # no developer .env read
-    return make_runner(database_url, tmp_path)
+from tests.integration.stack import create_order, scalar, status_of, wait_final
 
 
 @pytest.fixture
@@ -224,16 +215,13 @@ def test_delivery_dry_run_changes_nothing(run, engine, deliveries) -> None:
 
 
 def _delivery_count(engine: Engine, event_id: int) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM deliveries WHERE event_id = :e"), {"e": event_id}).scalar_one()
+    return scalar(engine, "SELECT count(*) FROM deliveries WHERE event_id = :e", e=event_id)
 
 
-def test_a_dead_event_succeeds_once_its_order_exists(run, stack, sender, engine) -> None:
+def test_a_dead_event_succeeds_once_its_order_exists(run, running, sender, engine) -> None:
     # Given an event for an order not registered yet: retried (1 s schedule), then dead
-    stack.start_worker()
-    stack.start_dispatcher()
     event_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_late_order")
-    wait_final(engine, event_id, stack=stack)
+    wait_final(engine, event_id, stack=running)
     assert status_of(engine, event_id) == "dead"
     # When the order is registered and the operator replays the dead events
     create_order(engine, reference="late-1", provider="shadhinpay", payment_ref="SP_late_order", amount=1000,
@@ -245,18 +233,15 @@ def test_a_dead_event_succeeds_once_its_order_exists(run, stack, sender, engine)
     wait_for(lambda: status_of(engine, event_id) == "succeeded", timeout=45, message="the replayed event")
     row = events_by_id(engine)[event_id]
     assert (row.replay_count, row.attempts) == (1, 5)
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM orders WHERE reference = 'late-1'")).scalar_one() == "paid"
+    assert scalar(engine, "SELECT status FROM orders WHERE reference = 'late-1'") == "paid"
     [action] = operator_actions(engine)
     assert (action.actor, action.count, action.filter) == ("erin", 1, {"statuses": ["dead"]})
 
 
-def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, sender, engine) -> None:
+def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, running, sender, engine) -> None:
     create_order(engine, reference="once-1", provider="yoco", payment_ref="ch_once", amount=1000, currency="ZAR")
-    stack.start_worker()
-    stack.start_dispatcher()
     event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_once")
-    wait_final(engine, event_id, stack=stack)
+    wait_final(engine, event_id, stack=running)
     assert status_of(engine, event_id) == "succeeded"
     assert _delivery_count(engine, event_id) == 2  # fulfilment + confirmation email
     # Without --force the succeeded event is not replayed
@@ -282,8 +267,7 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, stack, send
                               {"e": event_id}).scalar_one()
     assert reruns == 2  # the handler did run its effect again
     assert _delivery_count(engine, event_id) == 2
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM orders WHERE reference = 'once-1'")).scalar_one() == "paid"
+    assert scalar(engine, "SELECT status FROM orders WHERE reference = 'once-1'") == "paid"
 
 
 def test_human_output_by_default_log_lines_only_with_verbose(run, engine, mixed) -> None:

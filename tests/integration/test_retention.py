@@ -17,23 +17,16 @@ from tests.integration.ops_data import (
     insert_event,
     insert_order,
     insert_try,
-    make_runner,
     operator_actions,
 )
+from tests.integration.stack import scalar
 from workers.housekeeping import Housekeeper
 
 DAY_S = 86400.0
 
 
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
-
-
 def _count(engine: Engine, table: str) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    return scalar(engine, f"SELECT count(*) FROM {table}")
 
 
 def _ids(engine: Engine) -> set[int]:
@@ -97,9 +90,8 @@ def test_prune_archives_then_removes_only_old_final_events(run, engine: Engine, 
     assert _count(engine, "deliveries") == 1  # the busy sms
     # and orders, refunds, transitions and dedup keys stay, still naming the pruned event
     assert _count(engine, "orders") == 1
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT event_id FROM refunds")).scalar_one() == history["old_paid"]
-        assert conn.execute(text("SELECT event_id FROM order_transitions")).scalar_one() == history["old_paid"]
+    assert scalar(engine, "SELECT event_id FROM refunds") == history["old_paid"]
+    assert scalar(engine, "SELECT event_id FROM order_transitions") == history["old_paid"]
     assert _count(engine, "event_keys") == 6
     # and every removed event is in the archive exactly once, whole
     lines = _archived(archive_dir)

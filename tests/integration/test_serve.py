@@ -16,12 +16,12 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from testkit.services import serve_process
 from tests.conftest import TEST_SECRETS
 from tests.integration.db_locks import inserts_held
-from tests.integration.helpers import count_events, signed_request
+from tests.integration.helpers import count_events, read_answer, signed_request
+from tests.integration.stack import scalar
 
 ENV = {"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0], "PAYHOOKS_MAX_BODY_BYTES": "2048",
        "HTTP_PROXY": "http://proxy-user:proxy-pass@proxy.internal:3128"}
@@ -33,21 +33,6 @@ def served(tmp_path_factory, database_url, migrated_engine):
     with serve_process(database_url=database_url, workdir=workdir, workers=2, threads=4, env=ENV,
                        log_path=workdir / "serve.log") as (base, _):
         yield base, workdir / "serve.log"
-
-
-def _answer(sock: socket.socket) -> tuple[int, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), b"0"))
-    while len(rest) < length:
-        rest += sock.recv(65536)
-    return int(head.split(b" ", 2)[1]), rest
 
 
 def _port(base: str) -> int:
@@ -65,11 +50,10 @@ def test_a_chunked_body_arrives_whole(served, settings, engine) -> None:
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             time.sleep(0.01)
         sock.sendall(b"0\r\n\r\n")
-        status, answer = _answer(sock)
+        status, answer = read_answer(sock)
     assert len(chunks) > 1
     assert status == 200 and json.loads(answer)["status"] == "accepted"
-    with engine.connect() as conn:
-        stored = conn.execute(text("SELECT raw_body FROM webhook_events WHERE event_key = 'evt_chunked'")).scalar_one()
+    stored = scalar(engine, "SELECT raw_body FROM webhook_events WHERE event_key = 'evt_chunked'")
     assert bytes(stored) == body
 
 
@@ -78,8 +62,7 @@ def test_the_servers_environment_never_reads_as_request_headers(served, settings
     base, _ = served
     body, headers = signed_request(settings, "yoco", event_id="evt_env")
     assert httpx.post(f"{base}/webhooks/yoco", content=body, headers=headers).status_code == 200
-    with engine.connect() as conn:
-        stored = conn.execute(text("SELECT headers FROM webhook_events WHERE event_key = 'evt_env'")).scalar_one()
+    stored = scalar(engine, "SELECT headers FROM webhook_events WHERE event_key = 'evt_env'")
     assert "proxy" not in stored and "proxy-pass" not in json.dumps(stored)
     assert stored["content-type"] == "application/json"
 

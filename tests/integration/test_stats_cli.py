@@ -1,8 +1,6 @@
 """`payhooks stats` against real Postgres: every number matches the rows inserted."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 
@@ -11,7 +9,6 @@ from tests.integration.ops_data import (
     insert_event,
     insert_order,
     json_out,
-    make_runner,
 )
 
 DONE_SECONDS = [1.0, 2.0, 3.0, 4.0, 10.0]
@@ -24,12 +21,6 @@ def _percentile(values: list[float], fraction: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # no developer .env read
-    return make_runner(database_url, tmp_path)
 
 
 @pytest.fixture

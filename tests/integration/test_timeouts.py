@@ -7,13 +7,13 @@ from sqlalchemy.exc import OperationalError
 
 from models.db import make_engine
 from tests.conftest import make_settings
+from tests.integration.stack import scalar
 
 
 def _timeout_of(database_url: str, role: str, **overrides: object) -> str:
     engine = make_engine(make_settings(database_url=database_url, **overrides), role=role)
     try:
-        with engine.connect() as conn:
-            return conn.execute(text("SHOW statement_timeout")).scalar_one()
+        return scalar(engine, "SHOW statement_timeout")
     finally:
         engine.dispose()
 

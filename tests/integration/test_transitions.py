@@ -7,14 +7,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
-from models.ingest import store_event
-
-
-def _stored(engine: Engine, key: str = "evt_1") -> int:
-    with engine.begin() as conn:
-        return store_event(conn.connection.driver_connection, provider="yoco", event_key=key,
-                           event_type="payment.succeeded", livemode=False, raw_body=b"{}", headers={}, payload={},
-                           secret_index=0, verify_method=None).id
+from tests.integration.stack import store_yoco_event
 
 
 def _dispatch_and_claim(engine: Engine, event_id: int, *, worker: str = "w1") -> transitions.Claim:
@@ -32,7 +25,7 @@ def _status(engine: Engine, event_id: int) -> tuple[str, int]:
 
 
 def test_claim_counts_the_attempt_and_a_second_claim_finds_nothing(engine: Engine) -> None:
-    event_id = _stored(engine)
+    event_id = store_yoco_event(engine)
     held = _dispatch_and_claim(engine, event_id)
     assert (held.attempt, held.tries, held.provider) == (1, 1, "yoco")
     assert _status(engine, event_id) == ("processing", 1)
@@ -41,14 +34,14 @@ def test_claim_counts_the_attempt_and_a_second_claim_finds_nothing(engine: Engin
 
 
 def test_a_pending_event_cannot_be_claimed_by_a_worker(engine: Engine) -> None:
-    event_id = _stored(engine)
+    event_id = store_yoco_event(engine)
     with engine.begin() as conn, pytest.raises(transitions.NotClaimable):
         transitions.claim(conn, event_id, lease_seconds=30, worker="w1")
     assert _status(engine, event_id) == ("pending", 0)
 
 
 def test_a_stale_attempt_cannot_finish_after_its_lease_was_taken_over(engine: Engine) -> None:
-    event_id = _stored(engine)
+    event_id = store_yoco_event(engine)
     stale = _dispatch_and_claim(engine, event_id)
     # The lease ran out: the sweeper failed the attempt and the event was claimed again
     with engine.begin() as conn:
@@ -63,7 +56,7 @@ def test_a_stale_attempt_cannot_finish_after_its_lease_was_taken_over(engine: En
 
 
 def test_fail_schedules_the_retry_or_kills(engine: Engine) -> None:
-    event_id = _stored(engine)
+    event_id = store_yoco_event(engine)
     held = _dispatch_and_claim(engine, event_id)
     with engine.begin() as conn:
         assert transitions.fail(conn, held, error="boom", traceback="tb", retry_in=timedelta(hours=1)) == "retrying"
@@ -80,7 +73,7 @@ def test_fail_schedules_the_retry_or_kills(engine: Engine) -> None:
 
 
 def test_replay_rearms_dead_events_and_restarts_the_schedule(engine: Engine) -> None:
-    event_id = _stored(engine)
+    event_id = store_yoco_event(engine)
     for _ in range(3):
         held = _dispatch_and_claim(engine, event_id)
         with engine.begin() as conn:
@@ -99,7 +92,7 @@ def test_replay_rearms_dead_events_and_restarts_the_schedule(engine: Engine) -> 
 
 
 def test_replay_leaves_work_in_progress_and_successes_alone(engine: Engine) -> None:
-    busy, done = _stored(engine, "evt_busy"), _stored(engine, "evt_done")
+    busy, done = store_yoco_event(engine, "evt_busy"), store_yoco_event(engine, "evt_done")
     with engine.begin() as conn:
         assert transitions.claim_due(conn, batch_size=10, lease_seconds=30) == [busy, done]
         transitions.claim(conn, busy, lease_seconds=30, worker="w1")
@@ -113,7 +106,7 @@ def test_replay_leaves_work_in_progress_and_successes_alone(engine: Engine) -> N
 
 
 def test_expired_leases_requeue_lost_messages_and_return_lost_workers(engine: Engine) -> None:
-    queued, working = _stored(engine, "evt_q"), _stored(engine, "evt_w")
+    queued, working = store_yoco_event(engine, "evt_q"), store_yoco_event(engine, "evt_w")
     held = _dispatch_and_claim(engine, working)
     with engine.begin() as conn:
         transitions.claim_due(conn, batch_size=10, lease_seconds=30)

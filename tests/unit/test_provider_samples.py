@@ -10,30 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.settings import Settings
-from providers.base import (
-    CANONICAL_KINDS,
-    Adapter,
-    EnvelopeError,
-    VerificationError,
-    Verified,
-)
+from providers.base import CANONICAL_KINDS, Adapter, EnvelopeError, VerificationError, Verified
 from providers.money import currency_exponent, minor_to_major
 from providers.processout import ProcessOutAdapter
 from providers.registry import PROVIDERS, build_adapters
-from providers.senfenico import SenfenicoAdapter
-from providers.shadhinpay import ShadhinPayAdapter
-from providers.smartpay import SmartpayAdapter
-from providers.yoco import YocoAdapter
 from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from tests.unit.provider_cases import SECRETS, make as make_with
 
 NOW = 1_700_000_000.0
-SECRETS = {
-    "smartpay": "Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0E",
-    "processout": "hook:s3cr3t",
-    "senfenico": "whk_test_0123456789",
-    "yoco": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "shadhinpay": "sp_whsec_test",
-}
 
 
 def clock() -> float:
@@ -41,16 +25,7 @@ def clock() -> float:
 
 
 def make(provider: str) -> Adapter:
-    secret = SECRETS[provider]
-    if provider == "smartpay":
-        return SmartpayAdapter(secrets=[secret], clock=clock)
-    if provider == "processout":
-        return ProcessOutAdapter(basic_auth=secret, clock=clock)
-    if provider == "senfenico":
-        return SenfenicoAdapter(secrets=[secret], clock=clock)
-    if provider == "yoco":
-        return YocoAdapter(secrets=[secret], clock=clock)
-    return ShadhinPayAdapter(secrets=[secret], clock=clock)
+    return make_with(provider, now=NOW)
 
 
 CASES = [(provider, event_type) for provider in PROVIDERS for event_type in make(provider).kinds]
@@ -271,12 +246,8 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 def fuzz_adapters(provider: str) -> list[Adapter]:
     """The configured adapter, plus one without secrets (and ProcessOut without auth)."""
-    if provider == "processout":
-        return [make(provider), ProcessOutAdapter(basic_auth=None, clock=clock),
-                ProcessOutAdapter(basic_auth=None, allow_unauthenticated=True, clock=clock)]
-    empty = {"smartpay": SmartpayAdapter, "senfenico": SenfenicoAdapter, "yoco": YocoAdapter,
-             "shadhinpay": ShadhinPayAdapter}[provider](secrets=[], clock=clock)
-    return [make(provider), empty]
+    unauthenticated = [ProcessOutAdapter(basic_auth=None, allow_unauthenticated=True, clock=clock)]
+    return [make(provider), make_with(provider, [], now=NOW)] + (unauthenticated if provider == "processout" else [])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
