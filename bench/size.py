@@ -71,13 +71,12 @@ def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workd
                   ) -> dict[str, Any]:
     """wrk, closed loop (``workdir``), or a fixed rate (open loop, no ``workdir``): the p99 a provider sees
     while something else runs."""
+    send = phases.Sender(target.base_url, Signer(target.secrets), wrk=workdir is not None, duration_s=args.duration,
+                         connections=16 if workdir is None else args.connections, threads=args.threads, workdir=workdir)
     if workdir is None:
-        phase = phases.fixed_rate(target.base_url, phases.events(int(args.steady_rate * args.duration), run_id=label),
-                                  rate=args.steady_rate, signer=Signer(target.secrets), concurrency=16)
+        phase = send.fixed_rate(phases.events(int(args.steady_rate * args.duration), run_id=label), args.steady_rate)
     else:
-        pool = phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label)
-        phase = phases.wrk_saturation(target.base_url, pool, signer=Signer(target.secrets), duration_s=args.duration,
-                                      threads=args.threads, connections=args.connections, workdir=workdir, pids={})
+        phase = send.saturation(phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label))
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
 
