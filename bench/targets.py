@@ -32,19 +32,13 @@ from bench.cpu import pids_named, postgres_of_database
 from cli import devsecrets
 from models.db import normalise_url
 from testkit.fakes import Simulator
+from testkit.load import signing_secrets
 from testkit.postgres import create_database, drop_database
 from testkit.processes import ProcessSet, env_without_payhooks, free_port, log, payhooks_command, worker_command
 from testkit.services import Services, delete_queue
 
 ALL_SERVICES = ("serve", "dispatcher", "worker")
 QUIET_METRICS = {"PAYHOOKS_DISPATCHER_METRICS_PORT": "0", "PAYHOOKS_WORKER_METRICS_PORT": "0"}
-SECRET_VARIABLES = {
-    "smartpay": "PAYHOOKS_SMARTPAY_SECRETS",
-    "senfenico": "PAYHOOKS_SENFENICO_SECRETS",
-    "yoco": "PAYHOOKS_YOCO_SECRETS",
-    "shadhinpay": "PAYHOOKS_SHADHINPAY_SECRETS",
-    "processout": "PAYHOOKS_PROCESSOUT_BASIC_AUTH",
-}
 
 
 @dataclass
@@ -179,7 +173,7 @@ def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
     )
     if options.processout is not None:
         env.update(options.processout.env())
-    target.secrets = {provider: env[variable] for provider, variable in SECRET_VARIABLES.items()}
+    target.secrets = signing_secrets(env)
     return env
 
 

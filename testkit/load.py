@@ -71,6 +71,12 @@ class Signer:
             self.sign(request)
 
 
+def signing_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """provider → what it signs with, from the receiver's PAYHOOKS_* settings (processout: ``user:pass``)."""
+    signing = {p: env[f"PAYHOOKS_{p.upper()}_SECRETS"] for p in ("smartpay", "senfenico", "yoco", "shadhinpay")}
+    return {**signing, "processout": env["PAYHOOKS_PROCESSOUT_BASIC_AUTH"]}
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear interpolation between closest ranks (Postgres' percentile_cont); ``q`` in [0, 1]."""
     if not values:
