@@ -2,7 +2,7 @@
 
 :func:`service_target`: a fresh ``payhooks_bench_<random>`` database on a
 Postgres server, ``payhooks db upgrade``, then the chosen services (``serve``,
-``dispatcher``, ``worker``) as separate processes
+``dispatcher``, ``worker``; none for bench.size_steady) as separate processes
 (:class:`testkit.services.Services`) with a queue of their own and settings
 of the benchmark's own: the ingest and duplicate benchmarks want the receiver
 alone (so nothing else competes for the CPU), the retry benchmark a short
@@ -125,36 +125,29 @@ class ServiceOptions:
     """Metrics ports off and each service's Prometheus files in the workdir; False: the services' defaults."""
 
 
-def fresh_database(server_url: str) -> tuple[str, str]:
-    """A new database on the server: (its name, its URL)."""
-    database, url = create_database(server_url, prefix="payhooks_bench")
-    log(f"created database {database}")
-    return database, url
-
-
-def drop(server_url: str, database: str) -> None:
-    error = drop_database(server_url, database)
-    log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
-
-
 @contextmanager
 def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
     unknown = set(options.services) - set(ALL_SERVICES)
     if unknown:
         raise ValueError(f"unknown services {sorted(unknown)}; choose from {ALL_SERVICES}")
-    database, database_url = fresh_database(options.server_url)
+    database, database_url = create_database(options.server_url, prefix="payhooks_bench")
+    log(f"created database {database}")
     queue = f"payhooks-bench-{secrets.token_hex(4)}"
     target = Target(mode=options.mode, base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
                     secrets={}, processes=processes, workdir=workdir)
     try:
         env = {**_env(target, options, queue), **(QUIET_METRICS if options.quiet else {}), **options.env}
-        _run_upgrade(env, workdir)
+        done = subprocess.run([*payhooks_command(), "db", "upgrade"], env=env, cwd=workdir, capture_output=True,
+                              text=True, timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"payhooks db upgrade failed:\n{done.stdout}{done.stderr}")
         _start(target, options, env)
         target.postmaster_pid = target.find_postmaster()
         yield target
     finally:
         target.teardown["exit_codes"] = processes.stop([n for n in ALL_SERVICES if n in processes.processes])
-        drop(options.server_url, database)
+        error = drop_database(options.server_url, database)
+        log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
         if {"dispatcher", "worker"} & set(options.services):
             delete_queue(options.broker_url, queue, report=log)
 
@@ -175,13 +168,6 @@ def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
         env.update(options.processout.env())
     target.secrets = signing_secrets(env)
     return env
-
-
-def _run_upgrade(env: dict[str, str], workdir: Path) -> None:
-    done = subprocess.run([*payhooks_command(), "db", "upgrade"], env=env, cwd=workdir,
-                          capture_output=True, text=True, timeout=180)
-    if done.returncode != 0:
-        raise RuntimeError(f"payhooks db upgrade failed:\n{done.stdout}{done.stderr}")
 
 
 def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None:

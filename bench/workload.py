@@ -15,16 +15,11 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bench.faults.plan import TYPES
 from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 from testkit.load import WebhookRequest
 
-PAID_EVENT_TYPE: dict[str, str] = {
-    "smartpay": "order.authorized",
-    "senfenico": "checkout.success",
-    "yoco": "payment.succeeded",
-    "shadhinpay": "payment.completed",
-    "processout": "transaction.captured",
-}
+PAID_EVENT_TYPE = {provider: types["success"] for provider, types in TYPES.items()}
 ALL_PROVIDERS = ("smartpay", "senfenico", "yoco", "shadhinpay", "processout")
 
 
