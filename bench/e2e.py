@@ -3,7 +3,8 @@
     python -m bench.e2e [--mode stack] [--events 10000] [--concurrency 32] [--rate R] [--json]
 
 Before the clock: the target runs (separate processes on the machine's
-Postgres and RabbitMQ), the orders are inserted, one warm-up event per provider has gone all the way through, and
+Postgres and RabbitMQ, a fake ProcessOut API), the orders (all five providers)
+are inserted, one warm-up event per provider has gone all the way through, and
 every request is built and signed. The clock starts at the first POST. Figures:
 the send rate, the time until every event is final (succeeded/ignored/dead),
 receive→done percentiles from the event rows, per-order delivery checks and
@@ -44,8 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parsed.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
     parsed.add_argument("--timeout", type=float, default=300.0,
                         help="seconds from the first POST until every event must be final [300]")
-    parsed.add_argument("--providers", default=None,
-                        help="comma-separated mix [all five]")
     parsed.add_argument("--worker-args", default="",
                         help='extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
     parsed.add_argument("--serve-args", default="", help='extra `payhooks serve` args, e.g. "--workers 3"')
@@ -53,17 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run payhooks from this virtualenv bin directory (another checkout, e.g. "
                              "the baseline), measured by this bench")
     args = parsed.parse_args(argv)
-    args.providers = _providers(parsed, args)
     if args.events < 1 or args.concurrency < 1 or (args.rate is not None and args.rate <= 0):
         parsed.error("--events, --concurrency and --rate must be positive")
     return args
-
-
-def _providers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
-    chosen = tuple(p.strip() for p in args.providers.split(",") if p.strip()) if args.providers else ALL_PROVIDERS
-    if not chosen or any(p not in ALL_PROVIDERS for p in chosen):
-        parser.error(f"--providers: choose from {', '.join(ALL_PROVIDERS)}")
-    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
     run_id = secrets.token_hex(3)
-    workload = build_workload(args.events, args.providers, run_id=run_id)
-    warmup = build_workload(len(args.providers), args.providers, run_id=f"{run_id}w", seed=2)
+    workload = build_workload(args.events, ALL_PROVIDERS, run_id=run_id)
+    warmup = build_workload(len(ALL_PROVIDERS), ALL_PROVIDERS, run_id=f"{run_id}w", seed=2)
     with _target(args, processes, workdir, workload, warmup) as target:
         figures = _measure(args, target, workload, warmup)
     figures["teardown"] = target.teardown
@@ -90,11 +81,9 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
 
 def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, workload: Workload,
             warmup: Workload):
-    fake = None
-    if "processout" in args.providers:
-        events = {**warmup.processout_events, **workload.processout_events}
-        fake = start_simulator(processes, events, workdir=workdir)
-        log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
+    events = {**warmup.processout_events, **workload.processout_events}
+    fake = start_simulator(processes, events, workdir=workdir)
+    log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
     options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
                            worker_args=tuple(shlex.split(args.worker_args)),
                              serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
