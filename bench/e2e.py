@@ -27,7 +27,7 @@ from bench.cpu import CpuSampler
 from bench.e2e_report import collect, problems_in, render
 from bench.summary import parser, run_bench, scalar
 from bench.table_stats import TableStats
-from bench.targets import ServiceOptions, Target, stack_target, wait_final
+from bench.targets import ALL_SERVICES, ServiceOptions, Target, service_target, wait_final
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
 from testkit.fakes import start_simulator
 from testkit.load import SendResult, Signer, send_all
@@ -84,10 +84,10 @@ def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, work
     events = {**warmup.processout_events, **workload.processout_events}
     fake = start_simulator(processes, events, workdir=workdir)
     log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
-    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
-                           worker_args=tuple(shlex.split(args.worker_args)),
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=ALL_SERVICES,
+                             mode="stack", quiet=False, worker_args=tuple(shlex.split(args.worker_args)),
                              serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
-    return stack_target(options, processes=processes, workdir=workdir)
+    return service_target(options, processes=processes, workdir=workdir)
 
 
 def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmup: Workload) -> dict[str, Any]:

@@ -7,8 +7,8 @@ Postgres server, ``payhooks db upgrade``, then the chosen services (``serve``,
 of the benchmark's own: the ingest and duplicate benchmarks want the receiver
 alone (so nothing else competes for the CPU), the retry benchmark a short
 retry schedule. The metrics ports are off unless ``env`` sets them.
-:func:`stack_target`: the same with all three services and their defaults
-(bench.e2e). On exit: every process stopped, the database dropped, the queue
+bench.e2e takes all three services with their defaults (``mode="stack"``,
+not ``quiet``). On exit: every process stopped, the database dropped, the queue
 deleted.
 """
 from __future__ import annotations
@@ -150,12 +150,6 @@ def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: P
         log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
         if {"dispatcher", "worker"} & set(options.services):
             delete_queue(options.broker_url, queue, report=log)
-
-
-def stack_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
-    """All three services with their defaults (metrics ports included)."""
-    return service_target(replace(options, services=ALL_SERVICES, mode="stack", quiet=False),
-                          processes=processes, workdir=workdir)
 
 
 def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
