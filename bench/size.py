@@ -205,22 +205,20 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         figures["ingest"] = {name: {"rounds": r, "median_accepted_per_s": statistics.median(
             x["accepted_per_s"] for x in r), "median_p99_ms": statistics.median(x["p99_ms"] or 0 for x in r)}
             for name, r in rounds.items()}
-        some_empty_id = scalar(empty.engine(), "SELECT max(id) FROM webhook_events")
-        figures["operator_s"] = {"filled": _operator(big, event_id=args.rows // 2 or 1),
-                                 "empty": _operator(empty, event_id=some_empty_id or 1)}
-        figures["query_s"] = {"filled": size_data.query_seconds(engine, event_id=args.rows // 2 or 1),
-                              "empty": size_data.query_seconds(empty.engine(), event_id=some_empty_id or 1)}
+        ids = {"filled": args.rows // 2 or 1, "empty": scalar(empty.engine(), "SELECT max(id) FROM webhook_events")
+               or 1}
+        both = targets_by_name.items()
+        figures["operator_s"] = {n: _operator(t, event_id=ids[n]) for n, t in both}
+        figures["query_s"] = {n: size_data.query_seconds(t.engine(), event_id=ids[n]) for n, t in both}
         log(f"operator commands: {figures['operator_s']}")
         for target in (big, empty):  # nothing due: the dispatcher is idle
             with target.engine().begin() as conn:
                 conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now(), "
                                   "next_attempt_at = NULL WHERE status = 'pending' AND next_attempt_at IS NOT NULL"))
-        figures["idle_dispatcher"] = {"filled": _idle_dispatcher(big, args=args, processes=processes),
-                                      "empty": _idle_dispatcher(empty, args=args, processes=processes)}
-        if args.idle_baseline_tree:  # the same phase, same databases, with the other tree's dispatcher
-            figures["idle_dispatcher_baseline"] = {
-                "filled": _idle_dispatcher(big, args=args, processes=processes, tree=args.idle_baseline_tree),
-                "empty": _idle_dispatcher(empty, args=args, processes=processes, tree=args.idle_baseline_tree)}
+        idle = {"idle_dispatcher": None, **({"idle_dispatcher_baseline": args.idle_baseline_tree}
+                                            if args.idle_baseline_tree else {})}
+        for key, tree in idle.items():  # the baseline: the same phase, same databases, the other tree's dispatcher
+            figures[key] = {n: _idle_dispatcher(t, args=args, processes=processes, tree=tree) for n, t in both}
         log(f"idle dispatcher: {figures['idle_dispatcher']}")
         if args.plans:
             figures["plans"] = size_data.plans(engine, event_id=args.rows // 2 or 1)
