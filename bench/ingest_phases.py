@@ -12,14 +12,11 @@ and ShadhinPay's timestamps are seconds old when they arrive.
 """
 from __future__ import annotations
 
-import http.client
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bench import wrk
 from bench.workload import ALL_PROVIDERS, build_workload
@@ -158,48 +155,17 @@ class Sender:
         return phase
 
     def _python_healthz(self) -> Phase:
-        """GET /healthz in closed loop from Python threads (used when wrk is not installed)."""
+        """GET /healthz in closed loop from testkit/load.py's threads (used when wrk is not installed)."""
         log(f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
-        parts = urlsplit(self.base_url)
-        latencies: list[float] = []
-        answers: Counter[str] = Counter()
-        lock = threading.Lock()
-        deadline = time.monotonic() + self.duration_s
-
-        def loop() -> None:
-            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
-            mine: list[float] = []
-            labels: Counter[str] = Counter()
-            try:
-                while time.monotonic() < deadline:
-                    began = time.perf_counter()
-                    conn.request("GET", "/healthz")
-                    response = conn.getresponse()
-                    response.read()
-                    mine.append(time.perf_counter() - began)
-                    labels[str(response.status)] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                labels[f"error {type(exc).__name__}"] += 1
-            finally:
-                conn.close()
-                with lock:
-                    latencies.extend(mine)
-                    answers.update(labels)
-
-        started, cpu_before = time.monotonic(), time.process_time()
-        threads = [threading.Thread(target=loop, daemon=True) for _ in range(self.connections)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=self.duration_s + 30)
-        ended = time.monotonic()
+        healthz = [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s)  # never used up
+        result = send_all(self.base_url, healthz, concurrency=self.connections, max_seconds=self.duration_s)
+        answers = {("200" if label == "200 ok" else label): n for label, n in result.outcomes.items()}
         return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {self.connections} "
-                     "connections, GET /healthz)", offered_rate=None, sent=sum(answers.values()),
-                     accepted=answers.get("200", 0), answers=dict(answers), window_s=ended - started,
-                     latency_ms=summarize_ms(latencies),
-                     generator={"cpu_pct_of_one_core": round(100 * (time.process_time() - cpu_before) /
-                                                             (ended - started), 1)},
-                     started=started, ended=ended)
+                     "connections, GET /healthz)", offered_rate=None, sent=result.sent,
+                     accepted=answers.get("200", 0), answers=answers, window_s=result.duration,
+                     latency_ms=summarize_ms(result.latencies),
+                     generator={"cpu_pct_of_one_core": result.figures()["generator_cpu_pct_of_one_core"]},
+                     started=result.started, ended=result.started + result.duration)
 
 
 def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:

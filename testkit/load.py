@@ -41,10 +41,12 @@ class WebhookRequest:
     provider: str
     body: bytes
     headers: dict[str, str] | None = None
+    get: str | None = None
+    """A GET of this path instead (bench.ingest's /healthz phase without wrk)."""
 
     @property
     def path(self) -> str:
-        return f"/webhooks/{self.provider}"
+        return self.get or f"/webhooks/{self.provider}"
 
 
 class Signer:
@@ -248,7 +250,8 @@ class _Client:
     def _exchange(self, request: WebhookRequest) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        self._conn.request("POST", request.path, body=request.body, headers=request.headers or {})
+        self._conn.request("GET" if request.get else "POST", request.path, body=None if request.get else request.body,
+                           headers=request.headers or {})
         response = self._conn.getresponse()
         body = response.read()
         if response.status != 200:
