@@ -71,23 +71,18 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
     run_id = secrets.token_hex(3)
     workload = build_workload(args.events, ALL_PROVIDERS, run_id=run_id)
     warmup = build_workload(len(ALL_PROVIDERS), ALL_PROVIDERS, run_id=f"{run_id}w", seed=2)
-    with _target(args, processes, workdir, workload, warmup) as target:
-        figures = _measure(args, target, workload, warmup)
-    figures["teardown"] = target.teardown
-    figures["problems"] = problems_in(figures)
-    figures["ok"] = not figures["problems"]
-    return figures
-
-
-def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, workload: Workload,
-            warmup: Workload):
     events = {**warmup.processout_events, **workload.processout_events}
     fake = start_simulator(processes, events, workdir=workdir)
     log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
     options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=ALL_SERVICES,
                              mode="stack", quiet=False, worker_args=tuple(shlex.split(args.worker_args)),
                              serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
-    return service_target(options, processes=processes, workdir=workdir)
+    with service_target(options, processes=processes, workdir=workdir) as target:
+        figures = _measure(args, target, workload, warmup)
+    figures["teardown"] = target.teardown
+    figures["problems"] = problems_in(figures)
+    figures["ok"] = not figures["problems"]
+    return figures
 
 
 def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmup: Workload) -> dict[str, Any]:
