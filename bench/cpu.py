@@ -167,14 +167,6 @@ def _label(pid: int) -> str:
     return _LABELS[pid]
 
 
-def postmaster_of(backend_pid: int) -> int | None:
-    """The Postgres postmaster serving a connection (the parent of its backend pid)."""
-    try:
-        return psutil.Process(backend_pid).ppid()
-    except psutil.Error:
-        return None
-
-
 def pids_named(*names: str) -> list[int]:
     """Processes whose name is one of ``names`` and whose parent's is not (the tops of trees)."""
     found = []

@@ -16,20 +16,18 @@ TOOL = ("Python http.client threads (testkit/load.py), closed loop, one keep-ali
 
 
 def phase_figures(name: str, answers: SendResult) -> dict[str, Any]:
-    done = [a for a in answers.answers if a is not None]
     by_outcome: dict[str, list[float]] = defaultdict(list)
-    for answer in done:
+    for answer in (a for a in answers.answers if a is not None):
         by_outcome[answer.outcome].append(answer.latency_s)
-    duration = answers.duration
+    sent = answers.figures()
     return {
-        "name": name, "tool": TOOL, "deliveries": len(answers.answers), "answered": len(done),
-        "answers": dict(Counter(a.outcome for a in done)), "duration_s": round(duration, 3),
-        "requests_per_s": round(len(done) / duration, 1) if duration else None,
-        "duplicates_per_s": round(len(by_outcome["200 duplicate"]) / duration, 1) if duration else None,
-        "latency_ms": {"all": summarize_ms([a.latency_s for a in done]),
+        "name": name, "tool": TOOL, "deliveries": len(answers.answers), "answered": sent["sent"],
+        "answers": sent["outcomes"], "duration_s": sent["duration_s"], "requests_per_s": sent["rate_per_s"],
+        "duplicates_per_s": round(len(by_outcome["200 duplicate"]) / answers.duration, 1) if answers.duration else None,
+        "latency_ms": {"all": sent["client_latency_ms"],
                        "first delivery (accepted)": summarize_ms(by_outcome["200 accepted"]),
                        "duplicate": summarize_ms(by_outcome["200 duplicate"])},
-        "generator_cpu_pct_of_one_core": round(100 * answers.cpu_seconds / duration, 1) if duration else None,
+        "generator_cpu_pct_of_one_core": sent["generator_cpu_pct_of_one_core"],
     }
 
 

@@ -1,9 +1,9 @@
 """End-to-end benchmark: N paid events for N registered orders, receiver → dispatcher → workers.
 
-    python -m bench.e2e [--mode stack|up] [--events 10000] [--concurrency 32] [--rate R] [--json]
+    python -m bench.e2e [--mode stack] [--events 10000] [--concurrency 32] [--rate R] [--json]
 
-Before the clock: the target runs (``--mode stack``: separate processes on the
-machine's Postgres and RabbitMQ; ``--mode up``: ``payhooks up``), the orders
+Before the clock: the target runs (separate processes on the machine's
+Postgres and RabbitMQ, a fake ProcessOut API), the orders (all five providers)
 are inserted, one warm-up event per provider has gone all the way through, and
 every request is built and signed. The clock starts at the first POST. Figures:
 the send rate, the time until every event is final (succeeded/ignored/dead),
@@ -27,7 +27,7 @@ from bench.cpu import CpuSampler
 from bench.e2e_report import collect, problems_in, render
 from bench.summary import parser, run_bench, scalar
 from bench.table_stats import TableStats
-from bench.targets import ServiceOptions, Target, stack_target, up_target, wait_final
+from bench.targets import ALL_SERVICES, ServiceOptions, Target, service_target, wait_final
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
 from testkit.fakes import start_simulator
 from testkit.load import SendResult, Signer, send_all
@@ -39,36 +39,22 @@ PRESIGN_LIMIT_SECONDS = 120.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parsed = parser("e2e", __doc__, broker="stack: RabbitMQ")
-    parsed.add_argument("--mode", choices=("stack", "up"), default="stack")
+    parsed.add_argument("--mode", choices=("stack",), default="stack")
     parsed.add_argument("--events", type=int, default=10_000, help="events (and orders) [10000]")
     parsed.add_argument("--concurrency", type=int, default=32, help="requests in flight [32]")
     parsed.add_argument("--rate", type=float, default=None, help="offer R events/s instead of max speed")
     parsed.add_argument("--timeout", type=float, default=300.0,
                         help="seconds from the first POST until every event must be final [300]")
-    parsed.add_argument("--providers", default=None,
-                        help="comma-separated mix [stack: all five; up: all but processout]")
     parsed.add_argument("--worker-args", default="",
-                        help='stack: extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
-    parsed.add_argument("--serve-args", default="", help='stack: extra `payhooks serve` args, e.g. "--workers 3"')
+                        help='extra `payhooks worker` args, e.g. "--pool threads --concurrency 8"')
+    parsed.add_argument("--serve-args", default="", help='extra `payhooks serve` args, e.g. "--workers 3"')
     parsed.add_argument("--code", default=None, metavar="BIN_DIR",
-                        help="stack: run payhooks from this virtualenv bin directory (another checkout, e.g. "
+                        help="run payhooks from this virtualenv bin directory (another checkout, e.g. "
                              "the baseline), measured by this bench")
     args = parsed.parse_args(argv)
-    args.providers = _providers(parsed, args)
     if args.events < 1 or args.concurrency < 1 or (args.rate is not None and args.rate <= 0):
         parsed.error("--events, --concurrency and --rate must be positive")
     return args
-
-
-def _providers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
-    default = ALL_PROVIDERS if args.mode == "stack" else tuple(p for p in ALL_PROVIDERS if p != "processout")
-    chosen = tuple(p.strip() for p in args.providers.split(",") if p.strip()) if args.providers else default
-    unknown = [p for p in chosen if p not in ALL_PROVIDERS]
-    if unknown or not chosen:
-        parser.error(f"--providers: choose from {', '.join(ALL_PROVIDERS)}")
-    if args.mode == "up" and "processout" in chosen:
-        parser.error("processout needs PAYHOOKS_PROCESSOUT_* settings; --mode up runs with none")
-    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,29 +69,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
     run_id = secrets.token_hex(3)
-    workload = build_workload(args.events, args.providers, run_id=run_id)
-    warmup = build_workload(len(args.providers), args.providers, run_id=f"{run_id}w", seed=2)
-    with _target(args, processes, workdir, workload, warmup) as target:
+    workload = build_workload(args.events, ALL_PROVIDERS, run_id=run_id)
+    warmup = build_workload(len(ALL_PROVIDERS), ALL_PROVIDERS, run_id=f"{run_id}w", seed=2)
+    events = {**warmup.processout_events, **workload.processout_events}
+    fake = start_simulator(processes, events, workdir=workdir)
+    log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
+    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url, services=ALL_SERVICES,
+                             mode="stack", quiet=False, worker_args=tuple(shlex.split(args.worker_args)),
+                             serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
+    with service_target(options, processes=processes, workdir=workdir) as target:
         figures = _measure(args, target, workload, warmup)
     figures["teardown"] = target.teardown
     figures["problems"] = problems_in(figures)
     figures["ok"] = not figures["problems"]
     return figures
-
-
-def _target(args: argparse.Namespace, processes: ProcessSet, workdir: Path, workload: Workload,
-            warmup: Workload):
-    if args.mode == "up":
-        return up_target(processes=processes, workdir=workdir)
-    fake = None
-    if "processout" in args.providers:
-        events = {**warmup.processout_events, **workload.processout_events}
-        fake = start_simulator(processes, events, workdir=workdir)
-        log(f"fake ProcessOut API on {fake.url} with {len(events)} events")
-    options = ServiceOptions(server_url=args.server_url, broker_url=args.broker_url,
-                           worker_args=tuple(shlex.split(args.worker_args)),
-                             serve_args=tuple(shlex.split(args.serve_args)), processout=fake)
-    return stack_target(options, processes=processes, workdir=workdir)
 
 
 def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmup: Workload) -> dict[str, Any]:

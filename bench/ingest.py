@@ -115,12 +115,18 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, rates: 
         signer = Signer(target.secrets)
         warm_up(target, signer)
         run_id = secrets.token_hex(3) if wait is None else f"cmp{os.getpid()}{int(time.time()) % 100000}"
-        plan: list[Callable[[], phases.Phase]] = [
-            partial(_fixed_rate, args, target, signer, rate=rate, run_id=run_id, workdir=workdir, pids=pids)
-            for rate in (args.rates if rates is None else rates)]
+        send = phases.Sender(target.base_url, signer, wrk=args.tool == "wrk", duration_s=args.duration,
+                             connections=args.connections, threads=args.threads, workdir=workdir, pids=pids)
+
+        def fixed_rate(rate: float) -> phases.Phase:
+            count = int(rate * args.duration) if args.events is None else min(args.events, int(rate * args.duration))
+            return send.fixed_rate(phases.events(max(1, count), run_id=f"{run_id}r{rate:g}"), rate)
+
+        plan: list[Callable[[], phases.Phase]] = [partial(fixed_rate, rate)
+                                                  for rate in (args.rates if rates is None else rates)]
         if args.saturation or wait is not None:
-            plan.append(lambda: _healthz(args, target, workdir, pids))
-            plan.append(lambda: _saturation(args, target, signer, workdir, pids, run_id))
+            count = args.events or int(phases.SATURATION_POOL_PER_S * args.duration)
+            plan += [send.healthz, lambda: send.saturation(phases.events(count, run_id=f"{run_id}s"))]
         done = [_counted(engine, phase_fn, sampler) for phase_fn in plan]
     finally:
         sampler.stop()
@@ -170,38 +176,6 @@ def _wait_started(target: Target, timeout: float = 60.0) -> None:
         elif count and time.monotonic() - stable_since > 2.0:
             return
         time.sleep(0.2)
-
-
-def _fixed_rate(args: argparse.Namespace, target: Target, signer: Signer, *, rate: float, run_id: str,
-                workdir: Path, pids: dict[str, int]) -> phases.Phase:
-    count = int(rate * args.duration)
-    if args.events is not None:
-        count = min(args.events, count)
-    requests = phases.events(max(1, count), run_id=f"{run_id}r{rate:g}")
-    if args.tool == "wrk":
-        return phases.wrk_fixed_rate(target.base_url, requests, rate=rate, signer=signer, duration_s=args.duration,
-                                     threads=args.threads, connections=args.connections, workdir=workdir,
-                                     pids=pids)
-    return phases.fixed_rate(target.base_url, requests, rate=rate, signer=signer, concurrency=args.connections)
-
-
-def _healthz(args: argparse.Namespace, target: Target, workdir: Path, pids: dict[str, int]) -> phases.Phase:
-    if args.tool == "wrk":
-        return phases.wrk_healthz(target.base_url, duration_s=args.duration, threads=args.threads,
-                                  connections=args.connections, workdir=workdir, pids=pids)
-    return phases.sender_healthz(target.base_url, duration_s=args.duration, concurrency=args.connections)
-
-
-def _saturation(args: argparse.Namespace, target: Target, signer: Signer, workdir: Path,
-                pids: dict[str, int], run_id: str) -> phases.Phase:
-    count = args.events or int(phases.SATURATION_POOL_PER_S * args.duration)
-    requests = phases.events(count, run_id=f"{run_id}s")
-    if args.tool == "wrk":
-        return phases.wrk_saturation(target.base_url, requests, signer=signer, duration_s=args.duration,
-                                     threads=args.threads, connections=args.connections, workdir=workdir,
-                                     pids=pids)
-    return phases.sender_saturation(target.base_url, requests, signer=signer, concurrency=args.connections,
-                                    duration_s=args.duration)
 
 
 def _counted(engine: Engine, run_phase: Callable[[], phases.Phase], sampler: CpuSampler) -> phases.Phase:

@@ -1,25 +1,22 @@
 """The phases of ``bench.ingest``: each sends its own distinct events and says which tool measured it.
 
-* :func:`fixed_rate`: testkit/load.py in open loop (request *i* due at
-  ``start + i / rate``): Debian's wrk 4.1 has no fixed-rate mode (no wrk2).
-* :func:`saturation`: wrk, closed loop, each pre-signed request sent once
-  (bench/wrk.py); without wrk, testkit/load.py in closed loop.
-* :func:`healthz`: the same tool and concurrency as the saturation phase,
-  ``GET /healthz``: the receiver's bare HTTP rate, the baseline of the ratio.
+* :meth:`Sender.fixed_rate`: wrk paced at the rate; without wrk,
+  testkit/load.py in open loop (request *i* due at ``start + i / rate``).
+* :meth:`Sender.saturation`: wrk, closed loop, each pre-signed request sent
+  once (bench/wrk.py); without wrk, testkit/load.py in closed loop.
+* :meth:`Sender.healthz`: the same tool and concurrency as the saturation
+  phase, ``GET /healthz``: the receiver's bare HTTP rate, the baseline of the ratio.
 
 Every phase signs its requests just before it starts, so Smartpay's, Yoco's
 and ShadhinPay's timestamps are seconds old when they arrive.
 """
 from __future__ import annotations
 
-import http.client
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bench import wrk
 from bench.workload import ALL_PROVIDERS, build_workload
@@ -68,92 +65,107 @@ def events(count: int, *, run_id: str) -> list[WebhookRequest]:
     return build_workload(count, ALL_PROVIDERS, run_id=run_id).requests
 
 
-def fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
-               concurrency: int) -> Phase:
-    return _sender_phase(Phase(name=f"{rate:g}/s", offered_rate=rate, tool=f"testkit/load.py (Python http.client, "
-                                                                           f"open loop at {rate:g}/s, {concurrency} connections)"),
-                         base_url, requests, signer=signer, concurrency=concurrency,
-                         max_seconds=len(requests) / rate + FIXED_RATE_GRACE_SECONDS,
-                         message=f"phase {rate:g}/s: {len(requests)} events")
+@dataclass
+class Sender:
+    """Who sends the phases, and how: wrk (``threads`` threads, its files in ``workdir``, its pid in
+    ``pids`` while it runs) or, with ``wrk`` False, testkit/load.py's threads; ``connections`` either way."""
 
+    base_url: str
+    signer: Signer
+    wrk: bool
+    duration_s: float
+    connections: int
+    threads: int = 2
+    workdir: Path | None = None
+    pids: dict[str, int] = field(default_factory=dict)
 
-def sender_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
-                      duration_s: float) -> Phase:
-    return _sender_phase(Phase(name="saturation", offered_rate=None,
-                               tool=f"testkit/load.py (Python http.client, closed loop, {concurrency} connections)"),
-                         base_url, requests, signer=signer, concurrency=concurrency, max_seconds=duration_s,
-                         message=f"phase saturation (sender): up to {len(requests)} events for {duration_s:g} s")
+    def fixed_rate(self, requests: list[WebhookRequest], rate: float) -> Phase:
+        """wrk paced at ``rate``: evenly spaced sends, latency measured in C (a Python sender's own GIL
+        waits would count as the receiver's latency); without wrk, testkit/load.py in open loop."""
+        if not self.wrk:
+            phase = Phase(name=f"{rate:g}/s", offered_rate=rate, tool=f"testkit/load.py (Python http.client, "
+                          f"open loop at {rate:g}/s, {self.connections} connections)")
+            return self._send(phase, requests, max_seconds=len(requests) / rate + FIXED_RATE_GRACE_SECONDS,
+                              message=f"phase {rate:g}/s: {len(requests)} events")
+        phase = self.saturation(requests, rate=rate)
+        phase.name, phase.offered_rate = f"{rate:g}/s", rate
+        phase.tool = (f"wrk -t{min(self.threads, self.connections)} -c{min(self.connections, len(requests))} "
+                      f"paced at {rate:g}/s (Lua: sends evenly spaced, each pre-signed event once)")
+        phase.generator["achieved_send_rate_per_s"] = round(phase.sent / phase.window_s, 1) if phase.window_s else 0
+        phase.generator["unsent"] = len(requests) - phase.sent
+        phase.generator.pop("note", None)  # its pool is rate × duration: used up is the plan
+        return phase
 
+    def saturation(self, requests: list[WebhookRequest], rate: float | None = None) -> Phase:
+        if not self.wrk:
+            phase = Phase(name="saturation", offered_rate=None,
+                          tool=f"testkit/load.py (Python http.client, closed loop, {self.connections} connections)")
+            return self._send(phase, requests, max_seconds=self.duration_s, message=f"phase saturation (sender): "
+                              f"up to {len(requests)} events for {self.duration_s:g} s")
+        # Never more connections than events: under `--server gunicorn`, a connection that never sends holds
+        # one of the gthread threads for 5 s (its wait for a new connection's first bytes) and delays others.
+        connections = min(self.connections, len(requests))
+        threads = min(self.threads, connections)
+        log(f"phase saturation (wrk): up to {len(requests)} pre-signed events for {self.duration_s:g} s")
+        started = time.monotonic()
+        result = wrk.send_pool(self.base_url, requests, signer=self.signer, name="saturation", threads=threads,
+                               connections=connections, duration_s=self.duration_s, workdir=self.workdir,
+                               on_start=self._running, rate_per_s=rate)
+        self.pids.pop("wrk", None)  # its pid may be reused by another process
+        phase = _from_wrk("saturation", result, started=started)
+        phase.tool = f"wrk -t{threads} -c{connections} (closed loop; Lua sends each pre-signed event once)"
+        if result.pool_used_up:
+            phase.generator["note"] = "used up its pre-signed pool before the deadline: raise --events"
+        if result.filler:
+            phase.generator["filler_healthz_requests"] = result.filler
+        return phase
 
-def _sender_phase(phase: Phase, base_url: str, requests: list[WebhookRequest], *, signer: Signer, concurrency: int,
-                  max_seconds: float, message: str) -> Phase:
-    """testkit/load.py at ``phase.offered_rate`` (None: closed loop), signed just before it starts."""
-    signer.sign_all(requests)
-    log(message)
-    phase.started = time.monotonic()
-    result = send_all(base_url, requests, concurrency=concurrency, rate=phase.offered_rate, max_seconds=max_seconds)
-    phase.ended = time.monotonic()
-    figures = result.figures()
-    phase.sent, phase.accepted, phase.answers = result.sent, result.accepted, dict(result.outcomes)
-    phase.window_s = result.duration
-    phase.latency_ms = figures["client_latency_ms"]
-    phase.generator = {"cpu_pct_of_one_core": figures["generator_cpu_pct_of_one_core"],
-                       "max_lateness_s": figures["max_lateness_s"],
-                       "achieved_send_rate_per_s": figures["rate_per_s"],
-                       "unsent": len(requests) - result.sent}
-    return phase
+    def healthz(self) -> Phase:
+        if not self.wrk:
+            return self._python_healthz()
+        log(f"phase healthz (wrk): GET /healthz for {self.duration_s:g} s")
+        started = time.monotonic()
+        result = wrk.run_get(f"{self.base_url}/healthz", duration_s=self.duration_s, threads=self.threads,
+                             connections=self.connections, workdir=self.workdir, on_start=self._running)
+        self.pids.pop("wrk", None)
+        phase = _from_wrk("healthz", result, started=started)
+        phase.tool = f"wrk -t{self.threads} -c{self.connections} (closed loop, GET /healthz)"
+        phase.accepted = phase.answers.get("200", 0)
+        return phase
 
+    def _running(self, pid: int) -> None:
+        self.pids["wrk"] = pid
 
-def wrk_fixed_rate(base_url: str, requests: list[WebhookRequest], *, rate: float, signer: Signer,
-                   duration_s: float, threads: int, connections: int, workdir: Path,
-                   pids: dict[str, int]) -> Phase:
-    """wrk paced at ``rate``: evenly spaced sends, latency measured in C (a Python sender's own GIL
-    waits would count as the receiver's latency)."""
-    phase = wrk_saturation(base_url, requests, signer=signer, duration_s=duration_s, threads=threads,
-                           connections=connections, workdir=workdir, pids=pids, rate=rate)
-    phase.name, phase.offered_rate = f"{rate:g}/s", rate
-    phase.tool = (f"wrk -t{min(threads, connections)} -c{min(connections, len(requests))} paced at {rate:g}/s "
-                  "(Lua: sends evenly spaced, each pre-signed event once)")
-    phase.generator["achieved_send_rate_per_s"] = round(phase.sent / phase.window_s, 1) if phase.window_s else 0
-    phase.generator["unsent"] = len(requests) - phase.sent
-    phase.generator.pop("note", None)  # its pool is rate × duration: used up is the plan
-    return phase
+    def _send(self, phase: Phase, requests: list[WebhookRequest], *, max_seconds: float, message: str) -> Phase:
+        """testkit/load.py at ``phase.offered_rate`` (None: closed loop), signed just before it starts."""
+        self.signer.sign_all(requests)
+        log(message)
+        phase.started = time.monotonic()
+        result = send_all(self.base_url, requests, concurrency=self.connections, rate=phase.offered_rate,
+                          max_seconds=max_seconds)
+        phase.ended = time.monotonic()
+        figures = result.figures()
+        phase.sent, phase.accepted, phase.answers = result.sent, result.accepted, dict(result.outcomes)
+        phase.window_s = result.duration
+        phase.latency_ms = figures["client_latency_ms"]
+        phase.generator = {"cpu_pct_of_one_core": figures["generator_cpu_pct_of_one_core"],
+                           "max_lateness_s": figures["max_lateness_s"],
+                           "achieved_send_rate_per_s": figures["rate_per_s"],
+                           "unsent": len(requests) - result.sent}
+        return phase
 
-
-def wrk_saturation(base_url: str, requests: list[WebhookRequest], *, signer: Signer, duration_s: float,
-                   threads: int, connections: int, workdir: Path, pids: dict[str, int],
-                   rate: float | None = None) -> Phase:
-    # Never more connections than events: under `--server gunicorn`, a connection that never sends holds
-    # one of the gthread threads for 5 s (its wait for a new connection's first bytes) and delays others.
-    connections = min(connections, len(requests))
-    threads = min(threads, connections)
-    log(f"phase saturation (wrk): up to {len(requests)} pre-signed events for {duration_s:g} s")
-    started = time.monotonic()
-    result = wrk.send_pool(base_url, requests, signer=signer, name="saturation", threads=threads,
-                           connections=connections, duration_s=duration_s, workdir=workdir,
-                           on_start=lambda pid: pids.__setitem__("wrk", pid), rate_per_s=rate)
-    pids.pop("wrk", None)  # its pid may be reused by another process
-    phase = _from_wrk("saturation", result, started=started)
-    phase.tool = f"wrk -t{threads} -c{connections} (closed loop; Lua sends each pre-signed event once)"
-    if result.pool_used_up:
-        phase.generator["note"] = "used up its pre-signed pool before the deadline: raise --events"
-    if result.filler:
-        phase.generator["filler_healthz_requests"] = result.filler
-    return phase
-
-
-def wrk_healthz(base_url: str, *, duration_s: float, threads: int, connections: int, workdir: Path,
-                pids: dict[str, int]) -> Phase:
-    log(f"phase healthz (wrk): GET /healthz for {duration_s:g} s")
-    started = time.monotonic()
-    result = wrk.run_get(f"{base_url}/healthz", duration_s=duration_s, threads=threads,
-                         connections=connections, workdir=workdir,
-                         on_start=lambda pid: pids.__setitem__("wrk", pid))
-    pids.pop("wrk", None)
-    phase = _from_wrk("healthz", result, started=started)
-    phase.tool = f"wrk -t{threads} -c{connections} (closed loop, GET /healthz)"
-    phase.accepted = phase.answers.get("200", 0)
-    return phase
+    def _python_healthz(self) -> Phase:
+        """GET /healthz in closed loop from testkit/load.py's threads (used when wrk is not installed)."""
+        log(f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
+        healthz = [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s)  # never used up
+        result = send_all(self.base_url, healthz, concurrency=self.connections, max_seconds=self.duration_s)
+        answers = {("200" if label == "200 ok" else label): n for label, n in result.outcomes.items()}
+        return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {self.connections} "
+                     "connections, GET /healthz)", offered_rate=None, sent=result.sent,
+                     accepted=answers.get("200", 0), answers=answers, window_s=result.duration,
+                     latency_ms=summarize_ms(result.latencies),
+                     generator={"cpu_pct_of_one_core": result.figures()["generator_cpu_pct_of_one_core"]},
+                     started=result.started, ended=result.started + result.duration)
 
 
 def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
@@ -177,48 +189,3 @@ def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
     # wrk's CPU over the sending window (its idle tail costs nothing)
     phase.generator = {"cpu_pct_of_one_core": round(100 * result.wrk_cpu_seconds / max(result.window_s, 0.001), 1)}
     return phase
-
-
-def sender_healthz(base_url: str, *, duration_s: float, concurrency: int) -> Phase:
-    """GET /healthz in closed loop from Python threads (used when wrk is not installed)."""
-    log(f"phase healthz (Python): GET /healthz for {duration_s:g} s")
-    parts = urlsplit(base_url)
-    latencies: list[float] = []
-    answers: Counter[str] = Counter()
-    lock = threading.Lock()
-    deadline = time.monotonic() + duration_s
-
-    def loop() -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
-        mine: list[float] = []
-        labels: Counter[str] = Counter()
-        try:
-            while time.monotonic() < deadline:
-                began = time.perf_counter()
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                response.read()
-                mine.append(time.perf_counter() - began)
-                labels[str(response.status)] += 1
-        except (OSError, http.client.HTTPException) as exc:
-            labels[f"error {type(exc).__name__}"] += 1
-        finally:
-            conn.close()
-            with lock:
-                latencies.extend(mine)
-                answers.update(labels)
-
-    started, cpu_before = time.monotonic(), time.process_time()
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=duration_s + 30)
-    ended = time.monotonic()
-    return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {concurrency} connections, "
-                 "GET /healthz)", offered_rate=None, sent=sum(answers.values()), accepted=answers.get("200", 0),
-                 answers=dict(answers), window_s=ended - started,
-                 latency_ms=summarize_ms(latencies),
-                 generator={"cpu_pct_of_one_core": round(100 * (time.process_time() - cpu_before) /
-                                                         (ended - started), 1)},
-                 started=started, ended=ended)

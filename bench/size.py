@@ -71,13 +71,12 @@ def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workd
                   ) -> dict[str, Any]:
     """wrk, closed loop (``workdir``), or a fixed rate (open loop, no ``workdir``): the p99 a provider sees
     while something else runs."""
+    send = phases.Sender(target.base_url, Signer(target.secrets), wrk=workdir is not None, duration_s=args.duration,
+                         connections=16 if workdir is None else args.connections, threads=args.threads, workdir=workdir)
     if workdir is None:
-        phase = phases.fixed_rate(target.base_url, phases.events(int(args.steady_rate * args.duration), run_id=label),
-                                  rate=args.steady_rate, signer=Signer(target.secrets), concurrency=16)
+        phase = send.fixed_rate(phases.events(int(args.steady_rate * args.duration), run_id=label), args.steady_rate)
     else:
-        pool = phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label)
-        phase = phases.wrk_saturation(target.base_url, pool, signer=Signer(target.secrets), duration_s=args.duration,
-                                      threads=args.threads, connections=args.connections, workdir=workdir, pids={})
+        phase = send.saturation(phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label))
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
 
@@ -206,22 +205,20 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
         figures["ingest"] = {name: {"rounds": r, "median_accepted_per_s": statistics.median(
             x["accepted_per_s"] for x in r), "median_p99_ms": statistics.median(x["p99_ms"] or 0 for x in r)}
             for name, r in rounds.items()}
-        some_empty_id = scalar(empty.engine(), "SELECT max(id) FROM webhook_events")
-        figures["operator_s"] = {"filled": _operator(big, event_id=args.rows // 2 or 1),
-                                 "empty": _operator(empty, event_id=some_empty_id or 1)}
-        figures["query_s"] = {"filled": size_data.query_seconds(engine, event_id=args.rows // 2 or 1),
-                              "empty": size_data.query_seconds(empty.engine(), event_id=some_empty_id or 1)}
+        ids = {"filled": args.rows // 2 or 1, "empty": scalar(empty.engine(), "SELECT max(id) FROM webhook_events")
+               or 1}
+        both = targets_by_name.items()
+        figures["operator_s"] = {n: _operator(t, event_id=ids[n]) for n, t in both}
+        figures["query_s"] = {n: size_data.query_seconds(t.engine(), event_id=ids[n]) for n, t in both}
         log(f"operator commands: {figures['operator_s']}")
         for target in (big, empty):  # nothing due: the dispatcher is idle
             with target.engine().begin() as conn:
                 conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now(), "
                                   "next_attempt_at = NULL WHERE status = 'pending' AND next_attempt_at IS NOT NULL"))
-        figures["idle_dispatcher"] = {"filled": _idle_dispatcher(big, args=args, processes=processes),
-                                      "empty": _idle_dispatcher(empty, args=args, processes=processes)}
-        if args.idle_baseline_tree:  # the same phase, same databases, with the other tree's dispatcher
-            figures["idle_dispatcher_baseline"] = {
-                "filled": _idle_dispatcher(big, args=args, processes=processes, tree=args.idle_baseline_tree),
-                "empty": _idle_dispatcher(empty, args=args, processes=processes, tree=args.idle_baseline_tree)}
+        idle = {"idle_dispatcher": None, **({"idle_dispatcher_baseline": args.idle_baseline_tree}
+                                            if args.idle_baseline_tree else {})}
+        for key, tree in idle.items():  # the baseline: the same phase, same databases, the other tree's dispatcher
+            figures[key] = {n: _idle_dispatcher(t, args=args, processes=processes, tree=tree) for n, t in both}
         log(f"idle dispatcher: {figures['idle_dispatcher']}")
         if args.plans:
             figures["plans"] = size_data.plans(engine, event_id=args.rows // 2 or 1)

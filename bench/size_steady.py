@@ -33,15 +33,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from bench import size_data
-from bench.summary import TargetCheck, machine, mb, parser, run_bench, target_lines, verdict
-from bench.targets import _run_upgrade, drop, fresh_database
+from bench.summary import BROKER_URL, TargetCheck, machine, mb, parser, run_bench, target_lines, verdict
+from bench.targets import ServiceOptions, service_target
 from models import counts
-from models.db import normalise_url
 from models.settings import Settings
-from testkit.processes import ProcessSet, env_without_payhooks, log
+from testkit.processes import ProcessSet, log
 from workers.housekeeping import Housekeeper
 
 PRUNED_TABLES = ("webhook_events", "event_attempts", "deliveries", "delivery_attempts")
@@ -92,14 +91,12 @@ def _cycle(engine: Engine, keeper: Housekeeper, *, number: int, start, args: arg
 def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"machine": machine(), "retention_days": args.retention_days, "cycles": args.cycles,
                                "rows_per_day": args.rows_per_day, "vacuum": args.vacuum, "problems": []}
-    database, url = fresh_database(args.server_url)
-    engine = None
-    try:
-        _run_upgrade(env_without_payhooks(PAYHOOKS_DATABASE_URL=url), workdir)
-        engine = create_engine(normalise_url(url), pool_size=2)
+    with service_target(ServiceOptions(args.server_url, BROKER_URL, services=()), processes=processes,
+                        workdir=workdir) as database:
+        engine = database.engine()
         archive_dir = workdir / "archive"
-        settings = Settings(database_url=url, retention_days=args.retention_days, archive_dir=str(archive_dir),
-                            _env_file=None)
+        settings = Settings(database_url=database.database_url, retention_days=args.retention_days,
+                            archive_dir=str(archive_dir), _env_file=None)
         keeper = Housekeeper(settings=settings, engine=engine, stop_event=threading.Event())
         with engine.connect() as conn:  # simulated days end before the real now: nothing lies in the future
             start = conn.execute(text("SELECT date_trunc('day', now()) - make_interval(days => :d)"),
@@ -114,10 +111,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
             figures["autovacuum_runs"] = dict(conn.execute(text(
                 "SELECT relname, autovacuum_count FROM pg_stat_user_tables WHERE relname = ANY(:t)"),
                 {"t": list(PRUNED_TABLES)}).all())
-    finally:
-        if engine is not None:
-            engine.dispose()
-        drop(args.server_url, database)
+        engine.dispose()
     removed = sum(c["removed"] for c in series)
     for c in series:
         expected_days = min(c["cycle"], args.retention_days)

@@ -1,26 +1,20 @@
 """A running payhooks to benchmark, as a context manager that cleans everything up.
 
-* :func:`service_target`: a fresh ``payhooks_bench_<random>`` database on a
-  Postgres server, ``payhooks db upgrade``, then the chosen services
-  (``serve``, ``dispatcher``, ``worker``) as separate processes
-  (:class:`testkit.services.Services`) with a queue of their own and
-  settings of the benchmark's own: the ingest and duplicate benchmarks want
-  the receiver alone (so nothing else competes for the CPU), the retry
-  benchmark a short retry schedule. The metrics ports are off unless ``env``
-  sets them. On exit: every process stopped, the database dropped, the queue
-  deleted.
-* :func:`stack_target`: the same with all three services and their defaults
-  (bench.e2e's ``--mode stack``).
-* :func:`up_target`: ``payhooks up`` in a temporary directory with no
-  PAYHOOKS_* variable (embedded Postgres, kombu's SQLAlchemy broker). Its
-  secrets and database URL are read from ``.payhooks/``. On exit: SIGINT, and
-  a check that it exited 0 and left no process behind.
+:func:`service_target`: a fresh ``payhooks_bench_<random>`` database on a
+Postgres server, ``payhooks db upgrade``, then the chosen services (``serve``,
+``dispatcher``, ``worker``; none for bench.size_steady) as separate processes
+(:class:`testkit.services.Services`) with a queue of their own and settings
+of the benchmark's own: the ingest and duplicate benchmarks want the receiver
+alone (so nothing else competes for the CPU), the retry benchmark a short
+retry schedule. The metrics ports are off unless ``env`` sets them.
+bench.e2e takes all three services with their defaults (``mode="stack"``,
+not ``quiet``). On exit: every process stopped, the database dropped, the queue
+deleted.
 """
 from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -34,33 +28,17 @@ import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.cpu import pids_named, postgres_of_database, postmaster_of
+from bench.cpu import pids_named, postgres_of_database
 from cli import devsecrets
-from models.datadir import read_env_file
 from models.db import normalise_url
 from testkit.fakes import Simulator
+from testkit.load import signing_secrets
 from testkit.postgres import create_database, drop_database
-from testkit.processes import (
-    ProcessSet,
-    env_without_payhooks,
-    free_port,
-    group_members,
-    log,
-    payhooks_command,
-    wait_http_ok,
-    worker_command,
-)
+from testkit.processes import ProcessSet, env_without_payhooks, free_port, log, payhooks_command, worker_command
 from testkit.services import Services, delete_queue
 
 ALL_SERVICES = ("serve", "dispatcher", "worker")
 QUIET_METRICS = {"PAYHOOKS_DISPATCHER_METRICS_PORT": "0", "PAYHOOKS_WORKER_METRICS_PORT": "0"}
-SECRET_VARIABLES = {
-    "smartpay": "PAYHOOKS_SMARTPAY_SECRETS",
-    "senfenico": "PAYHOOKS_SENFENICO_SECRETS",
-    "yoco": "PAYHOOKS_YOCO_SECRETS",
-    "shadhinpay": "PAYHOOKS_SHADHINPAY_SECRETS",
-    "processout": "PAYHOOKS_PROCESSOUT_BASIC_AUTH",
-}
 
 
 @dataclass
@@ -74,7 +52,7 @@ class Target:
     workdir: Path
     postmaster_pid: int | None = None
     teardown: dict[str, object] = field(default_factory=dict)
-    """What stopping found (exit codes, leftovers), filled in on exit."""
+    """What stopping found (exit codes), filled in on exit."""
 
     def engine(self) -> Engine:
         return create_engine(normalise_url(self.database_url), pool_size=2, max_overflow=2)
@@ -83,13 +61,10 @@ class Target:
         """Groups for :class:`bench.cpu.CpuSampler`: each service, Postgres, RabbitMQ, the bench."""
         roots: dict[str, list[int]] = {"bench": [os.getpid()]}
         for name, process in self.processes.processes.items():
-            if name == "up":
-                roots.update(_up_children(process.pid))
-            else:
-                roots.setdefault("receiver" if name == "serve" else name, []).append(process.pid)
+            roots.setdefault("receiver" if name == "serve" else name, []).append(process.pid)
         if self.postmaster_pid:  # this run's backends and the shared processes, not other databases'
             roots["postgres"] = postgres_of_database(self.postmaster_pid, make_url(self.database_url).database)
-        rabbit = pids_named("beam.smp") if self.mode == "stack" else []  # `up` uses no RabbitMQ
+        rabbit = pids_named("beam.smp") if self.mode == "stack" else []
         if rabbit:
             roots["rabbitmq"] = rabbit
         return roots
@@ -97,18 +72,16 @@ class Target:
     def died(self) -> list[str]:
         return self.processes.exited()
 
-
-def _up_children(up_pid: int) -> dict[str, list[int]]:
-    """`payhooks up` and its three children, grouped by the command each runs."""
-    groups: dict[str, list[int]] = {"up": [up_pid]}
-    try:
-        for child in psutil.Process(up_pid).children():
-            words = child.cmdline()
-            name = next((w for w in ALL_SERVICES if w in words), "up")
-            groups.setdefault("receiver" if name == "serve" else name, []).append(child.pid)
-    except psutil.Error:
-        pass
-    return groups
+    def find_postmaster(self) -> int | None:
+        """The pid of the Postgres server holding the target's database (the parent of our backend)."""
+        engine = self.engine()
+        try:
+            with engine.connect() as conn:
+                return psutil.Process(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()).ppid()
+        except psutil.Error:
+            return None
+        finally:
+            engine.dispose()
 
 
 def wait_final(engine: Engine, target: Target, *, started: float, timeout: float, expect: int, min_id: int = 0,
@@ -133,19 +106,6 @@ def wait_final(engine: Engine, target: Target, *, started: float, timeout: float
             "seconds_after_first_post": round(time.monotonic() - started, digits)}
 
 
-def find_postmaster(target: Target) -> int | None:
-    """The pid of the Postgres server holding the target's database (for CPU figures)."""
-    engine = target.engine()
-    try:
-        with engine.connect() as conn:
-            return postmaster_of(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-    finally:
-        engine.dispose()
-
-
-# --- separate services -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ServiceOptions:
     server_url: str
@@ -165,44 +125,31 @@ class ServiceOptions:
     """Metrics ports off and each service's Prometheus files in the workdir; False: the services' defaults."""
 
 
-def fresh_database(server_url: str) -> tuple[str, str]:
-    """A new database on the server: (its name, its URL)."""
-    database, url = create_database(server_url, prefix="payhooks_bench")
-    log(f"created database {database}")
-    return database, url
-
-
-def drop(server_url: str, database: str) -> None:
-    error = drop_database(server_url, database)
-    log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
-
-
 @contextmanager
 def service_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
     unknown = set(options.services) - set(ALL_SERVICES)
     if unknown:
         raise ValueError(f"unknown services {sorted(unknown)}; choose from {ALL_SERVICES}")
-    database, database_url = fresh_database(options.server_url)
+    database, database_url = create_database(options.server_url, prefix="payhooks_bench")
+    log(f"created database {database}")
     queue = f"payhooks-bench-{secrets.token_hex(4)}"
     target = Target(mode=options.mode, base_url=f"http://127.0.0.1:{free_port()}", database_url=database_url,
                     secrets={}, processes=processes, workdir=workdir)
     try:
         env = {**_env(target, options, queue), **(QUIET_METRICS if options.quiet else {}), **options.env}
-        _run_upgrade(env, workdir)
+        done = subprocess.run([*payhooks_command(), "db", "upgrade"], env=env, cwd=workdir, capture_output=True,
+                              text=True, timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"payhooks db upgrade failed:\n{done.stdout}{done.stderr}")
         _start(target, options, env)
-        target.postmaster_pid = find_postmaster(target)
+        target.postmaster_pid = target.find_postmaster()
         yield target
     finally:
         target.teardown["exit_codes"] = processes.stop([n for n in ALL_SERVICES if n in processes.processes])
-        drop(options.server_url, database)
+        error = drop_database(options.server_url, database)
+        log(f"could not drop database {database}: {error}" if error else f"dropped database {database}")
         if {"dispatcher", "worker"} & set(options.services):
             delete_queue(options.broker_url, queue, report=log)
-
-
-def stack_target(options: ServiceOptions, *, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
-    """All three services with their defaults (metrics ports included)."""
-    return service_target(replace(options, services=ALL_SERVICES, mode="stack", quiet=False),
-                          processes=processes, workdir=workdir)
 
 
 def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
@@ -213,94 +160,26 @@ def _env(target: Target, options: ServiceOptions, queue: str) -> dict[str, str]:
     )
     if options.processout is not None:
         env.update(options.processout.env())
-    target.secrets = {provider: env[variable] for provider, variable in SECRET_VARIABLES.items()}
+    target.secrets = signing_secrets(env)
     return env
 
 
-def _run_upgrade(env: dict[str, str], workdir: Path) -> None:
-    done = subprocess.run([*payhooks_command(), "db", "upgrade"], env=env, cwd=workdir,
-                          capture_output=True, text=True, timeout=180)
-    if done.returncode != 0:
-        raise RuntimeError(f"payhooks db upgrade failed:\n{done.stdout}{done.stderr}")
-
-
 def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None:
-    """The chosen services; quiet: each one's Prometheus files in the run's workdir (removed with it), not /tmp."""
+    """The chosen services, the receiver ready first; quiet: each one's Prometheus files in the run's
+    workdir (removed with it), not /tmp."""
     services = Services(env=env, workdir=target.workdir, processes=target.processes, metrics=options.quiet)
-    for name in (n for n in ALL_SERVICES if n in options.services):
-        if name == "serve":
-            source = options.serve_source  # another tree: its packages first on the path, ahead of our install
-            serve = [sys.executable, "-m", _cli_module(source)] if source else payhooks_command()
-            services.start(name, argv=[*serve, "serve", "--bind", target.base_url.removeprefix("http://"),
-                                       *options.serve_args], env={"PYTHONPATH": str(source)} if source else None)
-        elif name == "dispatcher":
-            services.start(name, "dispatcher")
-        else:
-            services.start(name, argv=[*worker_command(), *options.worker_args])
+    source = options.serve_source  # another tree: its packages first on the path, ahead of our install
     if "serve" in options.services:
-        took = wait_http_ok(f"{target.base_url}/readyz", timeout=90, alive=target.died)
+        serve = replace(services, command=[sys.executable, "-m", _cli_module(source)],
+                        env={**env, "PYTHONPATH": str(source)}) if source else services
+        took = serve.start_serve(target.base_url, *options.serve_args, timeout=90)
         log(f"receiver ready on {target.base_url} after {took:.1f} s")
+    if "dispatcher" in options.services:
+        services.start_dispatcher()
+    if "worker" in options.services:
+        services.start("worker", argv=[*worker_command(), *options.worker_args])
 
 
 def _cli_module(source: Path) -> str:
     """How another tree's command line is run: ``cli`` since issue 12, ``workers.cli`` before."""
     return "cli" if (source / "cli" / "main.py").exists() else "workers.cli"
-
-
-# --- payhooks up -------------------------------------------------------------------------------
-
-
-@contextmanager
-def up_target(*, processes: ProcessSet, workdir: Path) -> Iterator[Target]:
-    base_url = f"http://127.0.0.1:{free_port()}"
-    processes.start("up", [*payhooks_command(), "up", "--bind", base_url.removeprefix("http://")],
-                    env=env_without_payhooks(), cwd=workdir)
-    target = Target(mode="up", base_url=base_url, database_url="", secrets={}, processes=processes,
-                    workdir=workdir)
-    try:
-        took = wait_http_ok(f"{base_url}/readyz", timeout=180, alive=target.died)
-        log(f"payhooks up ready on {base_url} after {took:.1f} s")
-        _read_up_files(target)
-        target.postmaster_pid = find_postmaster(target)
-        yield target
-    finally:
-        target.teardown.update(_stop_up(processes, target.postmaster_pid))
-
-
-def _read_up_files(target: Target) -> None:
-    data_dir = target.workdir / ".payhooks"
-    generated = read_env_file(data_dir / "secrets.env")
-    target.database_url = read_env_file(data_dir / "runtime.env")["PAYHOOKS_DATABASE_URL"]
-    target.secrets = {provider: generated[variable] for provider, variable in SECRET_VARIABLES.items()
-                      if variable in generated}
-
-
-def _stop_up(processes: ProcessSet, postmaster_pid: int | None) -> dict[str, object]:
-    """SIGINT to `payhooks up` alone (it stops its children), then check nothing is left."""
-    up = processes.processes.get("up")
-    if up is None:
-        return {}
-    if up.poll() is None:
-        up.send_signal(signal.SIGINT)
-    try:
-        code: int | None = up.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        code = None
-    deadline = time.monotonic() + 15
-    while (group_members(up.pid) or _alive(postmaster_pid)) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    leftovers = group_members(up.pid) + ([postmaster_pid] if _alive(postmaster_pid) else [])
-    log(f"payhooks up exited with {code}; leftover processes: {leftovers or 'none'}")
-    processes.stop(["up"], sig=signal.SIGKILL, timeout=10)  # only acts on what is still there
-    if postmaster_pid and _alive(postmaster_pid):  # the embedded Postgres `up` started: fast shutdown
-        os.kill(postmaster_pid, signal.SIGINT)
-    return {"up_exit_code": code, "leftover_pids": leftovers}
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

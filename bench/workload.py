@@ -15,34 +15,19 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bench.faults.plan import TYPES, Order
 from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
 from testkit.load import WebhookRequest
 
-PAID_EVENT_TYPE: dict[str, str] = {
-    "smartpay": "order.authorized",
-    "senfenico": "checkout.success",
-    "yoco": "payment.succeeded",
-    "shadhinpay": "payment.completed",
-    "processout": "transaction.captured",
-}
+PAID_EVENT_TYPE = {provider: types["success"] for provider, types in TYPES.items()}
 ALL_PROVIDERS = ("smartpay", "senfenico", "yoco", "shadhinpay", "processout")
-
-
-@dataclass(frozen=True)
-class OrderSpec:
-    reference: str
-    provider: str
-    payment_ref: str
-    amount: int
-    currency: str
-    email: str = "buyer@example.com"
 
 
 @dataclass
 class Workload:
     prefix: str
     """Every order reference starts with it (``BENCH-<run>-``)."""
-    orders: list[OrderSpec] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
     requests: list[WebhookRequest] = field(default_factory=list)
     processout_events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -56,17 +41,15 @@ def build_workload(count: int, providers: tuple[str, ...], *, run_id: str, seed:
     workload = Workload(prefix=f"BENCH-{run_id}-")
     for index in range(count):
         provider = providers[index % len(providers)]
-        order = OrderSpec(
-            reference=f"{workload.prefix}{index:06d}", provider=provider,
-            payment_ref=f"{provider[:2]}_{run_id}_{index:06d}",
-            amount=rng.randint(100, 99_999), currency=DEFAULT_CURRENCY[provider],
-        )
+        order = Order(reference=f"{workload.prefix}{index:06d}", provider=provider,
+                      payment_ref=f"{provider[:2]}_{run_id}_{index:06d}", amount=rng.randint(100, 99_999),
+                      currency=DEFAULT_CURRENCY[provider], email="buyer@example.com", phone=None, story="pay")
         workload.orders.append(order)
         workload.requests.append(_paid_event(order, workload, event_id=f"ev_{run_id}_{index:06d}"))
     return workload
 
 
-def _paid_event(order: OrderSpec, workload: Workload, *, event_id: str) -> WebhookRequest:
+def _paid_event(order: Order, workload: Workload, *, event_id: str) -> WebhookRequest:
     event_type = PAID_EVENT_TYPE[order.provider]
     body = sample_body(order.provider, event_type, order_ref=order.payment_ref, amount_minor=order.amount,
                        currency=order.currency, event_id=event_id)
@@ -78,7 +61,7 @@ def _paid_event(order: OrderSpec, workload: Workload, *, event_id: str) -> Webho
     return WebhookRequest(provider=order.provider, body=body)
 
 
-def insert_orders(engine: Engine, orders: list[OrderSpec]) -> None:
+def insert_orders(engine: Engine, orders: list[Order]) -> None:
     """Register the orders in one transaction (one multi-row INSERT per batch)."""
     rows = [{"r": o.reference, "p": o.provider, "ref": o.payment_ref, "a": o.amount, "c": o.currency,
              "e": o.email} for o in orders]

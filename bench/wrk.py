@@ -80,12 +80,12 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'PAYHOOKS_WRK {"sent":%d,"answered":%d,"accepted":%d,"duplicate":%d,"other_200":%d,"filler":%d,' ..
-    '"window_s":%.6f,"first_at":%.6f,"last_at":%.6f,"statuses":{%s},"wrk_requests":%d,"wrk_duration_s":%.6f,' ..
+    '"window_s":%.6f,"first_at":%.6f,"last_at":%.6f,"statuses":{%s},' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_ms":{"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f,"mean":%.3f}}\n',
     t.sent, t.answered, t.accepted, t.duplicate, t.other_200, t.filler,
     (first_at and last_at) and (last_at - first_at) or (summary.duration / 1e6), first_at or 0, last_at or 0,
-    table.concat(parts, ","), summary.requests, summary.duration / 1e6,
+    table.concat(parts, ","),
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, latency.mean / 1000))
@@ -292,14 +292,8 @@ def _run(url: str, *, script: Path, args: list[str], seconds: int, threads: int,
     if process.returncode != 0 or line is None:
         raise RuntimeError(f"wrk exited {process.returncode}:\n{stdout[-2000:]}\n{stderr[-2000:]}")
     data = json.loads(line.removeprefix(MARKER))
-    return WrkResult(
-        tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})",
-        sent=data["sent"], answered=data["answered"], accepted=data["accepted"], duplicate=data["duplicate"],
-        other_200=data["other_200"], window_s=data["window_s"], statuses=data["statuses"],
-        errors=data["errors"], latency_ms=data["latency_ms"], filler=data.get("filler", 0),
-        first_at=data["first_at"], last_at=data["last_at"], wrk_cpu_seconds=_children_cpu_seconds() - before,
-        ids=_ids(stdout),
-    )
+    return WrkResult(tool=f"wrk -t{threads} -c{connections} (Lua: {script.name})", **data,
+                     wrk_cpu_seconds=_children_cpu_seconds() - before, ids=_ids(stdout))
 
 
 def _ids(stdout: str) -> list[int]:

@@ -240,7 +240,6 @@ class SmtpServer:
 
     def __init__(self, *, username: str | None = None, password: str | None = None) -> None:
         self.sink = SmtpSink()
-        self.logins: Counter[str] = Counter()
         self.port = free_port()  # aiosmtpd checks readiness by connecting: no port 0
         options: dict[str, Any] = {}
         if username is not None and password is not None:
@@ -249,9 +248,7 @@ class SmtpServer:
             logging.getLogger("mail.log").setLevel(logging.ERROR)
 
             def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-                ok = auth_data == expected
-                self.logins["ok" if ok else "refused"] += 1
-                return AuthResult(success=ok, handled=False)
+                return AuthResult(success=auth_data == expected, handled=False)
 
             options = {"authenticator": authenticate, "auth_require_tls": False}
         self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, **options)

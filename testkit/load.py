@@ -41,10 +41,12 @@ class WebhookRequest:
     provider: str
     body: bytes
     headers: dict[str, str] | None = None
+    get: str | None = None
+    """A GET of this path instead (bench.ingest's /healthz phase without wrk)."""
 
     @property
     def path(self) -> str:
-        return f"/webhooks/{self.provider}"
+        return self.get or f"/webhooks/{self.provider}"
 
 
 class Signer:
@@ -69,6 +71,12 @@ class Signer:
     def sign_all(self, requests: Iterable[WebhookRequest]) -> None:
         for request in requests:
             self.sign(request)
+
+
+def signing_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """provider → what it signs with, from the receiver's PAYHOOKS_* settings (processout: ``user:pass``)."""
+    signing = {p: env[f"PAYHOOKS_{p.upper()}_SECRETS"] for p in ("smartpay", "senfenico", "yoco", "shadhinpay")}
+    return {**signing, "processout": env["PAYHOOKS_PROCESSOUT_BASIC_AUTH"]}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -166,69 +174,42 @@ class SendResult:
         }
 
 
-@dataclass
-class _Run:
-    base_url: str
-    requests: list[WebhookRequest]
-    signer: Signer | None
-    rate: float | None
-    deadline: float
-    start: float = 0.0
-    counter: itertools.count = field(default_factory=itertools.count)
-    answers: list[Answer | None] = field(default_factory=list)
-    lateness: list[float] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_index(self) -> int | None:
-        index = next(self.counter)  # atomic under the GIL
-        if index >= len(self.requests) or time.monotonic() > self.deadline:
-            return None
-        return index
-
-
 def send_all(base_url: str, requests: list[WebhookRequest], *, concurrency: int, rate: float | None = None,
              signer: Signer | None = None, max_seconds: float = 300.0) -> SendResult:
     """POST every request once; unsigned ones (headers None) are signed just before sending."""
-    run = _Run(base_url=base_url.rstrip("/"), requests=requests, signer=signer, rate=rate,
-               deadline=time.monotonic() + max_seconds)
-    run.answers = [None] * len(requests)
-    threads = [threading.Thread(target=_sender, args=(run,), name=f"sender-{n}", daemon=True)
+    base_url, deadline, counter = base_url.rstrip("/"), time.monotonic() + max_seconds, itertools.count()
+    answers: list[Answer | None] = [None] * len(requests)
+    lateness: list[float] = []
+
+    def sender() -> None:
+        client = _Client(base_url)
+        try:  # next(counter) is atomic under the GIL
+            while (index := next(counter)) < len(requests) and time.monotonic() <= deadline:
+                if rate:
+                    delay = start + index / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    else:
+                        lateness.append(-delay)
+                request = requests[index]
+                if request.headers is None and signer is not None:
+                    signer.sign(request)
+                began = time.perf_counter()
+                outcome, row_id = client.post(request)
+                answers[index] = Answer(outcome, row_id, time.perf_counter() - began)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=sender, name=f"sender-{n}", daemon=True)
                for n in range(max(1, min(concurrency, len(requests))))]
     cpu_before, started_wall = time.process_time(), time.time()
-    run.start = time.monotonic()
+    start = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=max(1.0, run.deadline + 30 - time.monotonic()))
-    return SendResult(started_wall=started_wall, started=run.start, duration=time.monotonic() - run.start,
-                      answers=list(run.answers), lateness=run.lateness,
-                      cpu_seconds=time.process_time() - cpu_before)
-
-
-def _sender(run: _Run) -> None:
-    client = _Client(run.base_url)
-    try:
-        while (index := run.next_index()) is not None:
-            if run.rate:
-                _wait_turn(run, index)
-            request = run.requests[index]
-            if request.headers is None and run.signer is not None:
-                run.signer.sign(request)
-            began = time.perf_counter()
-            outcome, row_id = client.post(request)
-            run.answers[index] = Answer(outcome, row_id, time.perf_counter() - began)
-    finally:
-        client.close()
-
-
-def _wait_turn(run: _Run, index: int) -> None:
-    due = run.start + index / run.rate  # type: ignore[operator]
-    delay = due - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-    else:
-        with run.lock:
-            run.lateness.append(-delay)
+        thread.join(timeout=max(1.0, deadline + 30 - time.monotonic()))
+    return SendResult(started_wall=started_wall, started=start, duration=time.monotonic() - start,
+                      answers=list(answers), lateness=lateness, cpu_seconds=time.process_time() - cpu_before)
 
 
 class _Client:
@@ -269,7 +250,8 @@ class _Client:
     def _exchange(self, request: WebhookRequest) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        self._conn.request("POST", request.path, body=request.body, headers=request.headers or {})
+        self._conn.request("GET" if request.get else "POST", request.path, body=None if request.get else request.body,
+                           headers=request.headers or {})
         response = self._conn.getresponse()
         body = response.read()
         if response.status != 200:

@@ -146,11 +146,11 @@ class ProcessSet:
         return [name for name, process in self.processes.items() if process.poll() is not None]
 
     def stop(self, names: Iterable[str] | None = None, *, sig: int = signal.SIGTERM,
-             whole_group: bool = True, timeout: float = 30.0) -> dict[str, int | None]:
-        """Signal, wait up to ``timeout``, then SIGKILL what is left of each group. Returns exit codes."""
+             timeout: float = 30.0) -> dict[str, int | None]:
+        """Signal each group, wait up to ``timeout``, then SIGKILL what is left of it. Returns exit codes."""
         chosen = list(names or self.processes)
         for name in chosen:
-            _signal(self.processes[name], sig, whole_group=whole_group)
+            _kill_group(self.processes[name].pid, sig)
         deadline = time.monotonic() + timeout
         codes: dict[str, int | None] = {}
         for name in chosen:
@@ -175,12 +175,9 @@ class ProcessSet:
                          for p in sorted(self.log_dir.glob("*.log")))
 
 
-def _signal(process: subprocess.Popen, sig: int, *, whole_group: bool) -> None:
+def _kill_group(pgid: int, sig: int) -> None:
     try:
-        if whole_group:
-            os.killpg(process.pid, sig)
-        else:
-            process.send_signal(sig)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
         pass
 
@@ -190,7 +187,4 @@ def _kill_group_leftovers(pgid: int, *, until: float) -> None:
     while group_members(pgid) and time.monotonic() < until:
         time.sleep(0.2)
     if group_members(pgid):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(pgid, signal.SIGKILL)

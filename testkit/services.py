@@ -18,20 +18,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit.processes import (
-    ProcessSet,
-    free_port,
-    payhooks_command,
-    wait_for,
-    wait_http_ok,
-)
+from testkit.processes import ProcessSet, free_port, payhooks_command, wait_http_ok
 
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -83,8 +76,6 @@ class Services:
     command: list[str] = field(default_factory=payhooks_command)
     metrics: bool = False
     starts: Counter[str] = field(default_factory=Counter)
-    started_at: dict[str, float] = field(default_factory=dict)
-    """Wall-clock start of each process's current incarnation (epoch seconds)."""
 
     def __post_init__(self) -> None:
         if self.processes is None:
@@ -99,7 +90,6 @@ class Services:
             metrics_dir = self.workdir / "metrics" / f"{name}-{self.starts[name]}"
             metrics_dir.mkdir(parents=True, exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        self.started_at[name] = time.time()
         return self.processes.start(name, argv or [*self.command, *args], env=env, cwd=self.workdir)
 
     def start_serve(self, base_url: str, *args: str, name: str = "serve", timeout: float = 90) -> float:
@@ -138,27 +128,17 @@ def serve_process(*, database_url: str, workdir: Path, workers: int, threads: in
                   env: dict[str, str] | None = None, args: tuple[str, ...] = (),
                   log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`payhooks serve` on a free port, ready; yields its base URL and its process (stderr to ``log_path``)."""
-    import httpx
-
-    port = free_port()
+    base = f"http://127.0.0.1:{free_port()}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        [sys.executable, "-m", "cli", "serve", "--bind", base.removeprefix("http://"), "--workers", str(workers),
          "--threads", str(threads), *args],
         cwd=workdir, env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})},
         stdout=log, stderr=log, start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(ready, timeout=30, message="payhooks serve")
+        wait_http_ok(f"{base}/readyz", timeout=30, alive=lambda: ["serve"] if server.poll() is not None else [])
         yield base, server
     finally:
         if server.poll() is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from cli import devsecrets
+from testkit.load import signing_secrets
 
 TABLES = ("webhook_events", "event_attempts", "orders", "order_transitions", "refunds", "deliveries",
           "delivery_attempts", "operator_actions")
@@ -55,10 +56,7 @@ def generate() -> RunSecrets:
         "PAYHOOKS_FULFILMENT_SECRET": _whsec(),
         "PAYHOOKS_NOTIFY_SECRET": _whsec(),
     })
-    signing = {provider: env[f"PAYHOOKS_{provider.upper()}_SECRETS"]
-               for provider in ("smartpay", "senfenico", "yoco", "shadhinpay")}
-    signing["processout"] = env["PAYHOOKS_PROCESSOUT_BASIC_AUTH"]
-    return RunSecrets(env=env, signing=signing, needles=_needles(env, basic_password))
+    return RunSecrets(env=env, signing=signing_secrets(env), needles=_needles(env, basic_password))
 
 
 def _needles(env: dict[str, str], basic_password: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import random
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psutil
 from sqlalchemy import text
@@ -129,35 +129,32 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=150, capture_output=True)
 
 
-def rabbitmq_outage(run: Run) -> Fault:
-    """``rabbitmqctl stop_app`` for ``fault_s`` during ingest, then ``start_app`` (always)."""
+def _outage(run: Run, note: str, down: Callable[[], object], up: Callable[[], object]) -> Fault:
+    """After the lead, ``down()``; ``fault_s`` later ``up()`` (always, even when ``down`` failed half-way)."""
     fault = Fault()
     run.sleep(run.sizes.lead_s)
-    stopped = time.monotonic()
-    try:  # started again whatever happens, even if stopping failed half-way
-        _rabbitmqctl("stop_app")
-        time.sleep(max(0.0, run.sizes.fault_s - (time.monotonic() - stopped)))
+    began = time.monotonic()
+    try:
+        down()
+        time.sleep(max(0.0, run.sizes.fault_s - (time.monotonic() - began)))
     finally:
-        _rabbitmqctl("start_app")
-        _rabbitmqctl("await_startup", "--timeout", "120")
+        up()
     fault.ended = time.monotonic()
-    fault.notes["broker_down_s"] = round(fault.ended - stopped, 1)
+    fault.notes[note] = round(fault.ended - began, 1)
     return fault
 
 
+def rabbitmq_outage(run: Run) -> Fault:
+    """``rabbitmqctl stop_app`` for ``fault_s`` during ingest, then ``start_app`` (always)."""
+    return _outage(run, "broker_down_s", lambda: _rabbitmqctl("stop_app"),
+                   lambda: (_rabbitmqctl("start_app"), _rabbitmqctl("await_startup", "--timeout", "120")))
+
+
 def postgres_restart(run: Run) -> Fault:
-    """``pg_ctl stop -m fast`` on the embedded server, down ``fault_s``, then start it again (always)."""
-    fault = Fault()
-    run.sleep(run.sizes.lead_s)
-    stopping = time.monotonic()
-    run.server.stop_fast()
-    try:
-        time.sleep(max(0.0, run.sizes.fault_s - (time.monotonic() - stopping)))
-    finally:
-        run.server.start_again()
-    run.engine.dispose()  # the harness's pooled connections died with the server
-    fault.ended = time.monotonic()
-    fault.notes["postgres_down_s"] = round(fault.ended - stopping, 1)
+    """``pg_ctl stop -m fast`` on the embedded server, down ``fault_s``, then start it again (always); the
+    harness's pooled connections died with the server."""
+    fault = _outage(run, "postgres_down_s", run.server.stop_fast,
+                    lambda: (run.server.start_again(), run.engine.dispose()))
 
     def receiver_figures(run: Run, fault: Fault) -> None:
         answers = http_answers(run.traffic)
