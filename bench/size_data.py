@@ -172,7 +172,9 @@ def plans(engine: Engine, *, event_id: int) -> dict[str, str]:
         "events show": f"SELECT * FROM webhook_events WHERE id = {event_id}",
         "events show: attempts": f"SELECT * FROM event_attempts WHERE event_id = {event_id}",
         "events show: deliveries": f"SELECT * FROM deliveries WHERE event_id = {event_id}",
-        "events show --key": "SELECT id FROM webhook_events WHERE provider = 'yoco' AND event_key = 'fill_3'",
+        "events show --key": (  # models.queries.events.find_event_id: through the dedup keys' primary key
+            "SELECT e.id FROM webhook_events e JOIN event_keys k ON k.event_id = e.id "
+            "WHERE k.provider = 'yoco' AND k.event_key = 'fill_3'"),
         "retention: candidates": (
             "SELECT e.id FROM webhook_events e WHERE e.final_status IN ('succeeded', 'dead', 'ignored') "
             "AND e.processed_at < now() - interval '20 days' ORDER BY e.processed_at LIMIT 1000"),

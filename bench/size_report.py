@@ -24,6 +24,10 @@ def targets(figures: dict[str, Any]) -> list[TargetCheck]:
     for name, seconds in figures["operator_s"]["filled"].items():
         checks.append(TargetCheck(f"`{name}` at {figures['rows']:,} rows ≤ {OPERATOR_S:g} s", f"{seconds:.2f} s",
                                   seconds <= OPERATOR_S))
+    if "plans" in figures:  # the "index-bound": a sequential scan of a big table is the miss
+        scans = sorted(name for name, plan in figures["plans"].items() if "Seq Scan" in plan)
+        checks.append(TargetCheck("every operator query's plan uses an index (no Seq Scan)",
+                                  ", ".join(scans) or "none", not scans))
     idle = figures["idle_dispatcher"]["filled"]["total_pct"]
     checks.append(TargetCheck(f"idle dispatcher (with its Postgres backends) ≤ {IDLE_DISPATCHER_PCT:g} % of a core",
                               f"{idle:.2f} %", idle <= IDLE_DISPATCHER_PCT))
