@@ -7,10 +7,9 @@ import click
 
 from cli.options import operator_engine, settings_with_database
 from cli.output import STATUS_STYLE, console, echo_json, plural
-from models.orders import DELIVERY_STATUSES
 from models.queries.values import jsonable
+from models.schema import DELIVERY_STATUSES, EVENT_STATUSES
 from models.stats import LATENCY_WINDOW_MINUTES, RECENT_DEAD_HOURS, collect
-from models.tables import EVENT_STATUSES
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from models.orders import DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES
-from models.tables import (
+from models.schema import (
+    DELIVERY_FINAL_STATUSES,
+    DELIVERY_STATUSES,
     DUE_MARK,
     DUE_STATUSES,
     EVENT_STATUSES,

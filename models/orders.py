@@ -26,11 +26,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import incident_tables  # noqa: F401  (alerts, which deliveries reference)
-from models.schema import in_values, orders
+from models.schema import DELIVERY_FINAL_STATUSES, DELIVERY_STATUSES, in_values, orders
 from models.tables import AttemptColumns, Base
 
-DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
-DELIVERY_FINAL_STATUSES = ("succeeded", "dead", "skipped")
 DELIVERY_SCHEDULE = "10s,1m,5m,30m,2h,6h"
 
 

@@ -6,7 +6,8 @@ sees stable constraint names. The typed ORM classes (``models/tables.py``,
 here in Core instead, and ``models.orders.Order`` maps onto it: the
 receiver registers and reads orders (``POST /api/orders``) through this
 module alone, so its processes never load the ORM (about 9 MB of RSS in each
-receiver process).
+receiver process). The statuses live here too, so that `payhooks stats` and
+the counts read them without the ORM either.
 """
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+EVENT_STATUSES = ("pending", "queued", "processing", "succeeded", "retrying", "dead", "ignored")
+DUE_STATUSES = ("pending", "retrying")
+LEASED_STATUSES = ("queued", "processing")
+FINAL_STATUSES = ("succeeded", "dead", "ignored")
+DUE_MARK = "next_attempt_at IS NOT NULL"
+"""Set exactly while an event is pending or retrying (see :mod:`models.leasing`)."""
+LEASE_MARK = "lease_expires_at IS NOT NULL"
+"""Set exactly while an event is queued or processing."""
+DELIVERY_STATUSES = ("pending", "queued", "sending", "succeeded", "retrying", "dead", "skipped")
+DELIVERY_FINAL_STATUSES = ("succeeded", "dead", "skipped")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -22,21 +22,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.schema import in_values
-from models.schema import metadata
-
-EVENT_STATUSES = ("pending", "queued", "processing", "succeeded", "retrying", "dead", "ignored")
-DUE_STATUSES = ("pending", "retrying")
-LEASED_STATUSES = ("queued", "processing")
-FINAL_STATUSES = ("succeeded", "dead", "ignored")
-
+from models.schema import (  # noqa: F401  (the statuses are read through this module too)
+    DUE_MARK,
+    DUE_STATUSES,
+    EVENT_STATUSES,
+    FINAL_STATUSES,
+    LEASE_MARK,
+    LEASED_STATUSES,
+    in_values,
+    metadata,
+)
 
 FINAL_STATUS_SQL = f"CASE WHEN {in_values('status', FINAL_STATUSES)} THEN status END"
 """``final_status``: the status once it is final, else NULL (a stored generated column)."""
-DUE_MARK = "next_attempt_at IS NOT NULL"
-"""Set exactly while an event is pending or retrying (see :mod:`models.leasing`)."""
-LEASE_MARK = "lease_expires_at IS NOT NULL"
-"""Set exactly while an event is queued or processing."""
 
 
 def event_status_sql(statuses: tuple[str, ...] | list[str], *, alias: str = "") -> str:
