@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parsed.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
     parsed.add_argument("--idle-baseline-tree", type=Path, default=None,
                         help="also measure the idle dispatcher of another source tree (e.g. `git archive` of "
-                             "an older commit), run as `python -m workers.cli` with it first on PYTHONPATH")
+                             "an older commit), run as `python -m cli` (before the cli package: `workers.cli`) with it first on PYTHONPATH")
     parsed.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE the operator queries")
     parsed.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                         help="run the prune-while-ingesting phase [on]")
@@ -113,7 +113,8 @@ def _idle_dispatcher(target: Target, *, args: argparse.Namespace, processes: Pro
     command = [*payhooks_command(), "dispatcher"]
     if tree is not None:
         env["PYTHONPATH"] = str(tree.resolve())
-        command = [sys.executable, "-m", "workers.cli", "dispatcher"]
+        command = [sys.executable, "-m", "cli" if (tree / "cli" / "__main__.py").exists() else "workers.cli",
+                   "dispatcher"]
     name = f"dispatcher-{queue}{'-baseline' if tree else ''}"
     process = processes.start(name, command, env=env, cwd=target.workdir)
     try:
