@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="events/s offered while pruning, and without, for the p99 comparison [300]")
     parsed.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
     parsed.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
+    parsed.add_argument("--prune-args", default="",
+                        help="extra `payhooks prune` options, e.g. \"--rate 0 --batch-size 250\" [its defaults]")
     parsed.add_argument("--idle-baseline-tree", type=Path, default=None,
                         help="also measure the idle dispatcher of another source tree (e.g. `git archive` of "
                              "an older commit), run as `python -m cli` (before the cli package: `workers.cli`) with it first on PYTHONPATH")
@@ -149,7 +151,8 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
     before = size_data.table_bytes(engine)
     baseline = _ingest_round(big, label="steady", args=args)
     log(f"steady ingest without pruning: {baseline}")
-    command = [*payhooks_command(), "prune", "--older-than", f"{older_days:g}d", "--yes", "--by", "bench.size"]
+    command = [*payhooks_command(), "prune", "--older-than", f"{older_days:g}d", "--yes", "--by", "bench.size",
+               *args.prune_args.split()]
     log(f"pruning {expected:,} events older than {older_days:g} days while ingesting")
     started = time.monotonic()
     prune = subprocess.Popen(command, cwd=big.workdir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
