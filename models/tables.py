@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.schema import (  # noqa: F401  (the statuses are read through this module too)
+from models.schema import (  # the statuses are defined with the Core schema; other modules read them here too
     DUE_MARK,
     DUE_STATUSES,
     EVENT_STATUSES,
