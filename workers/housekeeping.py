@@ -39,10 +39,9 @@ class Housekeeper:
     settings: Settings
     engine: Engine
     stop_event: threading.Event = field(default_factory=threading.Event)
-    backlog: bool = False
-    """The last prune stopped at the tick's budget with events still to go: the next tick starts at once,
-    where it stopped (``resume_after``), instead of walking again past the rows it removed."""
-    resume_after: tuple[datetime, int] = retention.START
+    resume_after: tuple[datetime, int] | None = None
+    """Set when the last prune stopped at the tick's budget with events still to go: the next tick starts
+    at once, from there, instead of walking again past the rows it removed. None: no backlog."""
 
     def run(self) -> None:
         every = self.settings.housekeeping_every_seconds
@@ -54,8 +53,8 @@ class Housekeeper:
                 self.tick()
             except Exception:  # the database is away, or the archive broke: log, retry next tick
                 log.exception("housekeeping failed", extra={"action": "housekeeping.failed"})
-                self.backlog = False
-            self.stop_event.wait(0 if self.backlog else every)  # a backlog goes on at the pace
+                self.resume_after = None
+            self.stop_event.wait(every if self.resume_after is None else 0)  # a backlog goes on at the pace
 
     def tick(self) -> dict[str, int]:
         lag = counts.fold_lag_seconds(lease_seconds=self.settings.lease_seconds)
@@ -73,12 +72,12 @@ class Housekeeper:
         directory = archive.archive_dir(self.settings)
         age = timedelta(days=self.settings.retention_days)
         deadline = time.monotonic() + TICK_BUDGET_SECONDS
-        removed, after = 0, self.resume_after if self.backlog else retention.START
-        self.backlog = False
+        removed, after = 0, self.resume_after or retention.START
+        self.resume_after = None
         pace = retention.Pace(self.settings.prune_rate, stop=self.stop_event)
         while not self.stop_event.is_set():
             if time.monotonic() >= deadline:
-                self.backlog, self.resume_after = True, after
+                self.resume_after = after
                 break
             with self.engine.begin() as conn:
                 if not retention.lock(conn, wait=False):

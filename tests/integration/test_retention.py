@@ -284,10 +284,10 @@ def test_a_backlog_goes_on_where_the_last_tick_stopped(database_url: str, engine
     clock = iter([0.0, 1.0, 9.0])  # the deadline, one batch within the budget, then past it
     monkeypatch.setattr(housekeeping, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     assert keeper.prune() == 3
-    assert keeper.backlog and keeper.resume_after != retention.START
+    assert keeper.resume_after is not None and keeper.resume_after != retention.START  # a backlog
     assert _ids(engine) == {history["old_retrying"], history["old_busy"], history["recent"]}
     first = keeper.resume_after
     monkeypatch.setattr(housekeeping, "time", SimpleNamespace(monotonic=lambda: 0.0))
     assert keeper.prune() == 0
     assert seen == [retention.START, first]  # the next tick went on where the last stopped, not at the oldest
-    assert not keeper.backlog
+    assert keeper.resume_after is None  # no backlog left
