@@ -46,6 +46,8 @@ class Phase:
     ended: float = 0.0
     rows_added: int | None = None
     cpu: dict[str, Any] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list, repr=False)
+    """Every answer's latency (testkit/load.py phases only; wrk keeps its own histogram)."""
 
     @property
     def accepted_per_s(self) -> float:
@@ -148,6 +150,7 @@ class Sender:
         phase.sent, phase.accepted, phase.answers = result.sent, result.accepted, dict(result.outcomes)
         phase.window_s = result.duration
         phase.latency_ms = figures["client_latency_ms"]
+        phase.latencies_s = result.latencies
         phase.generator = {"cpu_pct_of_one_core": figures["generator_cpu_pct_of_one_core"],
                            "max_lateness_s": figures["max_lateness_s"],
                            "achieved_send_rate_per_s": figures["rate_per_s"],

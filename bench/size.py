@@ -14,8 +14,12 @@ Two fresh databases on the machine's Postgres, each with its own receiver
 3. an idle `payhooks dispatcher` (housekeeper included, nothing due) on each
    for ``--idle-seconds``: its CPU plus its Postgres backends' CPU;
 4. `payhooks prune --older-than <2/3 of --days>d` (a third of the rows,
-   archive included) on the filled database while wrk rounds keep ingesting
-   into it: events/s pruned, ingest p99 against round 1's;
+   archive included) on the filled database while rounds at ``--steady-rate``
+   keep ingesting into it: events/s pruned, and the p99 of every request sent
+   while pruning against the p99 of every request of ``--steady-rounds``
+   rounds at the same rate just before (each side pooled over thousands of
+   requests, so one stall of the disk weighs the same on both; every
+   round's own p99 is printed too);
 5. with ``--plans``: EXPLAIN ANALYZE of every operator query on the filled table.
 
 Checks (exit 1 when one fails): every ingest answer is 200 accepted; the
@@ -41,7 +45,7 @@ from bench import size_data
 from bench.size_report import render, targets
 from bench.summary import machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
-from testkit.load import Signer
+from testkit.load import Signer, percentile
 from testkit.processes import ProcessSet, env_without_payhooks, log, payhooks_command
 from testkit.services import delete_queue
 
@@ -58,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="events/s offered while pruning, and without, for the p99 comparison [300]")
     parsed.add_argument("--idle-seconds", type=float, default=30.0, help="idle dispatcher window [30]")
     parsed.add_argument("--serve-args", default="", help="extra `payhooks serve` options for both receivers")
+    parsed.add_argument("--steady-rounds", type=int, default=6,
+                        help="rounds at --steady-rate without pruning, before the prune: the p99 it is held to [6]")
     parsed.add_argument("--prune-args", default="",
                         help="extra `payhooks prune` options, e.g. \"--rate 0 --batch-size 250\" [its defaults]")
     parsed.add_argument("--idle-baseline-tree", type=Path, default=None,
@@ -69,18 +75,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parsed.parse_args(argv)
 
 
-def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workdir: Path | None = None
-                  ) -> dict[str, Any]:
+def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workdir: Path | None = None,
+                  latencies: list[float] | None = None) -> dict[str, Any]:
     """wrk, closed loop (``workdir``), or a fixed rate (open loop, no ``workdir``): the p99 a provider sees
-    while something else runs."""
+    while something else runs; a fixed rate's every latency is added to ``latencies``."""
     send = phases.Sender(target.base_url, Signer(target.secrets), wrk=workdir is not None, duration_s=args.duration,
                          connections=16 if workdir is None else args.connections, threads=args.threads, workdir=workdir)
     if workdir is None:
         phase = send.fixed_rate(phases.events(int(args.steady_rate * args.duration), run_id=label), args.steady_rate)
     else:
         phase = send.saturation(phases.events(int(phases.SATURATION_POOL_PER_S * args.duration / 4), run_id=label))
+    if latencies is not None:
+        latencies += phase.latencies_s
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
+
+
+def _p99_ms(latencies: list[float]) -> float | None:
+    value = percentile(latencies, 0.99)
+    return None if value is None else round(value * 1000, 1)
 
 
 def _cli(target: Target, *args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> tuple[float, str]:
@@ -149,7 +162,10 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "SELECT count(*) FROM webhook_events WHERE final_status IN ('succeeded', 'dead', 'ignored') "
             "AND processed_at < now() - make_interval(secs => :s)"), {"s": older_days * 86400}).scalar_one()
     before = size_data.table_bytes(engine)
-    baseline = _ingest_round(big, label="steady", args=args)
+    without: list[float] = []
+    during: list[float] = []
+    baseline = [_ingest_round(big, label=f"steady{n}", args=args, latencies=without)
+                for n in range(args.steady_rounds)]
     log(f"steady ingest without pruning: {baseline}")
     command = [*payhooks_command(), "prune", "--older-than", f"{older_days:g}d", "--yes", "--by", "bench.size",
                *args.prune_args.split()]
@@ -159,7 +175,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
                              env=_env(big, PAYHOOKS_ARCHIVE_DIR=str(archive_dir)))
     rounds = []
     while prune.poll() is None or not rounds:
-        rounds.append(_ingest_round(big, label=f"prune{len(rounds)}", args=args))
+        rounds.append(_ingest_round(big, label=f"prune{len(rounds)}", args=args, latencies=during))
     output = prune.communicate()[0]
     took = time.monotonic() - started if prune.returncode == 0 else None
     with engine.connect() as conn:
@@ -179,6 +195,8 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "events_per_s": None if not took else round(removed / took), "exit": prune.returncode,
             "archive_lines": lines, "archive_distinct_ids": ids, "output": output.strip()[-300:],
             "ingest_rounds": rounds, "steady_without": baseline, "bytes_before": before, "bytes_after": after,
+            "pooled_p99_ms": {"without": _p99_ms(without), "during": _p99_ms(during),
+                              "requests_without": len(without), "requests_during": len(during)},
             "archive_bytes": sum(p.stat().st_size for p in archive_dir.glob("*"))}
 
 
@@ -245,7 +263,7 @@ def measure(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> d
     figures["problems"] += [f"ingest into {name}: {r['errors']}" for name, data in figures["ingest"].items()
                             for r in data["rounds"] if r["errors"]]
     figures["problems"] += [f"ingest while pruning: {r['errors']}"
-                            for r in [*prune["ingest_rounds"], prune["steady_without"]] if r["errors"]]
+                            for r in [*prune["ingest_rounds"], *prune["steady_without"]] if r["errors"]]
     return figures
 
 

@@ -30,7 +30,7 @@ SMOKE_RUNS = {
     "duplicates": ["--events", "40", "--copies", "3"],
     "e2e": ["--mode", "stack", "--events", "40"],
     "size": ["--rows", "2000", "--rounds", "1", "--duration", "2", "--idle-seconds", "2", "--steady-rate", "50",
-             "--plans"],
+             "--steady-rounds", "1", "--plans"],
     "size_steady": ["--retention-days", "1", "--cycles", "4", "--rows-per-day", "300"],
     "console": ["--events", "3000", "--baseline-events", "300", "--repeat", "1"],
 }
