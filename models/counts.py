@@ -97,40 +97,80 @@ def counts_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, di
     the rows read from one snapshot); otherwise a fold between the
     statements could count one fold's worth twice.
     """
+    return merged(final_by_group(conn, counted), open_by_group(conn, counted))
+
+
+def final_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dict[str, int]]:
+    """The final rows: the tallies plus the rows stamped since the mark (a fold moves rows from one
+    to the other, so the sum does not change when the housekeeper folds)."""
     mark = mark_of(conn, counted.table)
     out: dict[str, dict[str, int]] = {}
-
-    def add(group: str, status: str, n: int) -> None:
-        if n:
-            slot = out.setdefault(group, {})
-            slot[status] = slot.get(status, 0) + n
-
-    for row in conn.execute(text("SELECT grp, status, n FROM status_tallies WHERE table_name = :t"),
-                            {"t": counted.table}):
-        add(row.grp, row.status, row.n)
+    rows = list(conn.execute(text("SELECT grp, status, n FROM status_tallies WHERE table_name = :t"),
+                             {"t": counted.table}))
     final = ", ".join(f"'{s}'" for s in counted.final)
     # A final row with no processed_at (only ever written by hand) is never folded: count it live.
     since = "" if mark is None else "AND (processed_at >= :mark OR processed_at IS NULL)"
     fc = counted.final_column
-    for row in conn.execute(text(
-            f"SELECT {counted.group} AS grp, {fc} AS status, count(*) AS n FROM {counted.table} "
-            f"WHERE {fc} IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark}):
-        add(row.grp, row.status, row.n)
+    rows += conn.execute(text(
+        f"SELECT {counted.group} AS grp, {fc} AS status, count(*) AS n FROM {counted.table} "
+        f"WHERE {fc} IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark})
+    for row in rows:
+        _add(out, row.grp, row.status, row.n)
+    return out
+
+
+def open_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dict[str, int]]:
+    """The non-final rows, exactly, through the dispatcher's partial indexes (the backlog, not the history)."""
+    out: dict[str, dict[str, int]] = {}
     for n in range(len(counted.open_groups)):
         for row in conn.execute(text(
                 f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
                 f"WHERE {counted.open_where(n)} GROUP BY 1, 2")):
-            add(row.grp, row.status, row.n)
+            _add(out, row.grp, row.status, row.n)
+    return out
+
+
+def final_changes(conn: Connection, counted: Counted = EVENTS) -> tuple[int | None, datetime | None]:
+    """Two cheap signs that the final rows changed: Postgres' count of rows inserted, updated and
+    deleted in the table (None when ``track_counts`` is off), and the newest ``processed_at`` of a
+    final row (one index probe). The first can lag a writer's commit by Postgres' statistics flush
+    (up to 10 s); the second moves at once for the common change, a row becoming final now."""
+    row = conn.execute(text(f"""
+        SELECT (SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables
+                 WHERE relid = CAST(:t AS regclass) AND current_setting('track_counts')::boolean) AS changes,
+               (SELECT max(processed_at) FROM {counted.table}
+                 WHERE {counted.final_column} IN ({", ".join(f"'{s}'" for s in counted.final)})) AS newest"""),
+        {"t": counted.table}).one()
+    return row.changes, row.newest
+
+
+def merged(*parts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for group, statuses in part.items():
+            for status, n in statuses.items():
+                _add(out, group, status, n)
     return {group: dict(sorted(statuses.items())) for group, statuses in sorted(out.items())}
+
+
+def _add(out: dict[str, dict[str, int]], group: str, status: str, n: int) -> None:
+    if n:
+        slot = out.setdefault(group, {})
+        slot[status] = slot.get(status, 0) + n
 
 
 def status_counts(conn: Connection, counted: Counted = EVENTS) -> dict[str, int]:
     """``{status: n}`` over every provider (or delivery kind)."""
-    totals: dict[str, int] = {}
-    for statuses in counts_by_group(conn, counted).values():
+    return totals(counts_by_group(conn, counted))
+
+
+def totals(by_group: dict[str, dict[str, int]]) -> dict[str, int]:
+    """``{status: n}`` summed over the groups."""
+    out: dict[str, int] = {}
+    for statuses in by_group.values():
         for status, n in statuses.items():
-            totals[status] = totals.get(status, 0) + n
-    return totals
+            out[status] = out.get(status, 0) + n
+    return out
 
 
 def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,

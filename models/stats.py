@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from models.counts import DELIVERIES, EVENTS, counts_by_group
+from models.counts import DELIVERIES, EVENTS, counts_by_group, totals
 
 RECENT_DEAD_HOURS = 24
 LATENCY_WINDOW_MINUTES = 60
@@ -42,10 +42,7 @@ def event_counts(conn: Connection) -> dict[str, dict[str, int]]:
 
 def event_stats(conn: Connection) -> dict[str, Any]:
     by_provider = event_counts(conn)
-    totals: dict[str, int] = {}
-    for counts in by_provider.values():
-        for status, n in counts.items():
-            totals[status] = totals.get(status, 0) + n
+    by_status = totals(by_provider)
     oldest = conn.execute(text(
         "SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_events "
         "WHERE status = 'pending' AND next_attempt_at IS NOT NULL")).scalar_one()
@@ -60,8 +57,8 @@ def event_stats(conn: Connection) -> dict[str, Any]:
            AND processed_at >= now() - interval '{LATENCY_WINDOW_MINUTES} minutes'""")).one()
     return {
         "by_provider_status": by_provider,
-        "by_status": dict(sorted(totals.items())),
-        "total": sum(totals.values()),
+        "by_status": dict(sorted(by_status.items())),
+        "total": sum(by_status.values()),
         "oldest_pending_age_seconds": None if oldest is None else max(0.0, _float(oldest) or 0.0),
         **_recent(conn, "webhook_events"),
         "receive_to_done_last_hour": {"count": latency.n, "p50_seconds": _float(latency.p50),
@@ -71,10 +68,7 @@ def event_stats(conn: Connection) -> dict[str, Any]:
 
 def delivery_stats(conn: Connection) -> dict[str, Any]:
     by_kind = counts_by_group(conn, DELIVERIES)
-    by_status: dict[str, int] = {}
-    for counts in by_kind.values():
-        for status, n in counts.items():
-            by_status[status] = by_status.get(status, 0) + n
+    by_status = totals(by_kind)
     return {"by_status": dict(sorted(by_status.items())), "by_kind_status": by_kind,
             "total": sum(by_status.values()), **_recent(conn, "deliveries")}
 

@@ -48,6 +48,9 @@ OBSERVE_EVERY_SECONDS = 5.0
 SWEEP_EVERY_SECONDS = 1.0
 """Leases run for minutes: looking for expired ones once a second (not every poll) loses nothing
 and keeps a busy dispatcher's cost per cycle to one claim per lane."""
+FINAL_RECOUNT_SECONDS = 60.0
+"""The gauges recount the final rows when :func:`models.counts.final_changes` moves, and at least this
+often: a change it is slow to show (Postgres flushes a writer's statistics within 10 s) is healed."""
 STOP_CHECK_SECONDS = 0.5
 """An idle dispatcher looks at its stop flag this often while it waits for a wake-up."""
 
@@ -83,6 +86,14 @@ def _lanes(settings: Settings) -> list[Lane]:
     ]
 
 
+@dataclass(frozen=True)
+class _FinalCount:
+    """The final rows of a table by group, as last counted, and the signs of change they were counted at."""
+    changes: tuple[int | None, Any]
+    at: float
+    by_group: dict[str, dict[str, int]]
+
+
 @dataclass
 class Dispatcher:
     settings: Settings
@@ -94,6 +105,7 @@ class Dispatcher:
 
     listener: wakeup.Listener = field(init=False)
     _observed_at: float = field(init=False, default=float("-inf"))
+    _final: dict[str, _FinalCount] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lanes = _lanes(self.settings)
@@ -205,15 +217,21 @@ class Dispatcher:
     def observe(self) -> None:
         """Refresh the gauges: rows by status, dispatch lag, the oldest unhandled event.
 
-        Rows by status come from :func:`models.counts.status_counts` (tallies plus
-        index ranges), so this costs the same at 5 thousand rows or 50 million.
+        Rows by status come from :mod:`models.counts` (tallies plus index
+        ranges), so this costs the same at 5 thousand rows or 50 million. The
+        non-final rows are counted every time; the final rows only when
+        :func:`models.counts.final_changes` moved or :data:`FINAL_RECOUNT_SECONDS`
+        passed: counting them reads every row stamped since the housekeeper's
+        last fold (minutes of traffic, not yet all-visible after a burst), which
+        an idle dispatcher would otherwise repeat every 5 s for nothing.
         """
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     for counted in counts.COUNTED.values():
-                        found = counts.status_counts(conn, counted)
+                        found = counts.totals(counts.merged(self._final_counts(conn, counted),
+                                                            counts.open_by_group(conn, counted)))
                         for status in counted.statuses:
                             metrics.ROWS_BY_STATUS.labels(counted.table, status).set(found.get(status, 0))
                         lag = conn.execute(text(
@@ -231,6 +249,14 @@ class Dispatcher:
                     metrics.OLDEST_PENDING.set(float(oldest))
         except Exception:  # gauges are best effort; dispatching goes on
             log.warning("could not refresh gauges", exc_info=True, extra={"action": "dispatcher.observe_failed"})
+
+    def _final_counts(self, conn: Connection, counted: counts.Counted) -> dict[str, dict[str, int]]:
+        changes = counts.final_changes(conn, counted)
+        last = self._final.get(counted.table)
+        if last is None or last.changes != changes or time.monotonic() - last.at >= FINAL_RECOUNT_SECONDS:
+            last = _FinalCount(changes, time.monotonic(), counts.final_by_group(conn, counted))
+            self._final[counted.table] = last
+        return last.by_group
 
     def sweep(self, lane: Lane) -> tuple[int, int]:
         """Re-arm a lane's expired leases. Returns (queued rows re-armed, lost tries recorded)."""

@@ -1,9 +1,12 @@
 """Counts by status from tallies plus index ranges stay equal to a full GROUP BY through every change."""
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from models import counts, deliveries, transitions
+from testkit.processes import wait_for
+from workers.dispatcher import Dispatcher
 from tests.integration.ops_data import insert_delivery, insert_event, insert_order
 from tests.integration.stack import scalar
 
@@ -79,3 +82,38 @@ def test_status_counts_sum_over_providers(engine: Engine) -> None:
     _fold(engine)
     with engine.connect() as conn:
         assert counts.status_counts(conn) == {"succeeded": 2}
+
+
+def _gauge(status: str) -> float | None:
+    return REGISTRY.get_sample_value("payhooks_rows", {"table": "webhook_events", "status": status})
+
+
+def test_gauges_recount_final_rows_only_when_they_changed(engine: Engine, settings, monkeypatch) -> None:
+    recounts: list[str] = []
+    real = counts.final_by_group
+    monkeypatch.setattr(counts, "final_by_group",
+                        lambda conn, counted: recounts.append(counted.table) or real(conn, counted))
+    dispatcher = Dispatcher(settings, engine, publish=lambda task, ids: None)
+    insert_event(engine, status="succeeded", received_ago_s=60, done_after_s=1, next_in_s=None)
+    gone = insert_event(engine, status="succeeded", received_ago_s=30, done_after_s=1, next_in_s=None)
+    insert_event(engine, status="pending")
+    dispatcher.observe()
+    assert _gauge("succeeded") == 2 and _gauge("pending") == 1 and recounts.count("webhook_events") == 1
+    # Given nothing changed, later looks reuse the count (at most one more: an earlier test's
+    # connection may flush its row statistics meanwhile, which moves the sign of change)
+    for _ in range(3):
+        dispatcher.observe()
+    assert recounts.count("webhook_events") <= 2
+    assert _gauge("succeeded") == 2 and _gauge("pending") == 1
+    recounts.clear()
+    # When a row becomes final now, the newest processed_at moves: counted at the next look
+    insert_event(engine, status="dead", received_ago_s=5, done_after_s=1, next_in_s=None)
+    dispatcher.observe()
+    assert _gauge("dead") == 1 and recounts.count("webhook_events") == 1
+    # When an older final row goes (no newer processed_at), Postgres' row statistics show it
+    with engine.connect() as conn:
+        conn.execute(text("DELETE FROM webhook_events WHERE id = :id"), {"id": gone})
+        conn.commit()
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))
+    wait_for(lambda: dispatcher.observe() or _gauge("succeeded") == 1, timeout=20,
+             message="the gauge to see the deleted row")
