@@ -20,12 +20,13 @@ never the receiver, the workers or the console. Strings handed to
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
@@ -92,38 +93,20 @@ def forbidden(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> lis
 
 
 def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
+    """The strongly connected components with more than one module, each sorted: modules that reach each other."""
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for target in graph.get(todo.pop(), {}):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in graph.get(node, {}):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
+    reached = {node: reach(node) for node in graph}
+    components = {tuple(sorted({node} | {other for other in reached[node] if node in reached.get(other, ())}))
+                  for node in graph if node in reached[node]}
+    return sorted(list(component) for component in components if len(component) > 1)
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +114,17 @@ def modules() -> dict[str, Path]:
     return our_modules()
 
 
-def test_models_import_nothing_above_them(modules):
-    # Given every import in models/ (functions and TYPE_CHECKING blocks included)
-    above = ("receiver", "workers", "cli", "console", "sandbox", "flask")
+@pytest.mark.parametrize(("package", "above"), [
+    ("models", {"receiver", "workers", "cli", "console", "sandbox", "flask"}),
+    ("providers", {"flask", "werkzeug", *OURS} - {"providers"}),
+])
+def test_the_lowest_layers_import_nothing_above_them(modules, package, above):
+    # Given every import in the package (functions and TYPE_CHECKING blocks included)
     found = [f"{path.relative_to(ROOT)}:{line} {name}"
-             for module, path in modules.items() if module.split(".")[0] == "models"
+             for module, path in modules.items() if module.split(".")[0] == package
              for name, line in imported_names(module, path) if name.split(".")[0] in above]
-    # Then none of them reaches up to the receiver, the workers, the command line, the console or the sandbox
-    assert found == []
-
-
-def test_providers_import_no_flask_and_nothing_of_ours(modules):
-    found = [f"{path.relative_to(ROOT)}:{line} {name}"
-             for module, path in modules.items() if module.split(".")[0] == "providers"
-             for name, line in imported_names(module, path)
-             if name.split(".")[0] in {"flask", "werkzeug", *OURS} - {"providers"}]
+    # Then none of them reaches up (models: to the receiver, the workers, the command line, the console or
+    # the sandbox; providers: to flask or anything of ours)
     assert found == []
 
 
@@ -170,9 +149,7 @@ def test_no_import_cycles(modules):
 
 def _imported_by(statement: str) -> set[str]:
     """The top-level packages loaded by ``statement`` in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", f"import sys; {statement}; print(' '.join(sys.modules))"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return {name.split(".")[0] for name in out.split()}
+    return {name.split(".")[0] for name in modules_after(statement)}
 
 
 def test_a_worker_loads_no_flask_and_no_receiver():
