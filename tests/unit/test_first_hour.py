@@ -134,6 +134,12 @@ def test_a_command_started_with_that_setting_stops_with_one_line_exit_2(tmp_path
 # --- the CLI's wording -----------------------------------------------------------------------------
 
 
+def send(tmp_path: Path, provider: str, event_type: str, **env: str | None):
+    """`payhooks send` to a port nobody listens on, with the data directory in ``tmp_path``."""
+    return CliRunner().invoke(main, ["send", provider, event_type, "--url", "http://127.0.0.1:9"], input="",
+                              env={"PAYHOOKS_DATA_DIR": str(tmp_path), **env})
+
+
 def test_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("payhooks 0.")
@@ -146,8 +152,7 @@ def test_plurals() -> None:
 
 
 def test_send_refuses_an_unhandled_type_nobody_can_confirm(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "YOCO", "refund.failed", "--url", "http://127.0.0.1:9"],
-                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path)})
+    result = send(tmp_path, "YOCO", "refund.failed")
     assert result.exit_code == 2, result.output
     assert "will be stored and end `ignored`" in result.stderr and "use --yes" in result.stderr
 
@@ -229,25 +234,20 @@ def test_the_default_api_url_is_the_real_one() -> None:
 
 
 def test_send_processout_without_the_simulator_warns_it_will_end_dead(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "processout", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path),
-                                               "PAYHOOKS_PROCESSOUT_API_URL": None})
+    result = send(tmp_path, "processout", "payment.succeeded", PAYHOOKS_PROCESSOUT_API_URL=None)
     assert result.exit_code == 2, result.output
     assert "https://api.processout.com" in result.stderr and "end `dead`" in result.stderr
     assert "payhooks up" in result.stderr and "use --yes" in result.stderr
 
 
 def test_send_without_a_secret_says_where_to_get_one(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                env={"PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_YOCO_SECRETS": None})
+    result = send(tmp_path, "yoco", "payment.succeeded", PAYHOOKS_YOCO_SECRETS=None)
     assert result.exit_code == 1
     assert "set PAYHOOKS_YOCO_SECRETS" in result.stderr and "payhooks up" in result.stderr
 
 
 def test_send_to_nothing_listening_says_what_to_start(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                env={"PAYHOOKS_DATA_DIR": str(tmp_path),
-                                     "PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    result = send(tmp_path, "yoco", "payment.succeeded", PAYHOOKS_YOCO_SECRETS="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     assert result.exit_code == 1
     assert "could not reach http://127.0.0.1:9/webhooks/yoco" in result.stderr and "payhooks up" in result.stderr
 
