@@ -5,11 +5,9 @@ http.client: a fraction of httpx's CPU per request), take the next request
 index from a shared counter. Without ``rate`` they send as fast as the
 receiver answers (closed loop); with ``rate`` request *i* is due at
 ``start + i / rate`` (open loop) and its lateness is recorded, so a generator
-that cannot keep up shows. Each answer keeps its outcome, the row id it named
-and its latency; the process CPU time spent while sending is reported too:
+that cannot keep up shows. The CPU time spent while sending is reported too:
 near 100 % of one core means the generator, not the receiver, set the pace.
-:class:`Stream` sends the way providers do instead, in the background: each
-try signed anew, resent with backoff until it gets a 2xx (the fault harness).
+:class:`Stream` sends the way providers do instead (the fault harness).
 """
 from __future__ import annotations
 
