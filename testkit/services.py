@@ -39,7 +39,7 @@ def new_queue_name(prefix: str = "payhooks-test") -> str:
     return f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] | None = None) -> None:
+def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] = lambda _: None) -> None:
     """Remove the run's queues (events and ``<queue>.deliveries``) from a shared RabbitMQ, if declared."""
     if not broker_url.startswith("amqp"):
         return
@@ -49,11 +49,9 @@ def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] |
         try:
             with Connection(broker_url, connect_timeout=3) as conn:
                 conn.default_channel.queue_delete(name)
-            if report:
-                report(f"deleted queue {name}")
+            report(f"deleted queue {name}")
         except Exception as exc:  # the queue may never have been declared
-            if report:
-                report(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
+            report(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
 
 
 @dataclass

@@ -1,21 +1,7 @@
 """Imports point one way: command line → receiver, workers, console → models → providers → nothing of ours.
 
-The layers, and what each package may import of ours (every import counts:
-at the top of a module, inside a function, under ``TYPE_CHECKING``):
-
-    cli        anything
-    console    receiver (its server subclasses the receiver's gunicorn application), models, providers
-    receiver   models, providers
-    workers    models, providers
-    sandbox    providers (to sign bodies and to know each provider's types)
-    models     providers
-    providers  nothing
-
-sandbox/ is what `payhooks up` and `send` imitate the outside world with
-(fixtures, a local ProcessOut API): it sits beside models, on top of the
-adapters, and only the command line, the tests and the benches import it,
-never the receiver, the workers or the console. Strings handed to
-``importlib`` (PAYHOOKS_HANDLER_MODULES) are not imports here.
+Every import counts: at the top of a module, inside a function, under ``TYPE_CHECKING``. Strings handed
+to ``importlib`` (PAYHOOKS_HANDLER_MODULES) are not imports here.
 """
 from __future__ import annotations
 
@@ -31,15 +17,18 @@ from tests.conftest import modules_after
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
 
-MAY_IMPORT: dict[str, frozenset[str]] = {
+MAY_IMPORT: dict[str, frozenset[str]] = {  # what each package may import of ours
     "cli": frozenset(OURS),
-    "console": frozenset({"receiver", "models", "providers"}),
+    "console": frozenset({"receiver", "models", "providers"}),  # its server subclasses the receiver's gunicorn app
     "receiver": frozenset({"models", "providers"}),
     "workers": frozenset({"models", "providers"}),
+    # what `payhooks up` and `send` imitate the outside world with, on top of the adapters (to sign bodies and
+    # know each provider's types): only the command line, the tests and the benches import it
     "sandbox": frozenset({"providers"}),
     "models": frozenset({"providers"}),
     "providers": frozenset(),
 }
+
 
 def our_modules(root: Path = ROOT) -> dict[str, Path]:
     """Every module of our packages by dotted name (a package by its own name)."""
@@ -134,10 +123,7 @@ def test_no_arrow_points_up(modules):
 
 def test_no_import_cycles(modules):
     # Every import counts, so a cycle dodged with an import inside a function shows here too.
-    # The command line's own modules in workers/ are left out until the cli branch moves them to cli/.
-    left_out = {name for name in modules if layer(name) == "cli" and name.startswith("workers.")}
-    graph = {source: {target: line for target, line in edges.items() if target not in left_out}
-             for source, edges in import_graph(modules).items() if source not in left_out}
+    graph = import_graph(modules)
     assert cycles(graph) == []
     packages: dict[str, dict[str, int]] = {}
     for source, edges in graph.items():
