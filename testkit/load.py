@@ -146,10 +146,6 @@ class SendResult:
         return [a.latency_s for a in self.answers if a is not None]
 
     @property
-    def timed_out(self) -> bool:
-        return any(a is None for a in self.answers)
-
-    @property
     def sent(self) -> int:
         return sum(a is not None for a in self.answers)
 
@@ -168,7 +164,7 @@ class SendResult:
             "max_lateness_s": round(max(self.lateness), 3) if self.lateness else None,
             "generator_cpu_pct_of_one_core": round(100 * self.cpu_seconds / self.duration, 1)
             if self.duration else None,
-            "timed_out": self.timed_out,
+            "timed_out": any(a is None for a in self.answers),
         }
 
 

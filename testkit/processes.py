@@ -85,14 +85,9 @@ def payhooks_command() -> list[str]:
 
 
 def worker_command() -> list[str]:
-    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs,
-    plus a node name of its own.
-
-    `payhooks worker` has no ``--hostname``: every worker on a host is ``celery@<host>``,
-    and a second one on the same broker dies on its exclusive pidbox queue
-    (RESOURCE_LOCKED), which would break, or be broken by, anyone else's worker
-    on this machine's RabbitMQ.
-    """
+    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs, plus a node
+    name of its own: `payhooks worker` has no ``--hostname``, and two ``celery@<host>`` on one RabbitMQ clash
+    on their exclusive pidbox queue (RESOURCE_LOCKED): ours, or anyone else's on this machine, would die of it."""
     celery = code_bin() / "celery"
     command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
     return [*command, "-A", "workers", "worker", f"--hostname=bench-{secrets.token_hex(3)}@%h",
