@@ -24,13 +24,8 @@ log = logging.getLogger("payhooks.testkit.postgres")
 def admin_conninfo(url: str) -> dict[str, Any]:
     """psycopg's arguments for an autocommit connection to the server of ``url`` (SQLAlchemy form)."""
     parsed = make_url(url)
-    info: dict[str, Any] = {"dbname": parsed.database or "postgres", "autocommit": True}
-    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
-                       ("password", parsed.password)):
-        if value:
-            info[key] = value
-    info.update(parsed.query)
-    return info
+    return {"dbname": "postgres", **parsed.translate_connect_args(username="user", database="dbname"),
+            "autocommit": True, **parsed.query}
 
 
 def create_database(server_url: str, *, prefix: str) -> tuple[str, str]:
@@ -93,9 +88,6 @@ class EmbeddedServer:
 
         pg_ctl(args, pgdata=self._server.pgdata, user=self._server.system_user, timeout=timeout)
 
-    def running(self) -> bool:
-        return (Path(self._server.pgdata) / "postmaster.pid").exists()
-
     def stop_fast(self) -> None:
         """``pg_ctl stop -m fast``: sessions are cut, committed data stays."""
         self._pg_ctl(["-w", "-m", "fast", "stop"], timeout=60)
@@ -129,7 +121,7 @@ class EmbeddedServer:
         if self._server is None:
             return
         try:
-            if self.running():
+            if (Path(self._server.pgdata) / "postmaster.pid").exists():  # running
                 self.stop_fast()
             self._server._postmaster_info = None  # stopped: the package's cleanup only deletes
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:  # cleanup below kills

@@ -16,6 +16,7 @@ from cli.main import main
 from cli.output import plural
 from cli.up_output import Sink, parse_line
 from models.datadir import find_data_dir, no_database_hint
+from models.settings import load_settings
 from sandbox.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
 from sandbox.processout_sim import Simulator, register
 from sandbox.samples import sample_processout_event
@@ -65,8 +66,6 @@ def test_commands_in_a_subdirectory_read_ups_files(tmp_path: Path, monkeypatch: 
     for name in ("PAYHOOKS_DATA_DIR", "PAYHOOKS_DATABASE_URL", "PAYHOOKS_YOCO_SECRETS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(sub)
-    from models.settings import load_settings
-
     settings = load_settings()
     assert settings.database_url == "postgresql://x@/db"
     assert settings.secrets_for("yoco") == ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]

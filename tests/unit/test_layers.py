@@ -133,28 +133,21 @@ def test_no_import_cycles(modules):
     assert cycles(packages) == []
 
 
-def _imported_by(statement: str) -> set[str]:
-    """The top-level packages loaded by ``statement`` in a fresh interpreter."""
-    return {name.split(".")[0] for name in modules_after(statement)}
-
-
-def test_a_worker_loads_no_flask_and_no_receiver():
-    loaded = _imported_by("import workers.celery_app, workers.processing, workers.batch")
-    assert "workers" in loaded and "providers" in loaded
+@pytest.mark.parametrize(("statement", "loads", "never"), [
     # The receiver's web stack and its connection pool stay out of every Celery worker process.
-    assert loaded & {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"} == set()
-
-
-def test_the_receiver_package_loads_no_metrics_before_its_main_sets_them_up():
+    pytest.param("import workers.celery_app, workers.processing, workers.batch", {"workers", "providers"},
+                 {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"},
+                 id="a-worker-loads-no-flask-and-no-receiver"),
     # `python -m receiver` imports the package (and receiver.server) before __main__ points
     # prometheus_client at its multiprocess directory: the views, which load it, come with create_app.
-    loaded = _imported_by("import receiver, receiver.server")
-    assert "receiver" in loaded and "prometheus_client" not in loaded
-
-
-def test_providers_load_nothing_of_ours():
-    loaded = _imported_by("import providers.registry, providers.money")
-    assert loaded & {"flask", "sqlalchemy", *OURS} == {"providers"}
+    pytest.param("import receiver, receiver.server", {"receiver"}, {"prometheus_client"},
+                 id="the-receiver-package-loads-no-metrics-before-its-main-sets-them-up"),
+    pytest.param("import providers.registry, providers.money", {"providers"},
+                 {"flask", "sqlalchemy", *OURS} - {"providers"}, id="providers-load-nothing-of-ours"),
+])
+def test_a_fresh_interpreter_loads(statement: str, loads: set[str], never: set[str]) -> None:
+    loaded = {name.split(".")[0] for name in modules_after(statement)}
+    assert loads <= loaded and loaded & never == set(), loaded & never
 
 
 # --- the checks above can fail: they catch what they are meant to catch -----------------------------
