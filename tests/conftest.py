@@ -7,13 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from models.settings import Settings
+from testkit.processes import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TEST_SECRETS = {
     "smartpay": ["Zq3kT9vWm2LpXr8YcN4bH6sJd1FgQe7UiOa5Kt0E"],
     "senfenico": ["whk_test_0123456789"],
@@ -58,7 +57,7 @@ def tool_or_skip(name: str, install: str) -> str:
 def modules_after(code: str, *, env: dict[str, str] | None = None) -> set[str]:
     """Every module a fresh interpreter holds after running ``code`` (this one has imported everything)."""
     script = textwrap.dedent(code) + "\nimport sys\nprint(' '.join(sys.modules))\n"
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     return set(done.stdout.splitlines()[-1].split())

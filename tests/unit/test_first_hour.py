@@ -140,8 +140,7 @@ def test_version() -> None:
 
 def test_plurals() -> None:
     assert [plural(n, "event") for n in (0, 1, 2)] == ["0 events", "1 event", "2 events"]
-    assert plural(1, "delivery", "deliveries") == "1 delivery" and plural(3, "delivery", "deliveries") == (
-        "3 deliveries")
+    assert [plural(n, "delivery", "deliveries") for n in (1, 3)] == ["1 delivery", "3 deliveries"]
 
 
 @pytest.mark.parametrize(("args", "env", "exit_code", "says"), [
