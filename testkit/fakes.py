@@ -1,14 +1,8 @@
 """One fake per outside service: ProcessOut's API, the merchant's HTTP endpoints, SMTP servers.
 
-* :class:`FakeProcessOut`: ``GET /events/{id}`` and ``GET /events`` (paged,
-  newest first) in a thread of the calling process, with failures, delays and
-  every request recorded (the tests and the fault harness).
-* :func:`start_simulator`: `payhooks up`'s own simulator
-  (:mod:`sandbox.processout_sim`) run as a process of its own, so it never
-  competes with a bench's load generator for the GIL.
-* :class:`MerchantServer`: the merchant's fulfilment service and SMS gateway.
-* :class:`SmtpServer` (keeps every message) and :class:`MailServer` (demands
-  a login, and can hold one message's final reply to catch a sender mid-send).
+ProcessOut has two: :class:`FakeProcessOut` in a thread of the caller, with failures, delays and every
+request recorded; :func:`start_simulator`, `payhooks up`'s own simulator as a process, so it never
+competes with a bench's load generator for the GIL.
 """
 from __future__ import annotations
 

@@ -5,11 +5,9 @@ http.client: a fraction of httpx's CPU per request), take the next request
 index from a shared counter. Without ``rate`` they send as fast as the
 receiver answers (closed loop); with ``rate`` request *i* is due at
 ``start + i / rate`` (open loop) and its lateness is recorded, so a generator
-that cannot keep up shows. Each answer keeps its outcome, the row id it named
-and its latency; the process CPU time spent while sending is reported too:
+that cannot keep up shows. The CPU time spent while sending is reported too:
 near 100 % of one core means the generator, not the receiver, set the pace.
-:class:`Stream` sends the way providers do instead, in the background: each
-try signed anew, resent with backoff until it gets a 2xx (the fault harness).
+:class:`Stream` sends the way providers do instead (the fault harness).
 """
 from __future__ import annotations
 
@@ -148,10 +146,6 @@ class SendResult:
         return [a.latency_s for a in self.answers if a is not None]
 
     @property
-    def timed_out(self) -> bool:
-        return any(a is None for a in self.answers)
-
-    @property
     def sent(self) -> int:
         return sum(a is not None for a in self.answers)
 
@@ -170,7 +164,7 @@ class SendResult:
             "max_lateness_s": round(max(self.lateness), 3) if self.lateness else None,
             "generator_cpu_pct_of_one_core": round(100 * self.cpu_seconds / self.duration, 1)
             if self.duration else None,
-            "timed_out": self.timed_out,
+            "timed_out": any(a is None for a in self.answers),
         }
 
 

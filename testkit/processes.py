@@ -2,11 +2,7 @@
 ``celery.contrib.testing.worker`` runs a real worker: start, wait until ready, stop gracefully, keep the logs.
 
 Each child runs in a process group (session) of its own, so a SIGTERM or a
-SIGKILL reaches a worker's pool children too, and appends its output to
-``<log_dir>/<name>.log``. :class:`ProcessSet` holds them by name;
-:func:`wait_http_ok` and :func:`wait_for` are the two ways of waiting for
-"ready"; :func:`payhooks_command` and :func:`worker_command` spell the
-commands; :func:`free_port` picks a loopback port.
+SIGKILL reaches a worker's pool children too, and appends its output to ``<log_dir>/<name>.log``.
 """
 from __future__ import annotations
 
@@ -54,19 +50,19 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: f
 
 
 def wait_http_ok(url: str, *, timeout: float, alive: Callable[[], list[str]] = list) -> float:
-    """Poll ``url`` until it answers 200; returns the seconds it took. Raises when a process died."""
+    """Poll ``url`` until it answers 200; returns the seconds it took. RuntimeError when a process died."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        dead = alive()
-        if dead:
+
+    def answered() -> bool:
+        if dead := alive():
             raise RuntimeError(f"{', '.join(dead)} exited while waiting for {url}")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return time.monotonic() - started
+            return httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+            return False
+
+    wait_for(answered, timeout=timeout, interval=0.2, message=f"{url} to answer 200")
+    return time.monotonic() - started
 
 
 # --- the commands ------------------------------------------------------------------------------
@@ -89,14 +85,9 @@ def payhooks_command() -> list[str]:
 
 
 def worker_command() -> list[str]:
-    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs,
-    plus a node name of its own.
-
-    `payhooks worker` has no ``--hostname``: every worker on a host is ``celery@<host>``,
-    and a second one on the same broker dies on its exclusive pidbox queue
-    (RESOURCE_LOCKED), which would break, or be broken by, anyone else's worker
-    on this machine's RabbitMQ.
-    """
+    """`payhooks worker` with its defaults, spelled as the `celery -A workers worker` it runs, plus a node
+    name of its own: `payhooks worker` has no ``--hostname``, and two ``celery@<host>`` on one RabbitMQ clash
+    on their exclusive pidbox queue (RESOURCE_LOCKED): ours, or anyone else's on this machine, would die of it."""
     celery = code_bin() / "celery"
     command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
     return [*command, "-A", "workers", "worker", f"--hostname=bench-{secrets.token_hex(3)}@%h",

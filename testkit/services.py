@@ -1,14 +1,8 @@
 """payhooks as real processes: serve, dispatcher and worker sharing one environment, and the broker's queues.
 
-:class:`Services` is what the integration tests' ``stack`` fixture, the
-benches' targets and the fault harness's cluster start their processes with:
-each ``payhooks`` command in a process group of its own (so a SIGKILL takes a
-worker's pool children with it), its output appended to ``<name>.log``, a
-restart appending to the same file; ``serve`` is ready when ``/readyz``
-answers 200. :func:`serve_process` is `payhooks serve` alone on a free port,
-for tests of the server itself. :func:`rabbitmq_url`, :func:`new_queue_name`
-and :func:`delete_queue` give each run a queue of its own on the shared
-RabbitMQ (kombu's SQLAlchemy transport on Postgres when none answers).
+:class:`Services` starts them for the integration tests' ``stack``, the benches' targets and the fault
+harness's cluster; :func:`serve_process` is `payhooks serve` alone, for tests of the server itself. Each
+run gets a queue of its own on the shared RabbitMQ (kombu's SQLAlchemy transport when none answers).
 """
 from __future__ import annotations
 
@@ -45,7 +39,7 @@ def new_queue_name(prefix: str = "payhooks-test") -> str:
     return f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] | None = None) -> None:
+def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] = lambda _: None) -> None:
     """Remove the run's queues (events and ``<queue>.deliveries``) from a shared RabbitMQ, if declared."""
     if not broker_url.startswith("amqp"):
         return
@@ -55,11 +49,9 @@ def delete_queue(broker_url: str, queue: str, *, report: Callable[[str], None] |
         try:
             with Connection(broker_url, connect_timeout=3) as conn:
                 conn.default_channel.queue_delete(name)
-            if report:
-                report(f"deleted queue {name}")
+            report(f"deleted queue {name}")
         except Exception as exc:  # the queue may never have been declared
-            if report:
-                report(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
+            report(f"could not delete queue {name}: {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -127,22 +119,18 @@ class Services:
 def serve_process(*, database_url: str, workdir: Path, workers: int, threads: int,
                   env: dict[str, str] | None = None, args: tuple[str, ...] = (),
                   log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`payhooks serve` on a free port, ready; yields its base URL and its process (stderr to ``log_path``)."""
+    """`payhooks serve` on a free port, ready; yields its base URL and its process (output to ``log_path``)."""
     base = f"http://127.0.0.1:{free_port()}"
+    processes = ProcessSet(log_path.parent if log_path else workdir)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOKS_", "PROMETHEUS_"))}
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
+    server = processes.start(
+        log_path.stem if log_path else "serve",
         [sys.executable, "-m", "cli", "serve", "--bind", base.removeprefix("http://"), "--workers", str(workers),
          "--threads", str(threads), *args],
-        cwd=workdir, env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})},
-        stdout=log, stderr=log, start_new_session=True,
+        env={**clean, "PAYHOOKS_DATABASE_URL": database_url, **(env or {})}, cwd=workdir,
     )
     try:
-        wait_http_ok(f"{base}/readyz", timeout=30, alive=lambda: ["serve"] if server.poll() is not None else [])
+        wait_http_ok(f"{base}/readyz", timeout=30, alive=processes.exited)
         yield base, server
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        if log_path:
-            log.close()
+        processes.stop(timeout=30)

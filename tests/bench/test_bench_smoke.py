@@ -14,15 +14,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from testkit.processes import REPO_ROOT, env_without_payhooks
 from testkit.services import rabbitmq_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SMOKE_RUNS = {
     "ingest": ["--rates", "200", "--duration", "2", "--events", "40"],
@@ -55,7 +53,7 @@ def test_bench_runs_and_its_checks_pass(bench: str, server_url: str) -> None:
         argv += ["--broker-url", broker]
     # Given a fresh database and the real processes, When the bench runs with a tiny N
     done = subprocess.run(argv, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=220,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")})
+                          env=env_without_payhooks())
     # Then it exits 0: every correctness check passed (a missed speed target never fails it)
     report = f"exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr (last 4000)\n{done.stderr[-4000:]}"
     assert done.returncode == 0, report

@@ -10,14 +10,13 @@ outages, is ``python -m bench.faults`` (README.md, "Reliability").
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
-from testkit.processes import REPO_ROOT
+from testkit.processes import REPO_ROOT, env_without_payhooks
 from testkit.services import rabbitmq_url
 
 SCENARIOS = ("worker_kill", "rabbitmq_outage", "postgres_restart", "dispatcher_kill", "duplicate_storm",
@@ -31,9 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(SCENARIO_S * len(SCEN
 
 @pytest.fixture(scope="session")
 def faults_broker() -> str | None:
-    """RabbitMQ's URL, or None: elsewhere than CI the scenarios that need it are skipped when it does not
-    answer (the harness skips them too) and the others run on kombu's SQLAlchemy transport; under CI
-    (``CI=true``) it must answer, or the session fails."""
+    """RabbitMQ's URL, or None when it does not answer (the scenarios needing it are skipped; CI requires it)."""
     return rabbitmq_url()
 
 
@@ -43,7 +40,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("faults") / "results.json"
     done = subprocess.run([sys.executable, "-m", "bench.faults", "--quick", "--json", str(out)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=SCENARIO_S * len(SCENARIOS) - 30, check=False,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")})
+                          env=env_without_payhooks())
     results = {r["scenario"]: r for r in json.loads(out.read_text())} if out.exists() else {}
     return {"results": results, "report": f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-4000:]}"}
 

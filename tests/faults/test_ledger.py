@@ -45,7 +45,6 @@ def test_replay_follows_the_forward_only_state_machine() -> None:
 
 
 def test_two_rows_or_two_accepted_are_duplicates_and_every_secret_form_is_found() -> None:
-    """Two rows, or two ``accepted``, for one event are duplicates; every secret and its encodings are searched."""
     findings = Findings()
     check_answers([Answer("200 accepted", 1, 0.1, index=0), Answer("200 accepted", 2, 0.1, index=0),
                    Answer("503", None, 0.1, index=0, attempt=2)], Plan([], _events(_order(), "success")), findings)
@@ -58,8 +57,7 @@ def test_two_rows_or_two_accepted_are_duplicates_and_every_secret_form_is_found(
     assert leaks.scan_text(generated.needles, "password=" + basic.split(":")[1], where="x")
 
 
-def test_a_plan_covers_all_five_providers() -> None:
-    """A plan covers all five providers, with keys as the receiver parses them."""
+def test_a_plan_covers_all_five_providers_with_keys_as_the_receiver_parses_them() -> None:
     plan = build(60, mix="steady", tag="t", seed=7)
     assert {e.provider for e in plan.events} == {"smartpay", "processout", "senfenico", "yoco", "shadhinpay"}
     assert len({(e.provider, e.key) for e in plan.events}) == len(plan.events)

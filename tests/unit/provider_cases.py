@@ -53,6 +53,16 @@ BODY = {
         b'"SP_1234567890","status":"COMPLETED","amount":1500,"currency":"BDT"}}'
     ),
 }
+# Senfenico as its docs send it (data an object, compact), and ShadhinPay's newer envelope.
+SENFENICO_OBJECT_BODY = (
+    b'{"event":"checkout.failed","data":{"reference":"chk_2","amount":500,"live_mode":true,'
+    b'"status":"failed","note":"caf\xc3\xa9"}}'
+)
+SHADHINPAY_NEWER = (
+    b'{"eventId":"evt_77","eventType":"payment.failed","occurredAt":"2024-01-01T12:05:00Z",'
+    b'"payload":{"paymentId":"SP_9","merchantTxnId":"order_9","amount":"10.50","currency":"BDT",'
+    b'"status":"FAILED"}}'
+)
 
 
 def smartpay_headers(signature: str = SMARTPAY_SIGNATURE, timestamp: str = SMARTPAY_TIMESTAMP) -> dict[str, str]:

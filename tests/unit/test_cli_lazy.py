@@ -6,16 +6,13 @@ reads its ``sys.modules`` after the command.
 from __future__ import annotations
 
 import inspect
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import click
 import pytest
 
 from cli.main import COMMANDS, main
+from tests.conftest import modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("celery", "kombu", "flask", "werkzeug", "sqlalchemy", "psycopg", "psycopg_pool", "rich", "httpx",
@@ -27,16 +24,9 @@ SEND_NEEDS = ("httpx", "models.settings", "sandbox.catalog", "providers.registry
 
 def _loaded_after(code: str) -> set[str]:
     """The top-level packages and the cli modules a fresh interpreter holds after running ``code``."""
-    script = textwrap.dedent(code) + textwrap.dedent("""
-        import json, sys
-        names = {name.split(".")[0] for name in sys.modules} | {n for n in sys.modules if n.startswith("cli.")}
-        print(json.dumps(sorted(names)))
-        """)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "PAYHOOKS_DATA_DIR": str(ROOT / "no-such-dir")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    loaded = modules_after(code, env=env)
+    return {name.split(".")[0] for name in loaded} | {name for name in loaded if name.startswith("cli.")}
 
 
 def _after_payhooks(*args: str) -> set[str]:
@@ -83,7 +73,4 @@ def test_each_summary_in_the_group_help_is_the_commands_own(name: str) -> None:
 
 def test_stats_reads_the_statuses_without_loading_the_orm() -> None:
     # `payhooks stats` runs every few seconds in scripts: its start is most of its wall time
-    done = subprocess.run([sys.executable, "-c", "import sys, cli.stats; print('sqlalchemy.orm' in sys.modules)"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert "sqlalchemy.orm" not in modules_after("import cli.stats")

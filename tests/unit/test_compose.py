@@ -11,9 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from models.settings import Settings
+from tests.conftest import tool_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -22,19 +21,11 @@ SERVICES = {"postgres", "rabbitmq", "migrate", "receiver", "dispatcher", "worker
 SETTING_NAMES = sorted(f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields)
 
 
-def _compose_binary() -> str:
-    found = shutil.which("docker-compose")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("docker-compose is not installed; .ci/run installs it (apt-get install docker-compose)")
-        pytest.skip("docker-compose is not installed")
-    return found
-
-
 def _compose(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PAYHOOKS_", "POSTGRES_", "RABBITMQ_", "COMPOSE_"))}
-    return subprocess.run([_compose_binary(), "-f", "docker-compose.yml", *args], cwd=cwd, env=env,
+    compose = tool_or_skip("docker-compose", "apt-get install docker-compose")
+    return subprocess.run([compose, "-f", "docker-compose.yml", *args], cwd=cwd, env=env,
                           capture_output=True, check=False, text=True, timeout=120)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import make_settings
 from workers.deliveries.content import money, render_email, render_sms
@@ -62,8 +63,6 @@ def test_the_email_has_text_and_html_parts_and_the_stable_id() -> None:
 
 
 def test_signed_headers_verify_with_standard_webhooks() -> None:
-    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     headers = signed_headers(secret=secret, key="12:fulfilment:fulfilment", body=b'{"a":1}')
     assert headers["Idempotency-Key"] == headers["webhook-id"] == "12:fulfilment:fulfilment"

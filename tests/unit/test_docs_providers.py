@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from providers.base import Adapter, VerificationError
 from providers.registry import build_adapters
 from sandbox.catalog import HANDLED, IGNORED
 from tests.conftest import make_settings
@@ -30,25 +31,24 @@ def _known_answer(provider: str) -> dict:
     return answer
 
 
+def _adapter(provider: str, answer: dict) -> Adapter:
+    """The shipped adapter with the answer's secret, on its clock (1,700,000,000 when it names none)."""
+    now = float(answer.get("now", 0)) or 1_700_000_000.0
+    return build_adapters(make_settings(**{f"{provider}_secrets": [answer["secret"]]}), clock=lambda: now)[provider]
+
+
 @pytest.mark.parametrize("provider", list(SECTIONS))
 def test_each_known_answer_in_the_docs_verifies(provider: str) -> None:
     answer = _known_answer(provider)
-    now = float(answer.get("now", 0)) or None
-    settings = make_settings(**{f"{provider}_secrets": [answer["secret"]]})
-    adapter = build_adapters(settings, clock=(lambda: now) if now else (lambda: 1_700_000_000.0))[provider]
-    verified = adapter.verify(body=answer["body"].encode(), headers=answer["headers"])
+    verified = _adapter(provider, answer).verify(body=answer["body"].encode(), headers=answer["headers"])
     assert verified.secret_index == 0
 
 
 @pytest.mark.parametrize("provider", list(SECTIONS))
 def test_a_changed_byte_fails_the_docs_known_answer(provider: str) -> None:
-    from providers.base import VerificationError
-
     answer = _known_answer(provider)
-    now = float(answer.get("now", 0)) or 1_700_000_000.0
-    adapter = build_adapters(make_settings(**{f"{provider}_secrets": [answer["secret"]]}), clock=lambda: now)[provider]
     with pytest.raises(VerificationError):
-        adapter.verify(body=answer["body"].replace("1", "2", 1).encode(), headers=answer["headers"])
+        _adapter(provider, answer).verify(body=answer["body"].replace("1", "2", 1).encode(), headers=answer["headers"])
 
 
 def test_the_docs_type_table_is_the_adapters() -> None:

@@ -16,6 +16,7 @@ from cli.main import main
 from cli.output import plural
 from cli.up_output import Sink, parse_line
 from models.datadir import find_data_dir, no_database_hint
+from models.settings import load_settings
 from sandbox.catalog import HANDLED, IGNORED, provider_name, resolve, types_of
 from sandbox.processout_sim import Simulator, register
 from sandbox.samples import sample_processout_event
@@ -65,8 +66,6 @@ def test_commands_in_a_subdirectory_read_ups_files(tmp_path: Path, monkeypatch: 
     for name in ("PAYHOOKS_DATA_DIR", "PAYHOOKS_DATABASE_URL", "PAYHOOKS_YOCO_SECRETS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(sub)
-    from models.settings import load_settings
-
     settings = load_settings()
     assert settings.database_url == "postgresql://x@/db"
     assert settings.secrets_for("yoco") == ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
@@ -141,15 +140,28 @@ def test_version() -> None:
 
 def test_plurals() -> None:
     assert [plural(n, "event") for n in (0, 1, 2)] == ["0 events", "1 event", "2 events"]
-    assert plural(1, "delivery", "deliveries") == "1 delivery" and plural(3, "delivery", "deliveries") == (
-        "3 deliveries")
+    assert [plural(n, "delivery", "deliveries") for n in (1, 3)] == ["1 delivery", "3 deliveries"]
 
 
-def test_send_refuses_an_unhandled_type_nobody_can_confirm(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "YOCO", "refund.failed", "--url", "http://127.0.0.1:9"],
-                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path)})
-    assert result.exit_code == 2, result.output
-    assert "will be stored and end `ignored`" in result.stderr and "use --yes" in result.stderr
+@pytest.mark.parametrize(("args", "env", "exit_code", "says"), [
+    pytest.param(("YOCO", "refund.failed"), {}, 2, ["will be stored and end `ignored`", "use --yes"],
+                 id="an-unhandled-type-nobody-can-confirm"),
+    pytest.param(("processout", "payment.succeeded"), {"PAYHOOKS_PROCESSOUT_API_URL": None}, 2,
+                 ["https://api.processout.com", "end `dead`", "payhooks up", "use --yes"],
+                 id="processout-without-the-simulator-will-end-dead"),
+    pytest.param(("yoco", "payment.succeeded"), {"PAYHOOKS_YOCO_SECRETS": None}, 1,
+                 ["set PAYHOOKS_YOCO_SECRETS", "payhooks up"], id="without-a-secret-where-to-get-one"),
+    pytest.param(("yoco", "payment.succeeded"), {"PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, 1,
+                 ["could not reach http://127.0.0.1:9/webhooks/yoco", "payhooks up"], id="nothing-listening"),
+])
+def test_send_says_what_stops_it_and_what_to_do(tmp_path: Path, args: tuple[str, str], env: dict[str, str | None],
+                                                exit_code: int, says: list[str]) -> None:
+    # When `payhooks send` aims at a port nobody listens on, with the data directory in tmp_path
+    result = CliRunner().invoke(main, ["send", *args, "--url", "http://127.0.0.1:9"], input="",
+                                env={"PAYHOOKS_DATA_DIR": str(tmp_path), **env})
+    assert result.exit_code == exit_code, result.output
+    for text in says:
+        assert text in result.stderr
 
 
 def test_send_help_lists_every_providers_types() -> None:
@@ -226,30 +238,6 @@ def test_the_simulator_answers_like_processouts_api(tmp_path: Path) -> None:
 
 def test_the_default_api_url_is_the_real_one() -> None:
     assert make_settings().processout_api_url == "https://api.processout.com"
-
-
-def test_send_processout_without_the_simulator_warns_it_will_end_dead(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "processout", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                input="", env={"PAYHOOKS_DATA_DIR": str(tmp_path),
-                                               "PAYHOOKS_PROCESSOUT_API_URL": None})
-    assert result.exit_code == 2, result.output
-    assert "https://api.processout.com" in result.stderr and "end `dead`" in result.stderr
-    assert "payhooks up" in result.stderr and "use --yes" in result.stderr
-
-
-def test_send_without_a_secret_says_where_to_get_one(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                env={"PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_YOCO_SECRETS": None})
-    assert result.exit_code == 1
-    assert "set PAYHOOKS_YOCO_SECRETS" in result.stderr and "payhooks up" in result.stderr
-
-
-def test_send_to_nothing_listening_says_what_to_start(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["send", "yoco", "payment.succeeded", "--url", "http://127.0.0.1:9"],
-                                env={"PAYHOOKS_DATA_DIR": str(tmp_path),
-                                     "PAYHOOKS_YOCO_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
-    assert result.exit_code == 1
-    assert "could not reach http://127.0.0.1:9/webhooks/yoco" in result.stderr and "payhooks up" in result.stderr
 
 
 def test_an_unreachable_database_is_one_line_saying_what_to_check(tmp_path: Path) -> None:

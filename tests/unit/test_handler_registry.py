@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import modules_after
 from workers.handlers import registry
 from workers.handlers.registry import handlers_for, only_builtins, register
 
@@ -43,10 +44,6 @@ def test_a_custom_handler_replaces_the_builtin_one_of_its_name(custom_first):
 
 
 def test_the_package_does_not_import_its_handler_modules():
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", "import sys, workers.handlers; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert "workers.handlers.registry" in out
-    assert {"workers.handlers.failure", "workers.handlers.fulfilment", "workers.handlers.refund"} & set(out) == set()
+    loaded = modules_after("import workers.handlers")
+    assert "workers.handlers.registry" in loaded
+    assert {"workers.handlers.failure", "workers.handlers.fulfilment", "workers.handlers.refund"} & loaded == set()

@@ -1,44 +1,34 @@
 """Imports point one way: command line → receiver, workers, console → models → providers → nothing of ours.
 
-The layers, and what each package may import of ours (every import counts:
-at the top of a module, inside a function, under ``TYPE_CHECKING``):
-
-    cli        anything
-    console    receiver (its server subclasses the receiver's gunicorn application), models, providers
-    receiver   models, providers
-    workers    models, providers
-    sandbox    providers (to sign bodies and to know each provider's types)
-    models     providers
-    providers  nothing
-
-sandbox/ is what `payhooks up` and `send` imitate the outside world with
-(fixtures, a local ProcessOut API): it sits beside models, on top of the
-adapters, and only the command line, the tests and the benches import it,
-never the receiver, the workers or the console. Strings handed to
-``importlib`` (PAYHOOKS_HANDLER_MODULES) are not imports here.
+Every import counts: at the top of a module, inside a function, under ``TYPE_CHECKING``. Strings handed
+to ``importlib`` (PAYHOOKS_HANDLER_MODULES) are not imports here.
 """
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import modules_after
+
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
 
-MAY_IMPORT: dict[str, frozenset[str]] = {
+MAY_IMPORT: dict[str, frozenset[str]] = {  # what each package may import of ours
     "cli": frozenset(OURS),
-    "console": frozenset({"receiver", "models", "providers"}),
+    "console": frozenset({"receiver", "models", "providers"}),  # its server subclasses the receiver's gunicorn app
     "receiver": frozenset({"models", "providers"}),
     "workers": frozenset({"models", "providers"}),
+    # what `payhooks up` and `send` imitate the outside world with, on top of the adapters (to sign bodies and
+    # know each provider's types): only the command line, the tests and the benches import it
     "sandbox": frozenset({"providers"}),
     "models": frozenset({"providers"}),
     "providers": frozenset(),
 }
+
 
 def our_modules(root: Path = ROOT) -> dict[str, Path]:
     """Every module of our packages by dotted name (a package by its own name)."""
@@ -92,38 +82,20 @@ def forbidden(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> lis
 
 
 def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
+    """The strongly connected components with more than one module, each sorted: modules that reach each other."""
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for target in graph.get(todo.pop(), {}):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in graph.get(node, {}):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
+    reached = {node: reach(node) for node in graph}
+    components = {tuple(sorted({node} | {other for other in reached[node] if node in reached.get(other, ())}))
+                  for node in graph if node in reached[node]}
+    return sorted(list(component) for component in components if len(component) > 1)
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +103,17 @@ def modules() -> dict[str, Path]:
     return our_modules()
 
 
-def test_models_import_nothing_above_them(modules):
-    # Given every import in models/ (functions and TYPE_CHECKING blocks included)
-    above = ("receiver", "workers", "cli", "console", "sandbox", "flask")
+@pytest.mark.parametrize(("package", "above"), [
+    ("models", {"receiver", "workers", "cli", "console", "sandbox", "flask"}),
+    ("providers", {"flask", "werkzeug", *OURS} - {"providers"}),
+])
+def test_the_lowest_layers_import_nothing_above_them(modules, package, above):
+    # Given every import in the package (functions and TYPE_CHECKING blocks included)
     found = [f"{path.relative_to(ROOT)}:{line} {name}"
-             for module, path in modules.items() if module.split(".")[0] == "models"
+             for module, path in modules.items() if module.split(".")[0] == package
              for name, line in imported_names(module, path) if name.split(".")[0] in above]
-    # Then none of them reaches up to the receiver, the workers, the command line, the console or the sandbox
-    assert found == []
-
-
-def test_providers_import_no_flask_and_nothing_of_ours(modules):
-    found = [f"{path.relative_to(ROOT)}:{line} {name}"
-             for module, path in modules.items() if module.split(".")[0] == "providers"
-             for name, line in imported_names(module, path)
-             if name.split(".")[0] in {"flask", "werkzeug", *OURS} - {"providers"}]
+    # Then none of them reaches up (models: to the receiver, the workers, the command line, the console or
+    # the sandbox; providers: to flask or anything of ours)
     assert found == []
 
 
@@ -155,10 +123,7 @@ def test_no_arrow_points_up(modules):
 
 def test_no_import_cycles(modules):
     # Every import counts, so a cycle dodged with an import inside a function shows here too.
-    # The command line's own modules in workers/ are left out until the cli branch moves them to cli/.
-    left_out = {name for name in modules if layer(name) == "cli" and name.startswith("workers.")}
-    graph = {source: {target: line for target, line in edges.items() if target not in left_out}
-             for source, edges in import_graph(modules).items() if source not in left_out}
+    graph = import_graph(modules)
     assert cycles(graph) == []
     packages: dict[str, dict[str, int]] = {}
     for source, edges in graph.items():
@@ -168,30 +133,21 @@ def test_no_import_cycles(modules):
     assert cycles(packages) == []
 
 
-def _imported_by(statement: str) -> set[str]:
-    """The top-level packages loaded by ``statement`` in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", f"import sys; {statement}; print(' '.join(sys.modules))"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return {name.split(".")[0] for name in out.split()}
-
-
-def test_a_worker_loads_no_flask_and_no_receiver():
-    loaded = _imported_by("import workers.celery_app, workers.processing, workers.batch")
-    assert "workers" in loaded and "providers" in loaded
+@pytest.mark.parametrize(("statement", "loads", "never"), [
     # The receiver's web stack and its connection pool stay out of every Celery worker process.
-    assert loaded & {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"} == set()
-
-
-def test_the_receiver_package_loads_no_metrics_before_its_main_sets_them_up():
+    pytest.param("import workers.celery_app, workers.processing, workers.batch", {"workers", "providers"},
+                 {"flask", "werkzeug", "psycopg_pool", "receiver", "sandbox", "console", "cli"},
+                 id="a-worker-loads-no-flask-and-no-receiver"),
     # `python -m receiver` imports the package (and receiver.server) before __main__ points
     # prometheus_client at its multiprocess directory: the views, which load it, come with create_app.
-    loaded = _imported_by("import receiver, receiver.server")
-    assert "receiver" in loaded and "prometheus_client" not in loaded
-
-
-def test_providers_load_nothing_of_ours():
-    loaded = _imported_by("import providers.registry, providers.money")
-    assert loaded & {"flask", "sqlalchemy", *OURS} == {"providers"}
+    pytest.param("import receiver, receiver.server", {"receiver"}, {"prometheus_client"},
+                 id="the-receiver-package-loads-no-metrics-before-its-main-sets-them-up"),
+    pytest.param("import providers.registry, providers.money", {"providers"},
+                 {"flask", "sqlalchemy", *OURS} - {"providers"}, id="providers-load-nothing-of-ours"),
+])
+def test_a_fresh_interpreter_loads(statement: str, loads: set[str], never: set[str]) -> None:
+    loaded = {name.split(".")[0] for name in modules_after(statement)}
+    assert loads <= loaded and loaded & never == set(), loaded & never
 
 
 # --- the checks above can fail: they catch what they are meant to catch -----------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from models.logs import JsonFormatter, ReadableFormatter, RedactSecrets
 
@@ -45,8 +46,6 @@ def test_secrets_are_scrubbed_from_exceptions() -> None:
     try:
         raise ValueError(f"could not decode {SECRET}")
     except ValueError:
-        import sys
-
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
     RedactSecrets([SECRET]).filter(record)
     line = JsonFormatter().format(record)

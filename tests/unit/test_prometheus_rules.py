@@ -2,32 +2,21 @@
 and naming only metrics payhooks exports."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from models import metrics
+from tests.conftest import tool_or_skip
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 RULES = RULES_DIR / "payhooks-rules.yml"
 RULE_TESTS = RULES_DIR / "payhooks-rules.test.yml"
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":  # .ci/run installs Debian's prometheus: never skipped there
-            pytest.fail("promtool is not installed under CI")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    return found
-
-
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_promtool(), *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=120)
+    promtool = tool_or_skip("promtool", "apt-get install prometheus")
+    return subprocess.run([promtool, *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=120)
 
 
 def test_promtool_check_rules() -> None:

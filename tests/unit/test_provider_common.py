@@ -18,7 +18,9 @@ from tests.unit.provider_cases import (
     PROCESSOUT_GOOD,
     SECRETS,
     SENFENICO_HASH,
+    SENFENICO_OBJECT_BODY,
     SHADHINPAY_HEX,
+    SHADHINPAY_NEWER,
     SHADHINPAY_T,
     SMARTPAY_SIGNATURE,
     YOCO_SIGNATURE,
@@ -212,15 +214,6 @@ YOCO_EVENT = (
     b'{"id":"evt_2E9vL4","type":"payment.succeeded","createdDate":"2024-05-01T10:00:00Z",'
     b'"payload":{"id":"p_1","type":"payment","amount":900,"currency":"ZAR","status":"succeeded",'
     b'"mode":"test","metadata":{"checkoutId":"ch_1"}}}'
-)
-SENFENICO_OBJECT_BODY = (  # the docs' form: data as an object, sent compact
-    b'{"event":"checkout.failed","data":{"reference":"chk_2","amount":500,"live_mode":true,'
-    b'"status":"failed","note":"caf\xc3\xa9"}}'
-)
-SHADHINPAY_NEWER = (
-    b'{"eventId":"evt_77","eventType":"payment.failed","occurredAt":"2024-01-01T12:05:00Z",'
-    b'"payload":{"paymentId":"SP_9","merchantTxnId":"order_9","amount":"10.50","currency":"BDT",'
-    b'"status":"FAILED"}}'
 )
 THIN = {"event_id": "ev_2Xk9", "event_type": "transaction.failed"}
 FORM = {"event_id": "ev_/42", "event_type": "transaction.captured"}

@@ -8,14 +8,9 @@ import json
 import pytest
 
 from providers.base import VerificationError, Verified
-from tests.unit.provider_cases import SECRETS, make
+from tests.unit.provider_cases import SECRETS, SENFENICO_OBJECT_BODY, make
 
 KEY = SECRETS["senfenico"]
-# The docs' form: data as an object, sent compact (not Python's default separators).
-OBJECT_BODY = (
-    b'{"event":"checkout.failed","data":{"reference":"chk_2","amount":500,"live_mode":true,'
-    b'"status":"failed","note":"caf\xc3\xa9"}}'
-)
 
 
 def hashed(payload: bytes) -> dict[str, str]:
@@ -28,14 +23,14 @@ def canonical(body: bytes) -> bytes:
 
 
 def test_canonical_candidate_is_accepted_and_recorded() -> None:
-    assert canonical(OBJECT_BODY) != OBJECT_BODY
-    assert b"caf\\u00e9" in canonical(OBJECT_BODY)
-    result = make("senfenico").verify(body=OBJECT_BODY, headers=hashed(canonical(OBJECT_BODY)))
+    assert canonical(SENFENICO_OBJECT_BODY) != SENFENICO_OBJECT_BODY
+    assert b"caf\\u00e9" in canonical(SENFENICO_OBJECT_BODY)
+    result = make("senfenico").verify(body=SENFENICO_OBJECT_BODY, headers=hashed(canonical(SENFENICO_OBJECT_BODY)))
     assert result == Verified(secret_index=0, method="canonical")
 
 
 def test_raw_candidate_of_object_body() -> None:
-    assert make("senfenico").verify(body=OBJECT_BODY, headers=hashed(OBJECT_BODY)).method == "raw"
+    assert make("senfenico").verify(body=SENFENICO_OBJECT_BODY, headers=hashed(SENFENICO_OBJECT_BODY)).method == "raw"
 
 
 def test_non_json_body_has_only_the_raw_candidate() -> None:

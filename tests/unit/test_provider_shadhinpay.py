@@ -3,13 +3,7 @@ What every adapter shares (three signature forms, tolerance, malformed headers, 
 test_provider_common."""
 from __future__ import annotations
 
-from tests.unit.provider_cases import BODY, make
-
-NEWER = (
-    b'{"eventId":"evt_77","eventType":"payment.failed","occurredAt":"2024-01-01T12:05:00Z",'
-    b'"payload":{"paymentId":"SP_9","merchantTxnId":"order_9","amount":"10.50","currency":"BDT",'
-    b'"status":"FAILED"}}'
-)
+from tests.unit.provider_cases import BODY, SHADHINPAY_NEWER, make
 
 
 def key_of(body: bytes, headers: dict[str, str] | None = None) -> str:
@@ -23,7 +17,7 @@ def test_parse_newer_envelope_without_event_id_falls_back_to_payment_id_and_fiel
 
 def test_the_unsigned_event_id_header_never_decides_identity() -> None:
     # The HMAC covers the body only: a captured body resent with a fresh header is the same event
-    for body in (NEWER, BODY["shadhinpay"]):
+    for body in (SHADHINPAY_NEWER, BODY["shadhinpay"]):
         keys = {key_of(body, headers)
                 for headers in ({}, {"x-shadhinpay-event-id": "hdr_1"}, {"x-shadhinpay-event-id": "hdr_2"})}
         assert len(keys) == 1 and "hdr_" not in keys.pop()
