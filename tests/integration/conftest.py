@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
+from cli.main import main
 from models.db import make_engine, normalise_url
 from models.migrate import upgrade
 from models.settings import Settings
 from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
 from testkit.postgres import EmbeddedServer, create_database, drop_database
-from testkit.processes import REPO_ROOT
+from testkit.processes import REPO_ROOT, env_without_payhooks
 from testkit.services import Services, delete_queue, new_queue_name, rabbitmq_url
 from tests.conftest import PROCESSOUT_PROJECT_SECRET, SECRET_ENV, make_settings
-from tests.integration.ops_data import Runner, make_runner
-from tests.integration.stack import Sender
+from tests.integration.console_support import CONSOLE_TOKEN, sign_in
+from tests.integration.stack import Sender, start_processes
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +37,7 @@ TABLES = ("incident_members", "alerts", "incidents", "provider_activity", "watch
 
 
 def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
-    env.update({
+    return env_without_payhooks(**{
         "PYTHONPATH": str(REPO_ROOT),  # the custom handler module lives in tests/
         "PAYHOOKS_DATABASE_URL": database_url,
         "PAYHOOKS_BROKER_URL": broker_url,
@@ -51,7 +53,6 @@ def base_env(*, database_url: str, broker_url: str, queue: str, processout_url: 
         **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": "1s,1s,1s"
            for p in ("smartpay", "processout", "senfenico", "yoco", "shadhinpay")},
     })
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -145,9 +146,28 @@ def stack(tmp_path, database_url: str, broker_url: str, processout: FakeProcessO
 def running(stack: Services) -> Services:
     """The stack with a worker and a dispatcher already started (with ``stack.env`` as it is then: a test
     whose fixtures change that env starts the processes itself)."""
-    stack.start_worker()
-    stack.start_dispatcher()
-    return stack
+    return start_processes(stack)
+
+
+@pytest.fixture
+def console_settings(database_url: str) -> Settings:
+    return make_settings(database_url=database_url, console_token=CONSOLE_TOKEN)
+
+
+@pytest.fixture
+def console_app(console_settings: Settings, engine: Engine):
+    from console.app import create_app
+
+    return create_app(console_settings, engine=engine)
+
+
+@pytest.fixture
+def signed_in(console_app) -> FlaskClient:
+    """A console client signed in as OPERATOR."""
+    client = console_app.test_client()
+    response = sign_in(client)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
 
 
 @pytest.fixture
@@ -172,7 +192,15 @@ def merchant() -> Iterator[MerchantServer]:
 
 
 @pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runner:
-    """`payhooks ARGS` in-process with only the test settings, from tmp_path (no developer .env read)."""
+def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """``run(*args, input=None, env=None)``: `payhooks ARGS` in-process, from tmp_path, with only the test
+    database and secrets (no developer .env or environment read); ``env`` adds to that, None removes."""
     monkeypatch.chdir(tmp_path)
-    return make_runner(database_url, tmp_path)
+    base: dict[str, str | None] = {name: None for name in os.environ if name.startswith("PAYHOOKS_")}
+    base.update({"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_DATA_DIR": str(tmp_path / "data"),
+                 "PAYHOOKS_LOG_LEVEL": "WARNING", **SECRET_ENV})
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
+        return CliRunner().invoke(main, list(args), input=input, env={**base, **(env or {})}, catch_exceptions=False)
+
+    return invoke

@@ -1,58 +1,24 @@
-"""Rows for the operator-command tests, inserted directly, and a CLI runner with only the test settings."""
+"""Rows for the operator-command tests, inserted directly, and what a CLI run printed."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import Engine, text
 
-from cli.main import main
-from tests.conftest import SECRET_ENV
 from tests.integration.stack import rows
 
-Runner = Callable[..., Result]
 
-
-def cli_env(database_url: str, data_dir: Path) -> dict[str, str | None]:
-    """Only the test database and the test secrets: nothing from the developer's environment."""
-    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("PAYHOOKS_")}
-    env.update({
-        "PAYHOOKS_DATABASE_URL": database_url,
-        "PAYHOOKS_DATA_DIR": str(data_dir),
-        "PAYHOOKS_LOG_LEVEL": "WARNING",
-        **SECRET_ENV,
-    })
-    return env
-
-
-def make_runner(database_url: str, tmp_path: Path) -> Runner:
-    """``run(*args, input=None, env=None)``: `payhooks ARGS` in-process; the caller chdirs to tmp_path."""
-    base = cli_env(database_url, tmp_path / "data")
-
-    def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
-        return CliRunner().invoke(main, list(args), input=input, env={**base, **(env or {})},
-                                  catch_exceptions=False)
-
-    return run
+def ok(result: Result) -> Result:
+    """``result``, once it is known to have exited 0 (else its output is the failure's message)."""
+    assert result.exit_code == 0, result.output
+    return result
 
 
 def json_out(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def insert_order(engine: Engine, *, reference: str, provider: str = "yoco", status: str = "pending") -> int:
-    with engine.begin() as conn:
-        return conn.execute(
-            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency, status)
-                    VALUES (:r, :p, :ref, 1000, 'ZAR', :s) RETURNING id"""),
-            {"r": reference, "p": provider, "ref": f"pay_{reference}", "s": status},
-        ).scalar_one()
+    return json.loads(ok(result).stdout)
 
 
 def insert_event(engine: Engine, *, provider: str = "yoco", key: str | None = None,

@@ -17,19 +17,20 @@ from testkit.fakes import FakeProcessOut
 from testkit.processes import wait_for
 from testkit.services import Services
 from tests.conftest import make_settings
-from tests.integration.helpers import signed_request
+from tests.integration.helpers import CURRENCY, signed_request
 
 
-def create_order(engine: Engine, *, reference: str, provider: str, payment_ref: str, amount: int,
-                 currency: str, email: str | None = "buyer@example.com", phone: str | None = None,
-                 name: str | None = None) -> int:
+def create_order(engine: Engine, *, reference: str, provider: str = "yoco", payment_ref: str | None = None,
+                 amount: int = 1000, currency: str | None = None, status: str = "pending",
+                 email: str | None = "buyer@example.com", phone: str | None = None, name: str | None = None) -> int:
+    """An order (payment ``pay_<reference>``, the provider's currency unless given): its id."""
     with engine.begin() as conn:
         return conn.execute(
-            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency,
+            text("""INSERT INTO orders (reference, provider, provider_payment_ref, amount, currency, status,
                                         customer_email, customer_phone, customer_name)
-                    VALUES (:r, :p, :ref, :a, :c, :e, :ph, :n) RETURNING id"""),
-            {"r": reference, "p": provider, "ref": payment_ref, "a": amount, "c": currency,
-             "e": email, "ph": phone, "n": name},
+                    VALUES (:r, :p, :ref, :a, :c, :s, :e, :ph, :n) RETURNING id"""),
+            {"r": reference, "p": provider, "ref": payment_ref or f"pay_{reference}", "a": amount,
+             "c": currency or CURRENCY[provider], "s": status, "e": email, "ph": phone, "n": name},
         ).scalar_one()
 
 
@@ -44,10 +45,27 @@ def values(engine: Engine, sql: str, **params: Any) -> list[Any]:
     return [row[0] for row in rows(engine, sql, **params)]
 
 
+def tuples(engine: Engine, sql: str, **params: Any) -> list[tuple]:
+    """The rows ``sql`` selects, as plain tuples."""
+    return [tuple(row) for row in rows(engine, sql, **params)]
+
+
 def scalar(engine: Engine, sql: str, **params: Any) -> Any:
     """The one value ``sql`` selects."""
     with engine.connect() as conn:
         return conn.execute(text(sql), params).scalar_one()
+
+
+def execute(engine: Engine, sql: str, **params: Any) -> None:
+    """Run ``sql`` (a write) in a transaction of its own."""
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def paid_transitions(engine: Engine, event_id: int) -> int:
+    """How often ``event_id`` moved its order from pending to paid (a handler's effect, counted)."""
+    return scalar(engine, """SELECT count(*) FROM order_transitions
+                              WHERE event_id = :e AND from_status = 'pending' AND to_status = 'paid'""", e=event_id)
 
 
 def store_yoco_event(engine: Engine, key: str = "evt_1") -> int:
@@ -73,8 +91,7 @@ def attempts(engine: Engine, event_id: int) -> list[Any]:
 
 
 def deliveries(engine: Engine, order_id: int) -> list[tuple[int, str]]:
-    return [tuple(r) for r in rows(engine, "SELECT event_id, kind FROM deliveries WHERE order_id = :o ORDER BY id",
-                                   o=order_id)]
+    return tuples(engine, "SELECT event_id, kind FROM deliveries WHERE order_id = :o ORDER BY id", o=order_id)
 
 
 def status_of(engine: Engine, event_id: int) -> str:
@@ -110,7 +127,16 @@ class Sender:
         return ids.pop()
 
 
-def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Services | None = None) -> None:
+def start_processes(stack: Services) -> Services:
+    """A worker and a dispatcher started, with ``stack.env`` as it is now."""
+    stack.start_worker()
+    stack.start_dispatcher()
+    return stack
+
+
+def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Services | None = None) -> list[str]:
+    """Once every event is final: their statuses, in the order given."""
+
     def done() -> bool:
         return all(status_of(engine, i) in FINAL for i in event_ids)
 
@@ -119,3 +145,4 @@ def wait_final(engine: Engine, *event_ids: int, timeout: float = 45.0, stack: Se
     except AssertionError:
         states = {i: (status_of(engine, i), event_row(engine, i).last_error) for i in event_ids}
         raise AssertionError(f"not final: {states}\n{stack.logs() if stack else ''}") from None
+    return [status_of(engine, i) for i in event_ids]

@@ -11,10 +11,10 @@ import logging
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from models import transitions
-from tests.integration.stack import attempts, deliveries, event_row, order_row, rows
+from tests.integration.stack import attempts, deliveries, event_row, execute, order_row, rows, scalar
 from tests.integration.test_batch import _paid_order, _queued, _stored
 from workers.handlers import registry as handlers
 from workers.handlers.loading import load_handlers
@@ -66,10 +66,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(runtime, engine, st
             assert order.status == "paid" and order.paid_at is not None
     assert counts[3] == counts[30], counts
     assert _redone(caplog) == []
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM order_transitions")).scalar_one() == 33
-        assert conn.execute(text("SELECT count(*) FROM event_attempts WHERE outcome = 'succeeded'")
-                            ).scalar_one() == 33
+    assert scalar(engine, "SELECT count(*) FROM order_transitions") == 33
+    assert scalar(engine, "SELECT count(*) FROM event_attempts WHERE outcome = 'succeeded'") == 33
 
 
 def test_a_failing_event_costs_only_itself_without_a_redo(runtime, engine, caplog) -> None:
@@ -85,11 +83,8 @@ def test_a_failing_event_costs_only_itself_without_a_redo(runtime, engine, caplo
     assert (row.status, row.attempts, row.processed_at) == ("retrying", 1, None)
     assert row.next_attempt_at is not None and "ch_nobody" in row.last_error
     assert [(a.number, a.outcome) for a in attempts(engine, orphan)] == [(1, "failed")]
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT traceback IS NOT NULL FROM event_attempts WHERE event_id = :e"),
-                            {"e": orphan}).scalar_one()
-        assert conn.execute(text("SELECT count(*) FROM deliveries WHERE event_id = :e"),
-                            {"e": orphan}).scalar_one() == 0
+    assert scalar(engine, "SELECT traceback IS NOT NULL FROM event_attempts WHERE event_id = :e", e=orphan)
+    assert scalar(engine, "SELECT count(*) FROM deliveries WHERE event_id = :e", e=orphan) == 0
 
 
 def test_payment_then_refund_of_one_order_in_one_batch(runtime, engine, caplog) -> None:
@@ -121,9 +116,8 @@ def test_a_refund_already_recorded_sends_the_batch_event_by_event(runtime, engin
     [paid] = _queued(engine, "ch_rr")
     assert process_events(runtime, [paid]) == {paid: "succeeded"}
     [refund] = _stored(engine, "ch_rr", event_type="payment.refunded")
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO refunds (order_id, event_id, kind, amount, currency, refund_key) "
-                          "VALUES (:o, :e, 'refund', 1000, 'BDT', 'event:' || :e)"), {"o": order_id, "e": refund})
+    execute(engine, "INSERT INTO refunds (order_id, event_id, kind, amount, currency, refund_key) "
+                    "VALUES (:o, :e, 'refund', 1000, 'BDT', 'event:' || :e)", o=order_id, e=refund)
     [good] = _stored(engine, "ch_other", event_type="payment.completed")
     with engine.begin() as conn:
         transitions.claim_due(conn, batch_size=50, lease_seconds=60)
@@ -133,7 +127,5 @@ def test_a_refund_already_recorded_sends_the_batch_event_by_event(runtime, engin
     assert event_row(engine, refund).last_error == "refund already recorded"
     assert order_row(engine, "R-ch_rr").status == "paid"
     assert [kind for _, kind in deliveries(engine, other)] == ["fulfilment", "email.order_confirmation"]
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM refunds")).scalar_one() == 1
-        assert conn.execute(text("SELECT count(*) FROM event_attempts WHERE event_id = :e"),
-                            {"e": good}).scalar_one() == 1
+    assert scalar(engine, "SELECT count(*) FROM refunds") == 1
+    assert scalar(engine, "SELECT count(*) FROM event_attempts WHERE event_id = :e", e=good) == 1

@@ -10,25 +10,16 @@ from sqlalchemy import Engine, text
 
 from testkit.processes import wait_for
 from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
-from tests.integration.console_support import (  # noqa: F401  (fixtures)
-    CONSOLE_TOKEN,
-    OPERATOR,
-    console_app,
-    console_settings,
-    csrf_from,
-    page_csrf,
-    sign_in,
-    signed_in,
-)
+from tests.integration.console_support import CONSOLE_TOKEN, OPERATOR, csrf_from, page_csrf, sign_in
+from tests.integration.helpers import secret_forms
 from tests.integration.ops_data import (
     insert_attempt,
     insert_delivery,
     insert_event,
-    insert_order,
     insert_try,
     operator_actions,
 )
-from tests.integration.stack import rows, status_of
+from tests.integration.stack import create_order, execute, rows, scalar, status_of
 
 
 PAGES = ["/", "/events", "/events?status=dead", "/replay", "/deliveries", "/orders", "/audit"]
@@ -142,7 +133,7 @@ def test_the_console_refuses_to_start_without_a_token(database_url) -> None:
 @pytest.fixture
 def story(engine: Engine) -> dict[str, int]:
     """One order with a dead event (attempts, traceback), a succeeded one, a delivery with tries."""
-    order_id = insert_order(engine, reference="ORD-STORY", status="paid")
+    order_id = create_order(engine, reference="ORD-STORY", status="paid")
     secret = TEST_SECRETS["smartpay"][0]
     dead = insert_event(engine, key="evt_dead_1", provider="smartpay", event_type="AUTHORISATION", status="dead",
                         attempts=2, received_ago_s=600, last_error=f"boom with {secret}",
@@ -154,10 +145,8 @@ def story(engine: Engine) -> dict[str, int]:
     insert_attempt(engine, event_id=dead, number=2, outcome="dead", error=f"auth {PROCESSOUT_BASIC_AUTH}")
     done = insert_event(engine, key="evt_ok_1", provider="yoco", status="succeeded", received_ago_s=300,
                         done_after_s=1, order_id=order_id, fetched={"fetched": True})
-    with engine.begin() as conn:
-        conn.execute(text("""INSERT INTO order_transitions (order_id, event_id, from_status, to_status, note)
-                             VALUES (:o, :e, 'pending', 'paid', 'payment captured')"""),
-                     {"o": order_id, "e": done})
+    execute(engine, """INSERT INTO order_transitions (order_id, event_id, from_status, to_status, note)
+                       VALUES (:o, :e, 'pending', 'paid', 'payment captured')""", o=order_id, e=done)
     delivery = insert_delivery(engine, event_id=done, order_id=order_id, kind="order_confirmation",
                                handler="fulfilment", status="dead", attempts=1, last_error="550 mailbox")
     insert_try(engine, delivery_id=delivery, number=1, outcome="dead", code=550, response="550 no such user")
@@ -171,7 +160,7 @@ def test_every_page_answers_and_shows_no_secret(signed_in, story, path) -> None:
     response = signed_in.get(path)
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page[:3000]
-    for secret in (*[s for v in TEST_SECRETS.values() for s in v], API_TOKEN, PROCESSOUT_BASIC_AUTH, CONSOLE_TOKEN):
+    for secret in (*secret_forms(), CONSOLE_TOKEN):
         assert secret not in page, (path, secret)
 
 
@@ -274,11 +263,8 @@ def test_order_page_and_missing_things(signed_in, story) -> None:
     assert signed_in.get("/deliveries/999999").status_code == 404
 
 
-def test_payhooks_console_refuses_to_start_without_a_token(database_url, tmp_path, monkeypatch) -> None:
-    from tests.integration.ops_data import make_runner
-
-    monkeypatch.chdir(tmp_path)
-    result = make_runner(database_url, tmp_path)("console", "--bind", "127.0.0.1:1")
+def test_payhooks_console_refuses_to_start_without_a_token(run) -> None:
+    result = run("console", "--bind", "127.0.0.1:1")
     assert result.exit_code == 1
     assert "PAYHOOKS_CONSOLE_TOKEN is not set" in result.output
 
@@ -316,10 +302,9 @@ def test_a_list_too_slow_to_find_says_how_to_narrow_it(signed_in, engine: Engine
 
 def test_a_replay_the_console_did_not_finish_says_so(signed_in, engine: Engine) -> None:
     # Given an audit row of a replay that never wrote its final line (a console stopped mid-way)
-    with engine.begin() as conn:
-        action_id = conn.execute(text("""INSERT INTO operator_actions (actor, action, target, filter, count, detail)
-                                         VALUES ('someone', 'replay', 'events', '{}', 500,
-                                                 'started: 1200 events to replay (dead 1200)') RETURNING id""")
-                                 ).scalar_one()
+    execute(engine, """INSERT INTO operator_actions (actor, action, target, filter, count, detail)
+                       VALUES ('someone', 'replay', 'events', '{}', 500,
+                               'started: 1200 events to replay (dead 1200)')""")
+    action_id = scalar(engine, "SELECT id FROM operator_actions")
     page = signed_in.get(f"/replay/{action_id}").get_data(as_text=True)
     assert "Not running here: 500 replayed so far" in page and "Finished" not in page

@@ -6,9 +6,9 @@ from sqlalchemy import Engine, text
 
 from models import counts, deliveries, transitions
 from testkit.processes import wait_for
+from tests.integration.ops_data import insert_delivery, insert_event
+from tests.integration.stack import create_order, scalar
 from workers.dispatcher import Dispatcher
-from tests.integration.ops_data import insert_delivery, insert_event, insert_order
-from tests.integration.stack import scalar
 
 DAY_S = 86400.0
 
@@ -29,16 +29,12 @@ def _counted(engine: Engine, counted: counts.Counted) -> dict[str, dict[str, int
             return counts.counts_by_group(conn, counted)
 
 
-def _fold(engine: Engine, *, lag_seconds: float = 0.0) -> int:
-    return counts.fold_all(engine, lag_seconds=lag_seconds)
-
-
 def _tallied(engine: Engine) -> int:
     return scalar(engine, "SELECT COALESCE(sum(n), 0) FROM status_tallies")
 
 
 def test_counts_stay_exact_through_fold_replay_and_delete(engine: Engine) -> None:
-    order = insert_order(engine, reference="ORD-C")
+    order = create_order(engine, reference="ORD-C")
     old = [insert_event(engine, provider=p, status=s, received_ago_s=d * DAY_S, done_after_s=5, next_in_s=None)
            for p, s, d in (("yoco", "succeeded", 20), ("yoco", "dead", 15), ("smartpay", "ignored", 10),
                            ("yoco", "succeeded", 3), ("senfenico", "dead", 2))]
@@ -51,7 +47,7 @@ def test_counts_stay_exact_through_fold_replay_and_delete(engine: Engine) -> Non
     # Given no fold yet: everything is counted live
     assert _counted(engine, counts.EVENTS) == _truth(engine, counts.EVENTS)
     # When the housekeeper folds history (an hour of lag) into the tallies
-    assert _fold(engine, lag_seconds=3600) == 7
+    assert counts.fold_all(engine, lag_seconds=3600) == 7
     assert _tallied(engine) == 7
     assert _counted(engine, counts.EVENTS) == _truth(engine, counts.EVENTS)
     assert _counted(engine, counts.DELIVERIES) == _truth(engine, counts.DELIVERIES)
@@ -71,7 +67,7 @@ def test_counts_stay_exact_through_fold_replay_and_delete(engine: Engine) -> Non
     assert _counted(engine, counts.EVENTS) == _truth(engine, counts.EVENTS)
     assert _counted(engine, counts.DELIVERIES) == _truth(engine, counts.DELIVERIES)
     # and folding again up to now keeps them equal
-    _fold(engine)
+    counts.fold_all(engine, lag_seconds=0)
     assert _counted(engine, counts.EVENTS) == _truth(engine, counts.EVENTS)
 
 
@@ -79,7 +75,7 @@ def test_status_counts_sum_over_providers(engine: Engine) -> None:
     for provider in ("yoco", "smartpay"):
         insert_event(engine, provider=provider, status="succeeded", received_ago_s=DAY_S, done_after_s=1,
                      next_in_s=None)
-    _fold(engine)
+    counts.fold_all(engine, lag_seconds=0)
     with engine.connect() as conn:
         assert counts.status_counts(conn) == {"succeeded": 2}
 

@@ -4,27 +4,22 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from models import retention
 from tests.conftest import make_settings
-from tests.integration.helpers import signed_request
-from tests.integration.ops_data import make_runner
-from tests.integration.stack import create_order, scalar, wait_final
+from tests.integration.helpers import post_signed, signed_request
+from tests.integration.stack import create_order, execute, scalar, tuples, values, wait_final
 
 
 def _post(client, body: bytes) -> tuple[int, dict]:
-    _, headers = signed_request(make_settings(), "yoco", body=body)
-    response = client.post("/webhooks/yoco", data=body, headers=headers)
+    response = post_signed(client, make_settings(), "yoco", body=body)
     return response.status_code, response.json
 
 
 def _age(engine: Engine, event_id: int, *, days: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE webhook_events SET received_at = received_at - make_interval(days => :d), "
-                          "processed_at = processed_at - make_interval(days => :d) WHERE id = :id"),
-                     {"d": days, "id": event_id})
+    execute(engine, "UPDATE webhook_events SET received_at = received_at - make_interval(days => :d), "
+                    "processed_at = processed_at - make_interval(days => :d) WHERE id = :id", d=days, id=event_id)
 
 
 def _footprint(engine: Engine) -> tuple[int, int, int, str]:
@@ -35,10 +30,8 @@ def _footprint(engine: Engine) -> tuple[int, int, int, str]:
 
 
 def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
-        client, engine: Engine, running, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    run = make_runner(database_url, tmp_path)
-    create_order(engine, reference="ORD-D", provider="yoco", payment_ref="ch_dedup", amount=2500, currency="ZAR")
+        client, engine: Engine, running, run, tmp_path: Path) -> None:
+    create_order(engine, reference="ORD-D", provider="yoco", payment_ref="ch_dedup", amount=2500)
     body, _ = signed_request(make_settings(), "yoco", event_type="payment.succeeded", order_ref="ch_dedup",
                              amount_minor=2500, event_id="evt_pruned_1")
     # Given an event handled by a real worker, then archived and removed by retention
@@ -50,9 +43,7 @@ def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
                env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")}).exit_code == 0
     before = _footprint(engine)
     assert before[0] == 0 and before[3] == "paid"
-    with engine.connect() as conn:
-        transitions_before = conn.execute(text("SELECT count(*) FROM order_transitions WHERE event_id = :e"),
-                                          {"e": first["id"]}).scalar_one()
+    transitions_before = scalar(engine, "SELECT count(*) FROM order_transitions WHERE event_id = :e", e=first["id"])
     assert transitions_before == 1
     # When the provider redelivers it
     status, again = _post(client, body)
@@ -64,10 +55,8 @@ def test_redelivery_of_a_pruned_event_is_a_duplicate_and_runs_no_handler(
     status, fresh = _post(client, later)
     assert fresh["status"] == "accepted" and fresh["id"] != first["id"]
     wait_final(engine, fresh["id"], stack=running)
-    with engine.connect() as conn:
-        by_event = dict(conn.execute(text("SELECT event_id, count(*) FROM order_transitions GROUP BY 1")).all())
-        stored = list(conn.execute(text("SELECT id FROM webhook_events")).scalars())
-    assert stored == [fresh["id"]]
+    by_event = dict(tuples(engine, "SELECT event_id, count(*) FROM order_transitions GROUP BY 1"))
+    assert values(engine, "SELECT id FROM webhook_events") == [fresh["id"]]
     assert by_event[first["id"]] == transitions_before  # the payment was not handled a second time
     assert _footprint(engine)[3] == "partially_refunded"  # the refund ran against the paid order
 
@@ -76,10 +65,8 @@ def test_redelivery_while_its_event_is_being_pruned_is_a_duplicate(client, engin
     body, _ = signed_request(make_settings(), "yoco", event_type="payment.succeeded", order_ref="ch_none",
                              event_id="evt_racing_1")
     status, first = _post(client, body)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE webhook_events SET status = 'ignored', processed_at = now() - interval '40 days', "
-                          "next_attempt_at = NULL "
-                          "WHERE id = :id"), {"id": first["id"]})
+    execute(engine, "UPDATE webhook_events SET status = 'ignored', processed_at = now() - interval '40 days', "
+                    "next_attempt_at = NULL WHERE id = :id", id=first["id"])
     # Given a pruning batch that has archived and deleted the event but not yet committed
     with engine.connect() as conn:
         tx = conn.begin()

@@ -5,7 +5,7 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook
 
 from models import transitions
@@ -13,7 +13,18 @@ from models.deliveries import replay as deliveries_replay
 from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from testkit.services import Services
-from tests.integration.stack import Sender, create_order, event_row, scalar, status_of, values
+from tests.integration.stack import (
+    Sender,
+    create_order,
+    event_row,
+    execute,
+    paid_transitions,
+    scalar,
+    start_processes,
+    status_of,
+    tuples,
+    values,
+)
 
 FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
 SHOP = "shop@merchant.example"
@@ -36,16 +47,13 @@ def configured(stack: Services, smtp: SmtpServer, merchant: MerchantServer) -> S
 
 def delivery_rows(engine: Engine) -> dict[str, tuple[str, int]]:
     """kind → (status, attempts)."""
-    with engine.connect() as conn:
-        return {r.kind: (r.status, r.attempts) for r in conn.execute(
-            text("SELECT kind, status, attempts FROM deliveries ORDER BY id"))}
+    every = tuples(engine, "SELECT kind, status, attempts FROM deliveries ORDER BY id")
+    return {kind: (status, attempts) for kind, status, attempts in every}
 
 
 def tries(engine: Engine, kind: str) -> list[tuple[str, int | None]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            """SELECT a.outcome, a.response_code FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-                WHERE d.kind = :k ORDER BY a.number"""), {"k": kind})]
+    return tuples(engine, """SELECT a.outcome, a.response_code FROM delivery_attempts a
+                              JOIN deliveries d ON d.id = a.delivery_id WHERE d.kind = :k ORDER BY a.number""", k=kind)
 
 
 def wait_deliveries(engine: Engine, count: int, stack: Services, timeout: float = 45) -> dict[str, tuple[str, int]]:
@@ -65,14 +73,13 @@ def wait_deliveries(engine: Engine, count: int, stack: Services, timeout: float 
 def pay(engine: Engine, sender: Sender, *, reference: str = "ORD-1", times: int = 1,
         email: str | None = "thandi@example.co.za") -> int:
     create_order(engine, reference=reference, provider="yoco", payment_ref=f"ch_{reference}", amount=2500,
-                 currency="ZAR", email=email, name="Thandi")
+                 email=email, name="Thandi")
     return sender.send("yoco", "payment.succeeded", order_ref=f"ch_{reference}", amount=2500, times=times)
 
 
 def pay_and_deliver(stack: Services, engine: Engine, sender: Sender, **pay_options) -> tuple[int, dict]:
     """Start a worker and a dispatcher, pay ORD-1 and wait for its two deliveries to finish."""
-    stack.start_worker()
-    stack.start_dispatcher()
+    start_processes(stack)
     event_id = pay(engine, sender, **pay_options)
     return event_id, wait_deliveries(engine, 2, stack)
 
@@ -102,28 +109,15 @@ def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured,
     assert tries(engine, "fulfilment") == [("succeeded", 200)]
 
 
-def delivery_keys(engine: Engine) -> list[tuple[int, str, str]]:
-    """Every delivery row (event, handler, kind), duplicates included."""
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text("SELECT event_id, handler, kind FROM deliveries ORDER BY id"))]
-
-
-def paid_transitions(engine: Engine, event_id: int) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("""SELECT count(*) FROM order_transitions
-                                     WHERE event_id = :e AND to_status = 'paid' AND from_status = 'pending'"""),
-                            {"e": event_id}).scalar_one()
-
-
 def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, merchant) -> None:
     event_id, _ = pay_and_deliver(configured, engine, sender)
-    first = delivery_keys(engine)
+    every_delivery = "SELECT event_id, handler, kind FROM deliveries ORDER BY id"  # duplicates included
+    first = tuples(engine, every_delivery)
     assert sorted(first) == [(event_id, "fulfilment", "email.order_confirmation"),
                              (event_id, "fulfilment", "fulfilment")]
     # Given the order put back to pending by hand, so the replayed handler writes its deliveries
     # again (not the "already paid" branch): only the unique (event, handler, kind) key stops them
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE orders SET status = 'pending' WHERE reference = 'ORD-1'"))
+    execute(engine, "UPDATE orders SET status = 'pending' WHERE reference = 'ORD-1'")
     # When an operator forces a replay of the succeeded event
     with engine.begin() as conn:
         assert transitions.replay(conn, [event_id], include_succeeded=True) == [event_id]
@@ -131,7 +125,7 @@ def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, 
              message="the replay to finish")
     assert paid_transitions(engine, event_id) == 2  # the handler did run its effect again
     wait_deliveries(engine, 2, configured)
-    assert delivery_keys(engine) == first
+    assert tuples(engine, every_delivery) == first
     assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
 
 
@@ -187,10 +181,9 @@ def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, send
     # The operator configures SMTP, restarts the workers and replays the skipped delivery
     configured.stop()
     configured.env["PAYHOOKS_SMTP_HOST"] = "127.0.0.1"
-    configured.start_worker()
-    configured.start_dispatcher()
+    start_processes(configured)
+    ids = values(engine, "SELECT id FROM deliveries WHERE status = 'skipped'")
     with engine.begin() as conn:
-        ids = conn.execute(text("SELECT id FROM deliveries WHERE status = 'skipped'")).scalars().all()
         assert deliveries_replay(conn, ids) == ids
     wait_for(lambda: delivery_rows(engine)["email.order_confirmation"] == ("succeeded", 1),
              message="the replayed email")
@@ -198,10 +191,9 @@ def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, send
 
 
 def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(configured, sender, engine, merchant) -> None:
-    configured.start_worker()
-    configured.start_dispatcher()
-    create_order(engine, reference="SMS-1", provider="shadhinpay", payment_ref="SP_sms", amount=150000,
-                 currency="BDT", email=None, phone="+8801700000000")
+    start_processes(configured)
+    create_order(engine, reference="SMS-1", provider="shadhinpay", payment_ref="SP_sms", amount=150000, email=None,
+                 phone="+8801700000000")
     sender.send("shadhinpay", "payment.failed", order_ref="SP_sms", amount=150000)
     rows = wait_deliveries(engine, 1, configured)
     assert rows == {"sms.payment_failed": ("succeeded", 1)}
@@ -269,9 +261,8 @@ def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log
     basic = base64.b64encode(f"shop:{password}".encode()).decode()
     assert merchant.received[0].headers["authorization"] == f"Basic {basic}"
     # ... and the error names the URL without them, in the row, the attempts and the worker's log
-    with engine.connect() as conn:
-        error = conn.execute(text("SELECT last_error FROM deliveries WHERE kind = 'fulfilment'")).scalar_one()
-        attempts = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM delivery_attempts"))], default=str)
+    error = scalar(engine, "SELECT last_error FROM deliveries WHERE kind = 'fulfilment'")
+    attempts = json.dumps([list(r) for r in tuples(engine, "SELECT * FROM delivery_attempts")], default=str)
     assert error.startswith("HTTP 400 from http://shop:[redacted]@127.0.0.1:")
     logs = configured.logs()
     for form in (password, basic):

@@ -12,7 +12,7 @@ from models import wakeup
 from models.db import libpq_url
 from models.ingest import EventRow, store_batch
 from tests.conftest import make_settings
-from tests.integration.stack import scalar, status_of, wait_for
+from tests.integration.stack import execute, scalar, status_of, wait_for
 
 SAFETY_POLL = "60"
 WITHIN = 20.0  # seconds: a third of the safety poll
@@ -32,8 +32,7 @@ _INSERT_SILENTLY = """
 def test_an_event_received_while_the_dispatcher_sleeps_is_dispatched_at_once(stack, sender, engine) -> None:
     # Given a dispatcher that looks on its own only once a minute (and holds no lease that runs out
     # sooner), asleep after its first look: that look claimed an event stored without a wake-up
-    with engine.begin() as conn:
-        conn.execute(text(_INSERT_SILENTLY), {"k": "probe", "status": "pending", "s": 0})
+    execute(engine, _INSERT_SILENTLY, k="probe", status="pending", s=0)
     stack.env.update(PAYHOOKS_DISPATCH_SAFETY_POLL_SECONDS=SAFETY_POLL, PAYHOOKS_LEASE_SECONDS="600",
                      PAYHOOKS_LOG_LEVEL="DEBUG")
     stack.start_dispatcher()

@@ -5,24 +5,26 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS
+from tests.integration.helpers import EVENT_TYPES, secret_forms
 from tests.integration.ops_data import (
     insert_attempt,
     insert_delivery,
     insert_event,
-    insert_order,
     insert_try,
     json_out,
+    ok,
 )
+from tests.integration.stack import create_order, execute
 
 
 @pytest.fixture
 def six(engine: Engine) -> dict[str, int]:
     """Six events across providers, types, statuses, orders and times (keys e1…e6)."""
-    order_a = insert_order(engine, reference="ORD-A", status="paid")
-    order_b = insert_order(engine, reference="ORD-B", provider="processout")
+    order_a = create_order(engine, reference="ORD-A", status="paid")
+    order_b = create_order(engine, reference="ORD-B", provider="processout")
     ids = {
         "e1": insert_event(engine, key="e1", provider="yoco", event_type="payment.succeeded", status="succeeded",
                            received_ago_s=3 * 3600, done_after_s=1, order_id=order_a),
@@ -37,10 +39,9 @@ def six(engine: Engine) -> dict[str, int]:
         "e6": insert_event(engine, key="e6", provider="senfenico", event_type="checkout.success",
                            status="ignored", received_ago_s=2 * 86400),
     }
-    with engine.begin() as conn:  # e2 was refused a change to ORD-A: it belongs to that order too
-        conn.execute(text("""INSERT INTO order_transitions (order_id, event_id, from_status, to_status, note)
-                             VALUES (:o, :e, 'paid', 'paid', 'refund larger than the payment')"""),
-                     {"o": order_a, "e": ids["e2"]})
+    # e2 was refused a change to ORD-A: it belongs to that order too
+    execute(engine, """INSERT INTO order_transitions (order_id, event_id, from_status, to_status, note)
+                       VALUES (:o, :e, 'paid', 'paid', 'refund larger than the payment')""", o=order_a, e=ids["e2"])
     return ids
 
 
@@ -95,8 +96,7 @@ def test_list_defaults_to_50(run, engine) -> None:
 
 
 def test_list_table_is_readable(run, six) -> None:
-    result = run("events", "list", "--status", "dead")
-    assert result.exit_code == 0, result.output
+    result = ok(run("events", "list", "--status", "dead"))
     assert "2 events, newest first" in result.stdout and "received (UTC)" in result.stdout
     lines = result.stdout.splitlines()
     e4 = next(line for line in lines if f" {six['e4']} " in f" {line} " and "shadhinpay" in line)
@@ -117,7 +117,7 @@ def test_list_rejects_bad_options(run, engine, args, complaint) -> None:
 
 @pytest.fixture
 def full_event(engine: Engine) -> dict[str, int]:
-    order = insert_order(engine, reference="ORD-FULL", status="paid")
+    order = create_order(engine, reference="ORD-FULL", status="paid")
     event = insert_event(
         engine, key="evt_full", provider="smartpay", event_type="order.authorized", status="succeeded",
         received_ago_s=120, done_after_s=3, order_id=order, attempts=2, secret_index=1,
@@ -128,9 +128,8 @@ def full_event(engine: Engine) -> dict[str, int]:
     insert_attempt(engine, event_id=event, number=1, outcome="failed", error="fulfilment timed out",
                    traceback="Traceback (most recent call last):\n  File \"x.py\", line 1\nTimeoutError: slow")
     insert_attempt(engine, event_id=event, number=2, outcome="succeeded")
-    with engine.begin() as conn:
-        conn.execute(text("""INSERT INTO order_transitions (order_id, event_id, from_status, to_status)
-                             VALUES (:o, :e, 'pending', 'paid')"""), {"o": order, "e": event})
+    execute(engine, "INSERT INTO order_transitions (order_id, event_id, from_status, to_status) "
+                    "VALUES (:o, :e, 'pending', 'paid')", o=order, e=event)
     fulfilment = insert_delivery(engine, event_id=event, order_id=order, kind="fulfilment", status="succeeded",
                                  attempts=2)
     insert_try(engine, delivery_id=fulfilment, number=1, outcome="failed", code=503, response="busy",
@@ -174,8 +173,7 @@ def test_show_by_provider_and_key_is_the_same_record(run, full_event) -> None:
 
 
 def test_show_for_a_person_prints_every_part(run, full_event) -> None:
-    result = run("events", "show", str(full_event["event"]))
-    assert result.exit_code == 0, result.output
+    result = ok(run("events", "show", str(full_event["event"])))
     out = result.stdout
     for expected in ("evt_full", "secret #1 (hmac-sha256)", "ORD-FULL (paid)", "user-agent", "Smartpay/1",
                      '"raw": true', '"parsed": true', '"fetched": "from api"', "pending → paid",
@@ -204,17 +202,9 @@ def test_show_errors(run, engine, args, code, message) -> None:
     assert message in result.stderr
 
 
-def _secret_forms() -> list[str]:
-    forms = list(make_settings().secret_values())
-    forms += [PROCESSOUT_BASIC_AUTH.partition(":")[2], base64.b64encode(PROCESSOUT_BASIC_AUTH.encode()).decode()]
-    return forms
-
-
 def test_no_configured_secret_is_shown_for_real_events(run, sender, engine) -> None:
     # Given one real, signed event of every provider stored by the receiver
-    types = {"smartpay": "order.authorized", "processout": "transaction.captured", "senfenico": "checkout.success",
-             "yoco": "payment.succeeded", "shadhinpay": "payment.completed"}
-    ids = {p: sender.send(p, t, order_ref=f"ref_{p}") for p, t in types.items()}
+    ids = {p: sender.send(p, t, order_ref=f"ref_{p}") for p, t in EVENT_TYPES.items()}
     outputs = [run("events", "list").stdout, run("events", "list", "--json").stdout]
     for event_id in ids.values():
         outputs.append(run("events", "show", str(event_id)).stdout)
@@ -222,7 +212,7 @@ def test_no_configured_secret_is_shown_for_real_events(run, sender, engine) -> N
     # Then no output carries a secret, in any form a request carried it
     everything = "\n".join(outputs)
     assert all(str(i) in everything for i in ids.values())
-    for secret in _secret_forms():
+    for secret in secret_forms():
         assert secret not in everything, secret
     # and the headers that carried them are shown redacted
     processout = json_out(run("events", "show", str(ids["processout"]), "--json"))

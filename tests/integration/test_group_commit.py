@@ -16,8 +16,7 @@ import pytest
 from models.ingest import EventStore, IngestBusy, Stored
 from receiver import create_app
 from testkit.processes import wait_for
-from tests.integration.db_locks import inserts_held
-from tests.integration.helpers import count_events, signed_request
+from tests.integration.helpers import count_events, inserts_held, signed_request
 
 
 def _event(key: str, *, body: bytes | None = None) -> dict:

@@ -20,7 +20,7 @@ from models.tables import WebhookEvent
 from providers.registry import PROVIDERS
 from testkit.services import serve_process
 from tests.conftest import API_TOKEN, TEST_SECRETS
-from tests.integration.helpers import count_events, read_answer, signed_request
+from tests.integration.helpers import count_events, post_signed, read_answer, signed_request
 
 SIGNED = ["smartpay", "senfenico", "yoco", "shadhinpay"]
 HEADER_NAMES = {
@@ -140,9 +140,7 @@ def test_one_byte_over_the_limit_is_413_and_stores_nothing(client, settings, eng
     limit = settings.max_body_bytes
     body = b'{"id":"evt_big","type":"payment.succeeded","pad":"' + b"x" * limit + b'"}'
     body = body[: limit + 1]
-    _, headers = signed_request(settings, "yoco", body=body)
-    response = client.post("/webhooks/yoco", data=body, headers=headers)
-    assert response.status_code == 413
+    assert post_signed(client, settings, "yoco", body=body).status_code == 413
     assert count_events(engine) == 0
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from models import transitions
-from tests.integration.stack import store_yoco_event
+from tests.integration.stack import execute, scalar, store_yoco_event
 
 
 def _updates(conn: Connection) -> tuple[int, int]:
@@ -37,14 +37,11 @@ def test_a_claim_is_a_hot_update_and_dispatch_and_finish_are_not(engine: Engine)
 
 def test_final_status_follows_status(engine: Engine) -> None:
     event_id = store_yoco_event(engine, "evt_final")
-    with engine.begin() as conn:
-        pending = conn.execute(text("SELECT final_status FROM webhook_events WHERE id = :id"),
-                               {"id": event_id}).scalar_one()
-        conn.execute(text("UPDATE webhook_events SET status = 'dead', next_attempt_at = NULL, "
-                          "processed_at = now() WHERE id = :id"), {"id": event_id})
-        dead = conn.execute(text("SELECT final_status FROM webhook_events WHERE id = :id"),
-                            {"id": event_id}).scalar_one()
-    assert (pending, dead) == (None, "dead")
+    final_status = "SELECT final_status FROM webhook_events WHERE id = :id"
+    pending = scalar(engine, final_status, id=event_id)
+    execute(engine, "UPDATE webhook_events SET status = 'dead', next_attempt_at = NULL, processed_at = now() "
+                    "WHERE id = :id", id=event_id)
+    assert (pending, scalar(engine, final_status, id=event_id)) == (None, "dead")
 
 
 @pytest.mark.parametrize("assignments", [
@@ -55,5 +52,4 @@ def test_final_status_follows_status(engine: Engine) -> None:
 def test_rows_that_the_work_indexes_would_miscount_are_refused(engine: Engine, assignments: str) -> None:
     event_id = store_yoco_event(engine, f"evt_ck_{abs(hash(assignments))}")
     with pytest.raises(IntegrityError, match="ck_webhook_events_(due|lease)_mark"):
-        with engine.begin() as conn:
-            conn.execute(text(f"UPDATE webhook_events SET {assignments} WHERE id = :id"), {"id": event_id})
+        execute(engine, f"UPDATE webhook_events SET {assignments} WHERE id = :id", id=event_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from models import deliveries, transitions
 from models.alerts import raise_alert
@@ -13,11 +13,10 @@ from tests.conftest import make_settings
 from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
-    insert_order,
     json_out,
     operator_actions,
 )
-from tests.integration.stack import rows, scalar, values
+from tests.integration.stack import create_order, rows, scalar, tuples, values
 from workers.watch import Watcher
 
 ALERT_URL = "http://127.0.0.1:9/alerts"  # nothing is sent in these tests: deliveries are only written
@@ -46,14 +45,11 @@ def replay(engine: Engine, ids: list[int]) -> None:
 
 
 def alerts(engine: Engine) -> list[tuple[str, int | None]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text("SELECT type, incident_id FROM alerts ORDER BY id"))]
+    return tuples(engine, "SELECT type, incident_id FROM alerts ORDER BY id")
 
 
 def incident_rows(engine: Engine) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT id, status, provider, event_type, cause, reopened_count FROM incidents ORDER BY id"))]
+    return tuples(engine, "SELECT id, status, provider, event_type, cause, reopened_count FROM incidents ORDER BY id")
 
 
 def dead_yoco(engine: Engine, count: int, *, error: str = "no order for Yoco checkout ch_{id}x") -> list[int]:
@@ -136,9 +132,7 @@ def test_an_incident_resolves_itself_when_all_members_succeed_and_reopens(watche
     (row,) = incident_rows(engine)
     assert row[1] == "open" and row[5] == 1
     assert [a[0] for a in alerts(engine)] == ["incident.opened", "incident.resolved", "incident.opened"]
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT document FROM alerts ORDER BY id DESC LIMIT 1")).scalar_one()[
-            "incident"]["reopened"] is True
+    assert scalar(engine, "SELECT document FROM alerts ORDER BY id DESC LIMIT 1")["incident"]["reopened"] is True
 
 
 def test_a_member_dying_again_after_a_replay_does_not_alert_again(watcher, engine) -> None:
@@ -161,7 +155,7 @@ def kill_deliveries(engine: Engine, error: str) -> None:
 
 
 def test_dead_deliveries_make_one_incident_per_kind_and_cause_and_dead_alerts_none(watcher, engine, run) -> None:
-    order = insert_order(engine, reference="ORD-9")
+    order = create_order(engine, reference="ORD-9")
     events = [insert_event(engine, provider=p, status="succeeded") for p in ("yoco", "smartpay")]
     for event_id in events:  # the merchant's fulfilment endpoint refuses calls of both providers' events
         insert_delivery(engine, event_id=event_id, order_id=order, kind="fulfilment")

@@ -10,15 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from models.orders import Order
 from receiver import create_app
 from tests.conftest import API_TOKEN, make_settings
-from tests.integration.helpers import live_server
+from tests.integration.helpers import CLOSED_PORT_URL, live_server
+from tests.integration.stack import rows
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 
 @pytest.fixture
@@ -42,8 +41,7 @@ def order_body(**overrides: Any) -> dict[str, Any]:
 
 
 def _rows(engine: Engine) -> list[Any]:
-    with engine.connect() as conn:
-        return list(conn.execute(select(Order.__table__).order_by(Order.id)))
+    return rows(engine, "SELECT * FROM orders ORDER BY id")
 
 
 def test_an_order_is_registered_and_returned(api, engine) -> None:

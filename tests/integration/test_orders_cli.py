@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
-from cli.orders import orders
 from models.orders import Order
+from tests.integration.ops_data import ok
 
 CREATE = [
     "create", "--reference", "ord_cli_1", "--provider", "senfenico",
@@ -19,15 +17,9 @@ CREATE = [
 
 
 @pytest.fixture
-def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Invoke the `orders` group with only the test database configured."""
-    monkeypatch.chdir(tmp_path)  # no developer .env or .payhooks/ read
-    env = {"PAYHOOKS_DATABASE_URL": database_url, "PAYHOOKS_DATA_DIR": str(tmp_path / "data")}
-
-    def _run(*args: str) -> Result:
-        return CliRunner().invoke(orders, list(args), env=env)
-
-    return _run
+def run(run):
+    """`payhooks orders ARGS`, with only the test settings (conftest's runner)."""
+    return lambda *args, **options: run("orders", *args, **options)
 
 
 def _references(engine: Engine) -> list[tuple[str, str, int]]:
@@ -51,15 +43,13 @@ def test_create_then_show(run, engine) -> None:
     }
     assert _references(engine) == [("ord_cli_1", "XOF", 5000)]
     # and `show` prints the same order
-    shown = run("show", "ord_cli_1", "--json")
-    assert shown.exit_code == 0, shown.output
+    shown = ok(run("show", "ord_cli_1", "--json"))
     assert json.loads(shown.stdout) == order
 
 
 def test_contact_options_may_be_left_out(run, engine) -> None:
-    created = run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
-                  "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY", "--json")
-    assert created.exit_code == 0, created.output
+    created = ok(run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
+                     "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY", "--json"))
     order = json.loads(created.stdout)
     assert (order["customer_email"], order["customer_phone"]) == (None, None)
     assert _references(engine) == [("ord_cli_2", "JPY", 1200)]
@@ -117,19 +107,15 @@ def test_show_an_unknown_reference_exits_1(run, engine) -> None:
     assert result.stdout == ""
 
 
-def test_without_a_database_url_it_says_so(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(orders, ["show", "ord_1"],
-                                env={"PAYHOOKS_DATABASE_URL": None,
-                                     "PAYHOOKS_DATA_DIR": str(tmp_path / "data")})
+def test_without_a_database_url_it_says_so(run) -> None:
+    result = run("show", "ord_1", env={"PAYHOOKS_DATABASE_URL": None})
     assert result.exit_code == 1
     assert "PAYHOOKS_DATABASE_URL is not set" in result.stderr
 
 
 def test_output_is_for_a_person_by_default_with_the_next_step(run, engine) -> None:
-    created = run("create", "--reference", "ORD-H", "--provider", "Yoco", "--provider-payment-ref", "ch_h",
-                  "--amount", "2500", "--currency", "ZAR", "--customer-email", "a@example.com")
-    assert created.exit_code == 0, created.output
+    created = ok(run("create", "--reference", "ORD-H", "--provider", "Yoco", "--provider-payment-ref", "ch_h",
+                     "--amount", "2500", "--currency", "ZAR", "--customer-email", "a@example.com"))
     assert "registered order ORD-H: status: pending" in created.stdout and "25.00 ZAR" in created.stdout
     assert "payhooks send yoco payment.succeeded --order-ref ch_h --amount 2500" in created.stdout
     shown = run("show", "ORD-H")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from models.queries.events import EventFilter, cursor_after, list_events
-from tests.integration.ops_data import insert_event, insert_order, json_out, make_runner
-from tests.integration.stack import scalar
+from tests.integration.ops_data import insert_event, json_out
+from tests.integration.stack import create_order, scalar, values
 
 STATUSES = ("pending", "succeeded", "dead", "retrying", "ignored")
 PROVIDERS = ("yoco", "smartpay", "shadhinpay")
@@ -21,7 +20,7 @@ PROVIDERS = ("yoco", "smartpay", "shadhinpay")
 def mixed(engine: Engine) -> list[int]:
     """90 events in shuffled receive times (several share one), some on an order."""
     rng = random.Random(16)
-    order_id = insert_order(engine, reference="ORD-Q")
+    order_id = create_order(engine, reference="ORD-Q")
     ids = []
     for n in range(90):
         ids.append(insert_event(engine, key=f"q{n}", provider=PROVIDERS[n % 3], status=STATUSES[n % 5],
@@ -32,9 +31,7 @@ def mixed(engine: Engine) -> list[int]:
 
 
 def _expected(engine: Engine, where: str, **params) -> list[int]:
-    with engine.connect() as conn:
-        return [r.id for r in conn.execute(text(
-            f"SELECT id FROM webhook_events WHERE {where} ORDER BY received_at DESC, id DESC"), params)]
+    return values(engine, f"SELECT id FROM webhook_events WHERE {where} ORDER BY received_at DESC, id DESC", **params)
 
 
 def _paged(engine: Engine, f: EventFilter, *, size: int) -> list[int]:
@@ -73,10 +70,7 @@ def test_time_window_pages(engine: Engine, mixed) -> None:
         engine, "received_at >= :a AND received_at <= :b", a=f.since, b=f.until)
 
 
-def test_cli_pages_with_after(engine: Engine, mixed, database_url: str, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    run = make_runner(database_url, tmp_path)
+def test_cli_pages_with_after(engine: Engine, mixed, run) -> None:
     first = json_out(run("events", "list", "--status", "dead", "--limit", "10", "--json"))
     second = json_out(run("events", "list", "--status", "dead", "--limit", "10", "--json",
                           "--after", str(first[-1]["id"])))

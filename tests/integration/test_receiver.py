@@ -5,35 +5,30 @@ import base64
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from models.tables import WebhookEvent
 from providers.registry import PROVIDERS, build_adapters
 from receiver import create_app
-from tests.conftest import API_TOKEN, PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
 from tests.integration.helpers import (
+    CLOSED_PORT_URL,
     EVENT_TYPES,
+    SIGNATURE_HEADERS,
     count_events,
     live_server,
+    post_signed,
+    secret_forms,
     signed_request,
 )
-
-SECRET_HEADERS = {
-    "smartpay": "smartpay-signature",
-    "processout": "authorization",
-    "senfenico": "x-webhook-hash",
-    "yoco": "webhook-signature",
-    "shadhinpay": "x-shadhinpay-signature",
-}
-CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+from tests.integration.stack import rows
 
 
-def _rows(engine: Engine) -> list[WebhookEvent]:
-    with engine.connect() as conn:
-        return list(conn.execute(select(WebhookEvent.__table__).order_by(WebhookEvent.id)))
+def _rows(engine: Engine) -> list[Any]:
+    return rows(engine, "SELECT * FROM webhook_events ORDER BY id")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -53,7 +48,7 @@ def test_each_provider_is_verified_stored_and_accepted(client, settings, engine,
     lowered = {k.lower(): v for k, v in headers.items()}
     assert row.payload == build_adapters(settings)[provider].parse(body=body, headers=lowered).payload
     # and the headers are kept with the signature (or credentials) redacted
-    secret_header = SECRET_HEADERS[provider]
+    secret_header = SIGNATURE_HEADERS[provider]
     assert row.headers[secret_header] == "[redacted]"
     sent = {k.lower(): v for k, v in headers.items()}[secret_header]
     assert sent not in json.dumps(row.headers)
@@ -141,8 +136,7 @@ def test_processout_form_encoded_body_is_accepted(client, settings, engine) -> N
     ids=["unparseable", "without-event-key", "postgres-cannot-store"],
 )
 def test_a_verified_body_that_cannot_be_stored_is_400(client, settings, engine, provider, body) -> None:
-    body, headers = signed_request(settings, provider, body=body)
-    response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+    response = post_signed(client, settings, provider, body=body)
     assert response.status_code == 400
     assert count_events(engine) == 0
 
@@ -166,16 +160,14 @@ def test_unknown_provider_is_404(client, engine) -> None:
 
 def test_body_over_the_limit_is_413(settings, engine) -> None:
     app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), engine=engine)
-    body, headers = signed_request(settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
-    response = app.test_client().post("/webhooks/yoco", data=body, headers=headers)
+    response = post_signed(app.test_client(), settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
     app.extensions["payhooks"].close()
     assert response.status_code == 413
     assert count_events(engine) == 0
 
 
 def test_unknown_event_type_is_stored_not_rejected(client, settings, engine) -> None:
-    body, headers = signed_request(settings, "yoco", event_type="payment.something_new")
-    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    assert post_signed(client, settings, "yoco", event_type="payment.something_new").status_code == 200
     assert _rows(engine)[0].event_type == "payment.something_new"
 
 
@@ -211,18 +203,9 @@ def test_secret_index_of_a_rotation_is_recorded(settings, engine) -> None:
         *settings.yoco_secrets,
     ]})
     app = create_app(rotated, engine=engine)
-    body, headers = signed_request(settings, "yoco")  # signed with the old (second) secret
-    assert app.test_client().post("/webhooks/yoco", data=body, headers=headers).status_code == 200
+    assert post_signed(app.test_client(), settings, "yoco").status_code == 200  # signed with the old (second) secret
     app.extensions["payhooks"].close()
     assert _rows(engine)[0].secret_index == 1
-
-
-def _secret_forms() -> list[str]:
-    """Each test secret as it travels: plain, the whsec_ key part, the Basic value, its password alone."""
-    password = PROCESSOUT_BASIC_AUTH.partition(":")[2]
-    return [*(s for values in TEST_SECRETS.values() for s in values),
-            TEST_SECRETS["yoco"][0].removeprefix("whsec_"), API_TOKEN, PROCESSOUT_BASIC_AUTH, password,
-            base64.b64encode(PROCESSOUT_BASIC_AUTH.encode()).decode()]
 
 
 def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
@@ -258,6 +241,6 @@ def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
                and r.headers["authorization"] == "[redacted]" for r in rows)
     stored = json.dumps([dict(r.headers) for r in rows])
     assert "request carried" in log_text
-    for secret in _secret_forms():
+    for secret in secret_forms():
         assert secret not in log_text, secret
         assert secret not in stored, secret

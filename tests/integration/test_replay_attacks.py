@@ -17,40 +17,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from providers.registry import PROVIDERS
 from sandbox.samples import sample_body, sample_processout_event
 from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
-from tests.integration.helpers import signed_request
-from tests.integration.refund_bodies import CURRENCY, REFUND_TYPES, refund_body
-from tests.integration.stack import create_order, values, wait_final
+from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, SIGNATURE_HEADERS, refund_body, signed_request
+from tests.integration.stack import create_order, start_processes, tuples, values, wait_final
 
 Headers = list[tuple[str, str]]
-SUCCESS_TYPES = {"smartpay": "order.authorized", "processout": "transaction.captured",
-                 "senfenico": "checkout.success", "yoco": "payment.succeeded", "shadhinpay": "payment.completed"}
-SIGNATURE = {"smartpay": "smartpay-signature", "processout": "authorization", "senfenico": "x-webhook-hash",
-             "yoco": "webhook-signature", "shadhinpay": "x-shadhinpay-signature"}
 DUP, REFUSED = "duplicate", 401
 
 
 @pytest.fixture
-def outside(stack) -> Iterator[tuple[SmtpServer, MerchantServer]]:
+def outside(stack, smtp: SmtpServer, merchant: MerchantServer) -> tuple[SmtpServer, MerchantServer]:
     """SMTP and the merchant's fulfilment endpoint, so every email and call can be counted."""
-    smtp, merchant = SmtpServer(), MerchantServer()
     stack.env.update({"PAYHOOKS_SMTP_HOST": "127.0.0.1", "PAYHOOKS_SMTP_PORT": str(smtp.port),
                       "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
                       "PAYHOOKS_FULFILMENT_SECRET": "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"})
-    try:
-        yield smtp, merchant
-    finally:
-        smtp.close()
-        merchant.close()
+    return smtp, merchant
 
 
 def _set(headers: Headers, name: str, value: str | None) -> Headers:
@@ -64,7 +53,7 @@ def _get(headers: Headers, name: str) -> str:
 
 def header_variants(provider: str, headers: Headers) -> dict[str, tuple[Headers, Any]]:
     """(b): every unsigned header changed, removed or added; a second signature header."""
-    signature_name = SIGNATURE[provider]
+    signature_name = SIGNATURE_HEADERS[provider]
     signed = {"smartpay": {"smartpay-signature", "smartpay-signature-timestamp"}, "processout": {"authorization"},
               "senfenico": {"x-webhook-hash"}, "yoco": {"webhook-id", "webhook-timestamp", "webhook-signature"},
               "shadhinpay": {"x-shadhinpay-signature"}}[provider]
@@ -95,7 +84,7 @@ def restamp_variants(provider: str, body: bytes, headers: Headers) -> dict[str, 
     """(c): what each scheme lets an attacker change without the secret, and what it does not."""
     later = str(int(time.time()) + 60)
     variants: dict[str, tuple[bytes, Headers, Any]] = {}
-    signature = _get(headers, SIGNATURE[provider])
+    signature = _get(headers, SIGNATURE_HEADERS[provider])
     if provider == "smartpay":
         variants["signature in upper case"] = (body, _set(headers, "smartpay-signature", signature.upper()), DUP)
         variants["fresh timestamp, old signature"] = (
@@ -135,25 +124,23 @@ def restamp_variants(provider: str, body: bytes, headers: Headers) -> dict[str, 
 
 def effects(engine: Engine, order_id: int, outside, processout) -> dict[str, Any]:
     smtp, merchant = outside
-    with engine.connect() as conn:
-        def rows(sql: str) -> list[tuple]:
-            return [tuple(r) for r in conn.execute(text(sql), {"o": order_id})]
-
-        return {
-            "events": rows("SELECT id, provider, event_key, status, attempts, replay_count FROM webhook_events "
-                           "ORDER BY id"),
-            "order": rows("SELECT status, refunded_amount FROM orders WHERE id = :o"),
-            "transitions": rows("SELECT event_id, from_status, to_status FROM order_transitions "
-                                "WHERE order_id = :o ORDER BY id"),
-            "refunds": rows("SELECT event_id, refund_key, amount FROM refunds WHERE order_id = :o ORDER BY id"),
-            "deliveries": rows("SELECT event_id, handler, kind, status FROM deliveries WHERE order_id = :o "
-                               "ORDER BY id"),
-            "delivery attempts": rows("SELECT d.kind, a.number, a.outcome FROM delivery_attempts a JOIN deliveries d "
-                                      "ON d.id = a.delivery_id WHERE d.order_id = :o ORDER BY a.id"),
-            "emails": len(smtp.sink.messages),
-            "merchant calls": len(merchant.received),
-            "processout fetches": len(processout.requests),
-        }
+    return {
+        "events": tuples(engine, "SELECT id, provider, event_key, status, attempts, replay_count FROM webhook_events "
+                                 "ORDER BY id"),
+        "order": tuples(engine, "SELECT status, refunded_amount FROM orders WHERE id = :o", o=order_id),
+        "transitions": tuples(engine, "SELECT event_id, from_status, to_status FROM order_transitions "
+                                      "WHERE order_id = :o ORDER BY id", o=order_id),
+        "refunds": tuples(engine, "SELECT event_id, refund_key, amount FROM refunds WHERE order_id = :o ORDER BY id",
+                          o=order_id),
+        "deliveries": tuples(engine, "SELECT event_id, handler, kind, status FROM deliveries WHERE order_id = :o "
+                                     "ORDER BY id", o=order_id),
+        "delivery attempts": tuples(engine, "SELECT d.kind, a.number, a.outcome FROM delivery_attempts a "
+                                            "JOIN deliveries d ON d.id = a.delivery_id WHERE d.order_id = :o "
+                                            "ORDER BY a.id", o=order_id),
+        "emails": len(smtp.sink.messages),
+        "merchant calls": len(merchant.received),
+        "processout fetches": len(processout.requests),
+    }
 
 
 def _deliveries_done(engine: Engine, order_id: int, count: int) -> bool:
@@ -164,14 +151,14 @@ def _deliveries_done(engine: Engine, order_id: int, count: int) -> bool:
 def _captured(provider: str, settings, processout, *, order_ref: str) -> list[tuple[str, bytes, Headers]]:
     """The valid requests an attacker captured: a payment, and a refund where the provider has one."""
     event_id = f"ev_pay_{provider}_{order_ref}"
-    body = sample_body(provider, SUCCESS_TYPES[provider], order_ref=order_ref, amount_minor=1000, event_id=event_id)
+    body = sample_body(provider, EVENT_TYPES[provider], order_ref=order_ref, amount_minor=1000, event_id=event_id)
     if provider == "shadhinpay":  # the documented envelope: no eventId
         document = json.loads(body)
         del document["eventId"]
         body = json.dumps(document, separators=(",", ":")).encode()
     if provider == "processout":
         processout.events[event_id] = sample_processout_event(
-            event_id=event_id, event_type=SUCCESS_TYPES[provider], order_ref=order_ref, amount_minor=1000)["event"]
+            event_id=event_id, event_type=EVENT_TYPES[provider], order_ref=order_ref, amount_minor=1000)["event"]
     requests = [("payment", body)]
     if provider in REFUND_TYPES:
         requests.append(("refund", refund_body(provider, event_id=f"ev_ref_{provider}_{order_ref}",
@@ -187,12 +174,10 @@ def _captured(provider: str, settings, processout, *, order_ref: str) -> list[tu
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_captured_request_resent_changes_nothing(stack, outside, processout, client, settings, engine,
                                                    provider) -> None:
-    order_id = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_{provider}",
-                            amount=1000, currency=CURRENCY[provider])
+    order_id = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_{provider}")
     sentinel_order = create_order(engine, reference=f"S-{provider}", provider=provider,
-                                  payment_ref=f"sentinel_{provider}", amount=1000, currency=CURRENCY[provider])
-    stack.start_worker()
-    stack.start_dispatcher()
+                                  payment_ref=f"sentinel_{provider}")
+    start_processes(stack)
     # Given the valid requests, each handled to the end (worker, emails, fulfilment call)
     captured = _captured(provider, settings, processout, order_ref=f"pay_{provider}")
     ids = {}

@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from testkit.processes import wait_for
 from tests.integration.ops_data import (
     events_by_id,
     insert_delivery,
     insert_event,
-    insert_order,
+    ok,
     operator_actions,
 )
-from tests.integration.stack import create_order, scalar, status_of, wait_final
+from tests.integration.stack import (
+    create_order,
+    execute,
+    paid_transitions,
+    rows,
+    scalar,
+    status_of,
+    wait_final,
+)
 
 
 @pytest.fixture
@@ -34,8 +42,7 @@ def _states(engine: Engine) -> dict[int, tuple[str, int]]:
 
 def test_dry_run_prints_and_changes_nothing(run, engine, mixed) -> None:
     before = _states(engine)
-    result = run("replay", "--dry-run")
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--dry-run"))
     assert "2 events to replay (dead 2)" in result.stdout
     assert f"would replay: {mixed['dead_yoco']}, {mixed['dead_smartpay']}" in result.stdout
     assert "dry run: nothing changed" in result.stdout
@@ -44,15 +51,14 @@ def test_dry_run_prints_and_changes_nothing(run, engine, mixed) -> None:
 
 
 def test_replay_dead_by_default_and_audit_it(run, engine, mixed) -> None:
-    result = run("replay", "--yes", "--by", "alice")
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--yes", "--by", "alice"))
     assert "replayed 2 events" in result.stdout
-    rows = events_by_id(engine)
+    events = events_by_id(engine)
     for key in ("dead_yoco", "dead_smartpay"):
-        row = rows[mixed[key]]
+        row = events[mixed[key]]
         assert (row.status, row.replay_count, row.retry_base) == ("pending", 1, row.attempts)
         assert row.processed_at is None and row.next_attempt_at is not None
-    assert {key: rows[mixed[key]].status for key in ("retrying", "succeeded", "processing")} == {
+    assert {key: events[mixed[key]].status for key in ("retrying", "succeeded", "processing")} == {
         "retrying": "retrying", "succeeded": "succeeded", "processing": "processing"}
     [action] = operator_actions(engine)
     assert (action.actor, action.action, action.target, action.count) == ("alice", "replay", "events", 2)
@@ -61,8 +67,7 @@ def test_replay_dead_by_default_and_audit_it(run, engine, mixed) -> None:
 
 
 def test_filters_narrow_the_replay(run, engine, mixed) -> None:
-    result = run("replay", "--yes", "--by", "bob", "--provider", "smartpay", "--status", "dead,retrying")
-    assert result.exit_code == 0, result.output
+    ok(run("replay", "--yes", "--by", "bob", "--provider", "smartpay", "--status", "dead,retrying"))
     states = _states(engine)
     assert states[mixed["dead_smartpay"]] == ("pending", 1)
     assert states[mixed["dead_yoco"]] == ("dead", 0)
@@ -101,15 +106,13 @@ def test_a_prompt_nobody_can_answer_says_use_yes_and_exits_2(run, engine, mixed)
 
 
 def test_actor_defaults_to_the_os_user(run, engine, mixed) -> None:
-    result = run("replay", "--yes", env={"LOGNAME": "opsperson"})
-    assert result.exit_code == 0, result.output
+    ok(run("replay", "--yes", env={"LOGNAME": "opsperson"}))
     assert operator_actions(engine)[0].actor == "opsperson"
 
 
 def test_ids_skip_succeeded_without_force(run, engine, mixed) -> None:
     ids = [mixed["succeeded"], mixed["dead_yoco"], mixed["processing"], 987654]
-    result = run("replay", "--yes", "--by", "carol", *map(str, ids))
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--yes", "--by", "carol", *map(str, ids)))
     assert "1 event to replay (dead 1)" in result.stdout
     assert "skipped 1 succeeded (replaying them needs --force)" in result.stdout
     assert "skipped 1 pending or in progress" in result.stdout and "not found: 987654" in result.stdout
@@ -122,8 +125,7 @@ def test_ids_skip_succeeded_without_force(run, engine, mixed) -> None:
 
 
 def test_force_replays_a_succeeded_event(run, engine, mixed) -> None:
-    result = run("replay", "--yes", "--force", str(mixed["succeeded"]))
-    assert result.exit_code == 0, result.output
+    ok(run("replay", "--yes", "--force", str(mixed["succeeded"])))
     assert _states(engine)[mixed["succeeded"]] == ("pending", 1)
     [action] = operator_actions(engine)
     assert action.filter == {"ids": [mixed["succeeded"]], "force": True} and action.count == 1
@@ -131,13 +133,10 @@ def test_force_replays_a_succeeded_event(run, engine, mixed) -> None:
 
 def test_bulk_replay_commits_in_batches(run, engine) -> None:
     ids = [insert_event(engine, status="dead", next_in_s=None) for _ in range(5)]
-    result = run("replay", "--yes", "--batch-size", "2")
-    assert result.exit_code == 0, result.output
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT status, xmin::text AS tx FROM webhook_events WHERE id = ANY(:ids)"),
-                            {"ids": ids}).all()
-    assert {row.status for row in rows} == {"pending"}
-    assert len({row.tx for row in rows}) == 3  # 2 + 2 + 1, each batch its own transaction
+    ok(run("replay", "--yes", "--batch-size", "2"))
+    batches = rows(engine, "SELECT status, xmin::text AS tx FROM webhook_events WHERE id = ANY(:ids)", ids=ids)
+    assert {row.status for row in batches} == {"pending"}
+    assert len({row.tx for row in batches}) == 3  # 2 + 2 + 1, each batch its own transaction
     assert operator_actions(engine)[0].count == 5
 
 
@@ -158,8 +157,8 @@ def test_usage_errors(run, engine, mixed, args, message) -> None:
 
 @pytest.fixture
 def deliveries(engine: Engine) -> dict[str, int]:
-    order = insert_order(engine, reference="ORD-D", status="paid")
-    other = insert_order(engine, reference="ORD-E", status="paid")
+    order = create_order(engine, reference="ORD-D", status="paid")
+    other = create_order(engine, reference="ORD-E", status="paid")
     event = insert_event(engine, status="succeeded", next_in_s=None, order_id=order)
     event_e = insert_event(engine, status="succeeded", next_in_s=None, order_id=other)
     return {
@@ -175,14 +174,11 @@ def deliveries(engine: Engine) -> dict[str, int]:
 
 
 def _delivery_states(engine: Engine) -> dict[int, tuple[str, int]]:
-    with engine.connect() as conn:
-        return {r.id: (r.status, r.replay_count)
-                for r in conn.execute(text("SELECT id, status, replay_count FROM deliveries"))}
+    return {r.id: (r.status, r.replay_count) for r in rows(engine, "SELECT id, status, replay_count FROM deliveries")}
 
 
 def test_replay_deliveries_by_kind(run, engine, deliveries) -> None:
-    result = run("replay", "--deliveries", "--kind", "fulfilment", "--yes", "--by", "dave")
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--deliveries", "--kind", "fulfilment", "--yes", "--by", "dave"))
     assert "replayed 1 delivery" in result.stdout
     states = _delivery_states(engine)
     assert states[deliveries["dead_fulfilment"]] == ("pending", 1)
@@ -198,8 +194,8 @@ def test_replay_deliveries_by_order_and_by_ids(run, engine, deliveries) -> None:
     states = _delivery_states(engine)
     assert states[deliveries["dead_other"]] == ("pending", 1)
     assert states[deliveries["dead_email"]] == ("dead", 0)
-    result = run("replay", "--deliveries", "--yes", str(deliveries["dead_email"]), str(deliveries["sent_fulfilment"]))
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--deliveries", "--yes", str(deliveries["dead_email"]),
+                    str(deliveries["sent_fulfilment"])))
     assert "skipped 1 succeeded" in result.stdout
     states = _delivery_states(engine)
     assert states[deliveries["dead_email"]] == ("pending", 1)
@@ -208,8 +204,7 @@ def test_replay_deliveries_by_order_and_by_ids(run, engine, deliveries) -> None:
 
 def test_delivery_dry_run_changes_nothing(run, engine, deliveries) -> None:
     before = _delivery_states(engine)
-    result = run("replay", "--deliveries", "--dry-run")
-    assert result.exit_code == 0, result.output
+    result = ok(run("replay", "--deliveries", "--dry-run"))
     assert "3 deliveries to replay (dead 3)" in result.stdout
     assert _delivery_states(engine) == before and operator_actions(engine) == []
 
@@ -221,13 +216,10 @@ def _delivery_count(engine: Engine, event_id: int) -> int:
 def test_a_dead_event_succeeds_once_its_order_exists(run, running, sender, engine) -> None:
     # Given an event for an order not registered yet: retried (1 s schedule), then dead
     event_id = sender.send("shadhinpay", "payment.completed", order_ref="SP_late_order")
-    wait_final(engine, event_id, stack=running)
-    assert status_of(engine, event_id) == "dead"
+    assert wait_final(engine, event_id, stack=running) == ["dead"]
     # When the order is registered and the operator replays the dead events
-    create_order(engine, reference="late-1", provider="shadhinpay", payment_ref="SP_late_order", amount=1000,
-                 currency="BDT")
-    result = run("replay", "--yes", "--by", "erin")
-    assert result.exit_code == 0, result.output
+    create_order(engine, reference="late-1", provider="shadhinpay", payment_ref="SP_late_order")
+    result = ok(run("replay", "--yes", "--by", "erin"))
     assert "replayed 1 event " in result.stdout
     # Then it runs again and succeeds, and the order is paid
     wait_for(lambda: status_of(engine, event_id) == "succeeded", timeout=45, message="the replayed event")
@@ -239,10 +231,9 @@ def test_a_dead_event_succeeds_once_its_order_exists(run, running, sender, engin
 
 
 def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, running, sender, engine) -> None:
-    create_order(engine, reference="once-1", provider="yoco", payment_ref="ch_once", amount=1000, currency="ZAR")
+    create_order(engine, reference="once-1", provider="yoco", payment_ref="ch_once")
     event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_once")
-    wait_final(engine, event_id, stack=running)
-    assert status_of(engine, event_id) == "succeeded"
+    assert wait_final(engine, event_id, stack=running) == ["succeeded"]
     assert _delivery_count(engine, event_id) == 2  # fulfilment + confirmation email
     # Without --force the succeeded event is not replayed
     plain = run("replay", "--yes", str(event_id))
@@ -250,22 +241,16 @@ def test_forced_replay_of_a_succeeded_event_sends_nothing_twice(run, running, se
     assert events_by_id(engine)[event_id].replay_count == 0
     # Given the order put back to pending by hand, so the replayed handler writes its deliveries
     # again (not the "already paid" branch): only the unique (event, handler, kind) key stops them
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE orders SET status = 'pending' WHERE reference = 'once-1'"))
+    execute(engine, "UPDATE orders SET status = 'pending' WHERE reference = 'once-1'")
     # With --force it runs again, and the unique keys stop a second delivery
-    forced = run("replay", "--yes", "--force", str(event_id))
-    assert forced.exit_code == 0, forced.output
+    ok(run("replay", "--yes", "--force", str(event_id)))
     def rerun_finished() -> bool:
         row = events_by_id(engine)[event_id]
         return row.status == "succeeded" and row.attempts == 2
 
     wait_for(rerun_finished, timeout=45, message="the forced replay to finish")
     assert events_by_id(engine)[event_id].replay_count == 1
-    with engine.connect() as conn:
-        reruns = conn.execute(text("""SELECT count(*) FROM order_transitions
-                                       WHERE event_id = :e AND from_status = 'pending' AND to_status = 'paid'"""),
-                              {"e": event_id}).scalar_one()
-    assert reruns == 2  # the handler did run its effect again
+    assert paid_transitions(engine, event_id) == 2  # the handler did run its effect again
     assert _delivery_count(engine, event_id) == 2
     assert scalar(engine, "SELECT status FROM orders WHERE reference = 'once-1'") == "paid"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from models import archive, retention
 from tests.conftest import make_settings
@@ -15,11 +15,11 @@ from tests.integration.ops_data import (
     insert_attempt,
     insert_delivery,
     insert_event,
-    insert_order,
     insert_try,
+    ok,
     operator_actions,
 )
-from tests.integration.stack import scalar
+from tests.integration.stack import create_order, execute, rows, scalar, values
 from workers.housekeeping import Housekeeper
 
 DAY_S = 86400.0
@@ -30,8 +30,14 @@ def _count(engine: Engine, table: str) -> int:
 
 
 def _ids(engine: Engine) -> set[int]:
-    with engine.connect() as conn:
-        return set(conn.execute(text("SELECT id FROM webhook_events")).scalars())
+    return set(values(engine, "SELECT id FROM webhook_events"))
+
+
+def _assert_nothing_changed(engine: Engine, archive_dir: Path) -> None:
+    """All six events still there, no archive written, nothing audited."""
+    assert len(_ids(engine)) == 6
+    assert not archive_dir.exists()
+    assert operator_actions(engine) == []
 
 
 def _archived(directory: Path) -> list[dict]:
@@ -45,7 +51,7 @@ def _archived(directory: Path) -> list[dict]:
 @pytest.fixture
 def history(engine: Engine) -> dict[str, int]:
     """Old final events with attempts, deliveries, tries and a refund; old and new non-final ones."""
-    order = insert_order(engine, reference="ORD-OLD", status="refunded")
+    order = create_order(engine, reference="ORD-OLD", status="refunded")
     old_paid = insert_event(engine, key="evt_old_paid", status="succeeded", received_ago_s=40 * DAY_S,
                             done_after_s=2, next_in_s=None, attempts=2, order_id=order,
                             body=b'{"id": "evt_old_paid", "amount": 2500}', payload={"id": "evt_old_paid"})
@@ -66,11 +72,10 @@ def history(engine: Engine) -> dict[str, int]:
     insert_delivery(engine, event_id=old_busy, order_id=order, kind="sms", status="retrying", next_in_s=60)
     recent = insert_event(engine, key="evt_recent", status="succeeded", received_ago_s=DAY_S, done_after_s=1,
                           next_in_s=None)
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO refunds (order_id, event_id, kind, amount, currency, refund_key) "
-                          "VALUES (:o, :e, 'refund', 2500, 'ZAR', 'event:' || :e)"), {"o": order, "e": old_paid})
-        conn.execute(text("INSERT INTO order_transitions (order_id, event_id, from_status, to_status) "
-                          "VALUES (:o, :e, 'pending', 'paid')"), {"o": order, "e": old_paid})
+    execute(engine, "INSERT INTO refunds (order_id, event_id, kind, amount, currency, refund_key) "
+                    "VALUES (:o, :e, 'refund', 2500, 'ZAR', 'event:' || :e)", o=order, e=old_paid)
+    execute(engine, "INSERT INTO order_transitions (order_id, event_id, from_status, to_status) "
+                    "VALUES (:o, :e, 'pending', 'paid')", o=order, e=old_paid)
     return {"order": order, "old_paid": old_paid, "old_dead": old_dead, "old_ignored": old_ignored,
             "old_retrying": old_retrying, "old_busy": old_busy, "recent": recent}
 
@@ -80,8 +85,7 @@ def test_prune_archives_then_removes_only_old_final_events(run, engine: Engine, 
     env = {"PAYHOOKS_ARCHIVE_DIR": str(archive_dir)}
     # Given events older and younger than 30 days, final and not
     # When the operator prunes what is older than 30 days
-    result = run("prune", "--older-than", "30d", "--yes", "--by", "ops@example", env=env)
-    assert result.exit_code == 0, result.output
+    ok(run("prune", "--older-than", "30d", "--yes", "--by", "ops@example", env=env))
     # Then only the old final events without work in flight are gone, with their attempts, deliveries and tries
     gone = {history["old_paid"], history["old_dead"], history["old_ignored"]}
     assert _ids(engine) == {history["old_retrying"], history["old_busy"], history["recent"]}
@@ -116,11 +120,8 @@ def test_archive_show_reads_one_event_back(run, engine: Engine, history, tmp_pat
     archive_dir = tmp_path / "arch"
     env = {"PAYHOOKS_ARCHIVE_DIR": str(archive_dir)}
     assert run("prune", "--older-than", "30d", "--yes", env=env).exit_code == 0
-    with engine.connect() as conn:
-        day = conn.execute(text("SELECT to_char((now() - interval '35 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-                           ).scalar_one()
-    shown = run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "evt_old_dead")
-    assert shown.exit_code == 0, shown.output
+    day = scalar(engine, "SELECT to_char((now() - interval '35 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+    shown = ok(run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "evt_old_dead"))
     event = json.loads(shown.stdout)
     assert (event["id"], event["status"], event["last_error"]) == (history["old_dead"], "dead", "order not found")
     missing = run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "nope")
@@ -128,12 +129,9 @@ def test_archive_show_reads_one_event_back(run, engine: Engine, history, tmp_pat
 
 
 def test_dry_run_changes_nothing(run, engine: Engine, history, tmp_path: Path) -> None:
-    result = run("prune", "--older-than", "30d", "--dry-run", env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")})
-    assert result.exit_code == 0, result.output
+    result = ok(run("prune", "--older-than", "30d", "--dry-run", env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "a")}))
     assert "4 final event(s)" in result.output  # the busy one is counted, and then waits
-    assert len(_ids(engine)) == 6
-    assert not (tmp_path / "a").exists()
-    assert operator_actions(engine) == []
+    _assert_nothing_changed(engine, tmp_path / "a")
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [
@@ -154,9 +152,7 @@ def test_bad_input_exits_2_and_changes_nothing(run, engine: Engine, history, tmp
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
-    assert len(_ids(engine)) == 6
-    assert not (tmp_path / "a").exists()
-    assert operator_actions(engine) == []
+    _assert_nothing_changed(engine, tmp_path / "a")
 
 
 def test_a_prune_nobody_can_confirm_says_use_yes_and_changes_nothing(run, engine: Engine, history,
@@ -166,9 +162,7 @@ def test_a_prune_nobody_can_confirm_says_use_yes_and_changes_nothing(run, engine
     # Then the command stops with exit 2 and says how to go ahead, having changed nothing
     assert result.exit_code == 2, result.output
     assert "use --yes" in result.output and "Aborted" not in result.output
-    assert len(_ids(engine)) == 6
-    assert not (tmp_path / "a").exists()
-    assert operator_actions(engine) == []
+    _assert_nothing_changed(engine, tmp_path / "a")
 
 
 def test_a_batch_that_did_not_commit_leaves_no_line_twice(engine: Engine, history, tmp_path: Path) -> None:
@@ -185,9 +179,8 @@ def test_a_batch_that_did_not_commit_leaves_no_line_twice(engine: Engine, histor
     assert len(_archived(directory)) == 3  # on disk, but not committed
     assert len(_ids(engine)) == 6
     # and one of its events is no longer final (a replay) when pruning runs again
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE webhook_events SET status = 'pending', next_attempt_at = now() WHERE id = :id"),
-                     {"id": history["old_dead"]})
+    execute(engine, "UPDATE webhook_events SET status = 'pending', next_attempt_at = now() WHERE id = :id",
+            id=history["old_dead"])
     with engine.begin() as conn:
         retention.lock(conn, wait=True)
         again = retention.prune_batch(conn, cutoff=retention.cutoff_for(conn, age), batch_size=10,
@@ -196,8 +189,7 @@ def test_a_batch_that_did_not_commit_leaves_no_line_twice(engine: Engine, histor
     assert again.removed == 2
     lines = _archived(directory)
     assert sorted(line["id"] for line in lines) == sorted([history["old_paid"], history["old_ignored"]])
-    with engine.connect() as conn:
-        ledger = {row.name: row.bytes for row in conn.execute(text("SELECT name, bytes FROM archive_files"))}
+    ledger = {row.name: row.bytes for row in rows(engine, "SELECT name, bytes FROM archive_files")}
     assert ledger == {str(p): p.stat().st_size for p in directory.iterdir()}
 
 
@@ -227,12 +219,9 @@ def test_housekeeper_prunes_with_the_retention_setting(database_url: str, engine
     assert len(_archived(tmp_path / "arch")) == 3
     # keys are kept for DEDUP_DAYS: nothing is old enough to forget
     assert _count(engine, "event_keys") == 6
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE event_keys SET received_at = now() - interval '500 days'"))
+    execute(engine, "UPDATE event_keys SET received_at = now() - interval '500 days'")
     assert Housekeeper(settings=settings, engine=engine).tick()["keys"] == 3  # only those whose event is gone
-    with engine.connect() as conn:
-        kept = set(conn.execute(text("SELECT event_key FROM event_keys")).scalars())
-    assert kept == {"evt_old_retrying", "evt_old_busy", "evt_recent"}
+    assert set(values(engine, "SELECT event_key FROM event_keys")) == {"evt_old_retrying", "evt_old_busy", "evt_recent"}
 
 
 def test_retention_zero_keeps_everything(database_url: str, engine: Engine, history, tmp_path: Path) -> None:
@@ -263,9 +252,8 @@ def test_pruning_is_paced_batch_by_batch(run, database_url: str, engine: Engine,
                                  prune_batch_size=1, prune_rate=40)
         assert Housekeeper(settings=settings, engine=engine).tick()["removed"] == 3
     else:
-        result = run("prune", "--older-than", "30d", "--yes", "--batch-size", "1", "--rate", "40",
-                     env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "arch")})
-        assert result.exit_code == 0, result.output
+        ok(run("prune", "--older-than", "30d", "--yes", "--batch-size", "1", "--rate", "40",
+               env={"PAYHOOKS_ARCHIVE_DIR": str(tmp_path / "arch")}))
     [pace] = _Paces.made
     assert pace.rate == 40
     assert sum(pace.batches) == 3 and all(batch <= 1 for batch in pace.batches)

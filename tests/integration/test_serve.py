@@ -19,8 +19,7 @@ import pytest
 
 from testkit.services import serve_process
 from tests.conftest import TEST_SECRETS
-from tests.integration.db_locks import inserts_held
-from tests.integration.helpers import count_events, read_answer, signed_request
+from tests.integration.helpers import count_events, inserts_held, read_answer, signed_request
 from tests.integration.stack import scalar
 
 ENV = {"PAYHOOKS_YOCO_SECRETS": TEST_SECRETS["yoco"][0], "PAYHOOKS_MAX_BODY_BYTES": "2048",

@@ -4,23 +4,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
+from testkit.load import percentile
 from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
-    insert_order,
     json_out,
+    ok,
 )
+from tests.integration.stack import create_order
 
 DONE_SECONDS = [1.0, 2.0, 3.0, 4.0, 10.0]
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    """percentile_cont: linear interpolation between the closest ranks."""
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def data(engine: Engine) -> None:
                  next_in_s=None)
     insert_event(engine, provider="processout", status="dead", received_ago_s=30 * 3600, done_after_s=1,
                  next_in_s=None)
-    order = insert_order(engine, reference="ORD-S", status="paid")
+    order = create_order(engine, reference="ORD-S", status="paid")
     event = insert_event(engine, status="processing")
     rows = (("fulfilment", "succeeded", None, 5), ("fulfilment", "dead", None, 60),
             ("email.refund", "dead", None, 26 * 3600), ("email.order_confirmation", "retrying", -3, None),
@@ -77,8 +70,8 @@ def test_stats_json_matches_the_rows(run, data) -> None:
     latency = events["receive_to_done_last_hour"]
     window = DONE_SECONDS + [2.5]
     assert latency["count"] == len(window)
-    assert latency["p50_seconds"] == pytest.approx(_percentile(window, 0.5), abs=0.001)
-    assert latency["p99_seconds"] == pytest.approx(_percentile(window, 0.99), abs=0.001)
+    assert latency["p50_seconds"] == pytest.approx(percentile(window, 0.5), abs=0.001)
+    assert latency["p99_seconds"] == pytest.approx(percentile(window, 0.99), abs=0.001)
     deliveries = stats["deliveries"]
     assert deliveries["by_status"] == {"succeeded": 1, "dead": 2, "retrying": 2, "skipped": 1}
     assert deliveries["by_kind_status"]["fulfilment"] == {"dead": 1, "succeeded": 1}
@@ -88,15 +81,14 @@ def test_stats_json_matches_the_rows(run, data) -> None:
 
 
 def test_stats_table_for_a_person(run, data) -> None:
-    result = run("stats")
-    assert result.exit_code == 0, result.output
+    result = ok(run("stats"))
     out = result.stdout
     yoco = next(line for line in out.splitlines() if "yoco" in line)
     assert yoco.split("│")[1:-1][-1].strip() == "7"  # the row's total
     assert "retries due now" in out and "dead in the last 24 h" in out
     dead_line = next(line for line in out.splitlines() if "dead in the last 24 h" in line and "deliveries" not in line)
     assert dead_line.split()[-1] == "2"
-    assert f"p50 {_percentile(DONE_SECONDS + [2.5], 0.5):.3f} s" in out and "over 6 events" in out
+    assert f"p50 {percentile(DONE_SECONDS + [2.5], 0.5):.3f} s" in out and "over 6 events" in out
     assert "deliveries by kind and status" in out and "sms.payment_failed" in out
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
-from tests.integration.stack import store_yoco_event
+from tests.integration.stack import scalar, store_yoco_event, tuples
 
 
 def _dispatch_and_claim(engine: Engine, event_id: int, *, worker: str = "w1") -> transitions.Claim:
@@ -18,10 +18,7 @@ def _dispatch_and_claim(engine: Engine, event_id: int, *, worker: str = "w1") ->
 
 
 def _status(engine: Engine, event_id: int) -> tuple[str, int]:
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT status, attempts FROM webhook_events WHERE id = :id"),
-                           {"id": event_id}).one()
-    return row.status, row.attempts
+    return tuples(engine, "SELECT status, attempts FROM webhook_events WHERE id = :id", id=event_id)[0]
 
 
 def test_claim_counts_the_attempt_and_a_second_claim_finds_nothing(engine: Engine) -> None:
@@ -86,9 +83,7 @@ def test_replay_rearms_dead_events_and_restarts_the_schedule(engine: Engine) -> 
         assert transitions.replay(conn, [event_id]) == [event_id]
     replayed = _dispatch_and_claim(engine, event_id)
     assert (replayed.attempt, replayed.tries) == (5, 1)  # attempt numbers go on; the schedule restarts
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT replay_count FROM webhook_events WHERE id = :id"),
-                            {"id": event_id}).scalar_one() == 1
+    assert scalar(engine, "SELECT replay_count FROM webhook_events WHERE id = :id", id=event_id) == 1
 
 
 def test_replay_leaves_work_in_progress_and_successes_alone(engine: Engine) -> None:

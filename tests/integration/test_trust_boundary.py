@@ -9,7 +9,7 @@ import pytest
 from providers.registry import PROVIDERS
 from receiver import create_app
 from tests.conftest import make_settings
-from tests.integration.helpers import count_events, signed_request
+from tests.integration.helpers import count_events, metric, post_signed, signed_request
 
 UNCONFIGURED = {"smartpay_secrets": [], "senfenico_secrets": [], "yoco_secrets": [], "shadhinpay_secrets": [],
                 "processout_basic_auth": None}
@@ -30,10 +30,8 @@ def make_client(database_url, engine):
 
 
 def _requests_total(client, provider: str, status: str) -> float:
-    from tests.integration.test_metrics import value
-
-    return value(client.get("/metrics").get_data(as_text=True), "payhooks_webhook_requests_total",
-                 provider=provider, status=status)
+    return metric(client.get("/metrics").get_data(as_text=True), "payhooks_webhook_requests_total",
+                  provider=provider, status=status)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -54,10 +52,8 @@ def test_an_unconfigured_provider_is_404_logged_counted_and_stores_nothing(make_
 
 def test_one_configured_provider_does_not_open_the_others(make_client, settings, engine) -> None:
     client = make_client(**{**UNCONFIGURED, "yoco_secrets": settings.secrets_for("yoco")})
-    body, headers = signed_request(settings, "yoco")
-    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 200
-    body, headers = signed_request(settings, "processout")
-    assert client.post("/webhooks/processout", data=body, headers=headers).status_code == 404
+    assert post_signed(client, settings, "yoco").status_code == 200
+    assert post_signed(client, settings, "processout").status_code == 404
     assert count_events(engine) == 1
 
 
@@ -73,21 +69,17 @@ def test_unauthenticated_processout_only_when_allowed_and_capped_at_8_kib(make_c
 def test_a_provider_body_limit_applies_to_that_provider_only(make_client, settings, engine) -> None:
     client = make_client(max_body_bytes_yoco=2048)
     big = b'{"id":"evt_big","type":"payment.succeeded","pad":"' + b"x" * 4096 + b'"}'
-    body, headers = signed_request(settings, "yoco", body=big)
-    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 413
-    body, headers = signed_request(settings, "shadhinpay", body=big.replace(b'"id"', b'"eventId"', 1)
-                                   .replace(b'"type"', b'"event"', 1))
-    assert client.post("/webhooks/shadhinpay", data=body, headers=headers).status_code == 200
+    assert post_signed(client, settings, "yoco", body=big).status_code == 413
+    shadhinpay = big.replace(b'"id"', b'"eventId"', 1).replace(b'"type"', b'"event"', 1)
+    assert post_signed(client, settings, "shadhinpay", body=shadhinpay).status_code == 200
     assert count_events(engine) == 1
 
 
 def test_a_provider_limit_may_be_larger_than_the_global_one(make_client, settings, engine) -> None:
     client = make_client(max_body_bytes=2048, max_body_bytes_shadhinpay=16384)
     big = b'{"eventId":"evt_big","event":"payment.completed","pad":"' + b"x" * 4096 + b'"}'
-    body, headers = signed_request(settings, "shadhinpay", body=big)
-    assert client.post("/webhooks/shadhinpay", data=body, headers=headers).status_code == 200
-    body, headers = signed_request(settings, "yoco", body=big.replace(b'"eventId"', b'"id"'))
-    assert client.post("/webhooks/yoco", data=body, headers=headers).status_code == 413
+    assert post_signed(client, settings, "shadhinpay", body=big).status_code == 200
+    assert post_signed(client, settings, "yoco", body=big.replace(b'"eventId"', b'"id"')).status_code == 413
 
 
 def test_metrics_ask_for_the_bearer_token_when_one_is_set(make_client) -> None:

@@ -21,9 +21,8 @@ import httpx
 import psutil
 import pytest
 
-from testkit.processes import free_port
+from testkit.processes import REPO_ROOT, env_without_payhooks, free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PAYHOOKS = [sys.executable, "-m", "cli"]
 ORDERS = {  # provider: (order reference, provider payment reference, currency)
     "smartpay": ("ORD-S", "order_e2e", "JPY"),
@@ -48,7 +47,7 @@ def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
 
 @pytest.fixture
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PAYHOOKS_")}
+    return env_without_payhooks()
 
 
 class Up:
