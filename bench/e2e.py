@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from bench.cpu import CpuSampler
 from bench.e2e_report import collect, problems_in, render
+from bench.ingest import warm_up
 from bench.summary import parser, run_bench, scalar
 from bench.table_stats import TableStats
 from bench.targets import ALL_SERVICES, ServiceOptions, Target, service_target, wait_final
@@ -115,10 +116,7 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
 
 def _warm_up(target: Target, engine, warmup: Workload, signer: Signer) -> int:
     """One event per provider all the way through; returns the highest event id (the run's floor)."""
-    signer.sign_all(warmup.requests)
-    result = send_all(target.base_url, warmup.requests, concurrency=len(warmup.requests), max_seconds=30)
-    if result.accepted != len(warmup.requests):
-        raise RuntimeError(f"warm-up events were not accepted: {dict(result.outcomes)}")
+    result = warm_up(target, signer, warmup.requests)
     done = wait_final(engine, target, started=result.started, timeout=90, expect=result.accepted)
     if not done["all_final"]:
         raise RuntimeError(f"warm-up events did not finish: {done}")

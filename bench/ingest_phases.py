@@ -13,7 +13,6 @@ and ShadhinPay's timestamps are seconds old when they arrive.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,23 +168,10 @@ class Sender:
 
 
 def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
-    answers: Counter[str] = Counter()
-    for status, count in result.statuses.items():
-        answers[status] += count
-    if result.accepted or result.duplicate or result.other_200:
-        answers.pop("200", None)
-        answers.update({"200 accepted": result.accepted, "200 duplicate": result.duplicate,
-                        "200 other": result.other_200})
-    for kind, count in result.errors.items():
-        if kind != "status" and count:
-            answers[f"error {kind}"] += count
-    if result.unanswered:
-        answers["unanswered (wrk stopped first)"] = result.unanswered
-    ended = time.monotonic()
     phase = Phase(name=name, tool=result.tool, offered_rate=None, sent=result.sent or result.answered,
-                  accepted=result.accepted, answers={k: v for k, v in answers.items() if v},
-                  window_s=result.window_s, latency_ms=dict(result.latency_ms),
-                  started=result.first_at or started, ended=result.last_at or ended)
+                  accepted=result.accepted, answers=result.answers, window_s=result.window_s,
+                  latency_ms=dict(result.latency_ms), started=result.first_at or started,
+                  ended=result.last_at or time.monotonic())
     # wrk's CPU over the sending window (its idle tail costs nothing)
     phase.generator = {"cpu_pct_of_one_core": round(100 * result.wrk_cpu_seconds / max(result.window_s, 0.001), 1)}
     return phase
