@@ -119,22 +119,26 @@ def problems_in(figures: dict[str, Any]) -> list[str]:
                         f"{orders['other_deliveries']} unexpected deliveries")
     return problems
 
+
 def render(figures: dict[str, Any]) -> str:
     if "send" not in figures:
         return _verdict(figures)
+    f, o, r = figures, figures["orders"], figures["receive_to_done_s"]
+    mix = ", ".join(f"{p} {n}" for p, n in f["providers"].items())
     lines = [
-        _heading(figures), _send(figures["send"], figures.get("offered_rate")), _end_to_end_line(figures),
-        _statuses(figures), _latency_line(figures["receive_to_done_s"]), _orders(figures["orders"], figures["events"]),
-        *_cpu(figures.get("cpu") or {}), _writes(figures.get("writes") or {}), _verdict(figures),
+        (f"payhooks e2e — mode {f['mode']}, {f['events']} events ({mix}), concurrency {f['concurrency']}, "
+         f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}, "
+         f"code {f.get('code', '(this checkout)')}"),
+        _send(f["send"], f.get("offered_rate")), _end_to_end_line(f), _statuses(f),
+        (f"receive→done (processed_at - received_at): p50 {r['p50']} s, p90 {r['p90']} s, "
+         f"p99 {r['p99']} s, max {r['max']} s, mean {r['mean']} s"),
+        (f"orders:      {o['orders']} of {f['events']}; paid {o['paid']}; exactly one fulfilment "
+         f"{o['fulfilment_once']} (missing {o['fulfilment_missing']}, duplicated {o['fulfilment_duplicated']}); "
+         f"one confirmation email {o['confirmation_email_once']}; one event {o['one_event']}; "
+         f"unexpected deliveries {o['other_deliveries']}; delivery statuses {o['delivery_statuses']}"),
+        *_cpu(f.get("cpu") or {}), _writes(f.get("writes") or {}), _verdict(f),
     ]
     return "\n".join(line for line in lines if line)
-
-
-def _heading(f: dict[str, Any]) -> str:
-    mix = ", ".join(f"{p} {n}" for p, n in f["providers"].items())
-    return (f"payhooks e2e — mode {f['mode']}, {f['events']} events ({mix}), concurrency {f['concurrency']}, "
-            f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}, "
-            f"code {f.get('code', '(this checkout)')}")
 
 
 def _send(s: dict[str, Any], offered: float | None) -> str:
@@ -162,18 +166,6 @@ def _statuses(f: dict[str, Any]) -> str:
     for sample in f["not_succeeded_samples"]:
         line += f"\n  {sample['n']} × {sample['status']} {sample['provider']}: {sample['error']!r}"
     return line
-
-
-def _latency_line(r: dict[str, Any]) -> str:
-    return (f"receive→done (processed_at - received_at): p50 {r['p50']} s, p90 {r['p90']} s, "
-            f"p99 {r['p99']} s, max {r['max']} s, mean {r['mean']} s")
-
-
-def _orders(o: dict[str, Any], events: int) -> str:
-    return (f"orders:      {o['orders']} of {events}; paid {o['paid']}; exactly one fulfilment "
-            f"{o['fulfilment_once']} (missing {o['fulfilment_missing']}, duplicated {o['fulfilment_duplicated']}); "
-            f"one confirmation email {o['confirmation_email_once']}; one event {o['one_event']}; "
-            f"unexpected deliveries {o['other_deliveries']}; delivery statuses {o['delivery_statuses']}")
 
 
 def _cpu(c: dict[str, Any]) -> list[str]:
