@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import wrk
 from bench.workload import ALL_PROVIDERS, build_workload
-from testkit.load import Signer, WebhookRequest, send_all, summarize_ms
+from testkit.load import Signer, WebhookRequest, send_all
 from testkit.processes import log
 
 FIXED_RATE_GRACE_SECONDS = 10.0
@@ -120,8 +120,16 @@ class Sender:
         return phase
 
     def healthz(self) -> Phase:
-        if not self.wrk:
-            return self._python_healthz()
+        if not self.wrk:  # testkit/load.py's threads in closed loop, the list never used up
+            tool = f"Python http.client threads (closed loop, {self.connections} connections, GET /healthz)"
+            phase = self._send(Phase(name="healthz", offered_rate=None, tool=tool),
+                               [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s),
+                               max_seconds=self.duration_s,
+                               message=f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
+            phase.answers = {("200" if label == "200 ok" else label): n for label, n in phase.answers.items()}
+            phase.accepted = phase.answers.get("200", 0)
+            phase.generator = {"cpu_pct_of_one_core": phase.generator["cpu_pct_of_one_core"]}
+            return phase
         log(f"phase healthz (wrk): GET /healthz for {self.duration_s:g} s")
         started = time.monotonic()
         result = wrk.run_get(f"{self.base_url}/healthz", duration_s=self.duration_s, threads=self.threads,
@@ -137,7 +145,7 @@ class Sender:
 
     def _send(self, phase: Phase, requests: list[WebhookRequest], *, max_seconds: float, message: str) -> Phase:
         """testkit/load.py at ``phase.offered_rate`` (None: closed loop), signed just before it starts."""
-        self.signer.sign_all(requests)
+        self.signer.sign_all(r for r in requests if r.headers is None)
         log(message)
         phase.started = time.monotonic()
         result = send_all(self.base_url, requests, concurrency=self.connections, rate=phase.offered_rate,
@@ -152,19 +160,6 @@ class Sender:
                            "achieved_send_rate_per_s": figures["rate_per_s"],
                            "unsent": len(requests) - result.sent}
         return phase
-
-    def _python_healthz(self) -> Phase:
-        """GET /healthz in closed loop from testkit/load.py's threads (used when wrk is not installed)."""
-        log(f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
-        healthz = [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s)  # never used up
-        result = send_all(self.base_url, healthz, concurrency=self.connections, max_seconds=self.duration_s)
-        answers = {("200" if label == "200 ok" else label): n for label, n in result.outcomes.items()}
-        return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {self.connections} "
-                     "connections, GET /healthz)", offered_rate=None, sent=result.sent,
-                     accepted=answers.get("200", 0), answers=answers, window_s=result.duration,
-                     latency_ms=summarize_ms(result.latencies),
-                     generator={"cpu_pct_of_one_core": result.figures()["generator_cpu_pct_of_one_core"]},
-                     started=result.started, ended=result.started + result.duration)
 
 
 def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
