@@ -30,12 +30,12 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.cpu import CpuSampler
-from bench.duplicates_report import check_phase, duplicates_only, phase_figures, render
+from bench.duplicates_report import duplicates_only, phase_figures, render
 from bench.ingest import wait_for_workers, warm_up
 from bench.ingest_phases import events as distinct_events
 from bench.summary import choose_tool, machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
-from testkit.load import SendResult, Signer, WebhookRequest, send_all
+from testkit.load import Signer, WebhookRequest, send_all
 from testkit.processes import ProcessSet, log
 
 
@@ -99,10 +99,10 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
                                               workdir=workdir, sampler=sampler))
                 continue
             answers = send_all(target.base_url, requests, concurrency=args.concurrency, signer=signer,
-                                     max_seconds=args.timeout)
+                               max_seconds=args.timeout)
             row_of_body = _rows_by_body(engine, floor)
             expected = [row_of_body.get(_digest(events[i].body)) for i in event_of]
-            phases.append(_phase(name, answers, event_of, expected, sampler, first=name == "mixed"))
+            phases.append(phase_figures(name, answers, event_of, expected, sampler, first_deliveries=name == "mixed"))
         rows = scalar(engine, "SELECT count(*) FROM webhook_events WHERE id > :floor", floor=floor)
     finally:
         sampler.stop()
@@ -115,15 +115,6 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path) -> dict[st
         problems.append(f"{missing} events have no row holding their body")
     return {"machine": machine(), "events": args.events, "copies": args.copies,
             "concurrency": args.concurrency, "rows": rows, "phases": phases, "problems": problems}
-
-
-def _phase(name: str, answers: SendResult, event_of: list[int], expected: list[int | None], sampler: CpuSampler,
-           *, first: bool) -> dict[str, Any]:
-    figures = phase_figures(name, answers)
-    figures["cpu"] = sampler.summary(answers.started, answers.started + answers.duration)
-    figures["problems"] = check_phase(name, answers, event_of, expected, first_deliveries=first)
-    log(f"phase {name}: {answers.sent} answered in {answers.duration:.1f} s, {figures['answers']}")
-    return figures
 
 
 def _digest(body: bytes) -> str:

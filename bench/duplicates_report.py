@@ -15,7 +15,10 @@ TOOL = ("Python http.client threads (testkit/load.py), closed loop, one keep-ali
         "each delivery signed just before it is sent")
 
 
-def phase_figures(name: str, answers: SendResult) -> dict[str, Any]:
+def phase_figures(name: str, answers: SendResult, event_of: list[int], expected: list[int | None],
+                  sampler: CpuSampler, *, first_deliveries: bool) -> dict[str, Any]:
+    """A phase of Python threads: its figures, CPU and :func:`check_phase`'s ``problems``."""
+    log(f"phase {name}: {answers.sent} answered in {answers.duration:.1f} s, {dict(answers.outcomes)}")
     by_outcome: dict[str, list[float]] = defaultdict(list)
     for answer in (a for a in answers.answers if a is not None):
         by_outcome[answer.outcome].append(answer.latency_s)
@@ -28,6 +31,8 @@ def phase_figures(name: str, answers: SendResult) -> dict[str, Any]:
                        "first delivery (accepted)": summarize_ms(by_outcome["200 accepted"]),
                        "duplicate": summarize_ms(by_outcome["200 duplicate"])},
         "generator_cpu_pct_of_one_core": sent["generator_cpu_pct_of_one_core"],
+        "cpu": sampler.summary(answers.started, answers.started + answers.duration),
+        "problems": check_phase(name, answers, event_of, expected, first_deliveries=first_deliveries),
     }
 
 
@@ -112,13 +117,7 @@ def duplicates_only(base_url: str, requests: list[WebhookRequest], *, expected_i
     result = wrk.send_pool(base_url, requests, signer=signer, name="duplicates", threads=2,
                            connections=min(connections, len(requests)), workdir=workdir, collect_ids=True,
                            duration_s=min(max_seconds, 2 + len(requests) / MIN_RATE_PER_S))
-    window = result.window_s
-    answers = {("200 duplicate" if k == "200" else k): v for k, v in result.statuses.items()}
-    if result.accepted or result.other_200:
-        answers["200 duplicate"] = result.duplicate
-        answers.update({"200 accepted": result.accepted} if result.accepted else {})
-        answers.update({"200 other": result.other_200} if result.other_200 else {})
-    lat = result.latency_ms
+    window, answers, lat = result.window_s, result.answers, result.latency_ms
     figures: dict[str, Any] = {
         "name": "duplicates only", "tool": result.tool, "deliveries": len(requests), "answered": result.answered,
         "answers": answers, "duration_s": round(window, 3),

@@ -25,12 +25,13 @@ from sqlalchemy import text
 
 from bench.cpu import CpuSampler
 from bench.e2e_report import collect, problems_in, render
+from bench.ingest import warm_up
 from bench.summary import parser, run_bench, scalar
 from bench.table_stats import TableStats
 from bench.targets import ALL_SERVICES, ServiceOptions, Target, service_target, wait_final
 from bench.workload import ALL_PROVIDERS, Workload, build_workload, insert_orders
 from testkit.fakes import start_simulator
-from testkit.load import SendResult, Signer, send_all
+from testkit.load import Signer, send_all
 from testkit.processes import CODE_BIN_VARIABLE, ProcessSet, log
 
 PRESIGN_LIMIT_SECONDS = 120.0
@@ -97,7 +98,12 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
             signer.sign_all(workload.requests)
         table_stats = TableStats(engine).start()
         sampler = CpuSampler(roots=target.cpu_roots).start()
-        result = _send(args, target, workload, signer)
+        log(f"sending {len(workload.requests)} events {f'at {args.rate:g}/s' if args.rate else 'as fast as possible'}, "
+            f"concurrency {args.concurrency}")
+        result = send_all(target.base_url, workload.requests, concurrency=args.concurrency, rate=args.rate,
+                          signer=signer, max_seconds=args.timeout)
+        log(f"sent {result.sent} in {result.duration:.2f} s ({result.sent / result.duration:.0f}/s): "
+            f"{dict(result.outcomes)}")
         done = wait_final(engine, target, started=result.started, timeout=args.timeout, expect=result.accepted,
                           min_id=min_id)
         sampler.stop()
@@ -106,19 +112,19 @@ def _measure(args: argparse.Namespace, target: Target, workload: Workload, warmu
                           all_final=done["all_final"])
     finally:
         engine.dispose()
-    figures.update(_settings_figures(args, target, workload, presign))
-    figures["wait"] = done
-    figures["writes"] = writes
-    figures["cpu"] = sampler.summary(result.started, result.started + done["seconds_after_first_post"])
+    figures.update({
+        "mode": args.mode, "events": args.events, "providers": workload.by_provider(),
+        "concurrency": args.concurrency, "offered_rate": args.rate, "presigned": presign,
+        "worker_args": args.worker_args or "(defaults)", "serve_args": args.serve_args or "(defaults)",
+        "base_url": target.base_url, "code": os.environ.get(CODE_BIN_VARIABLE) or "(this checkout)",
+        "wait": done, "writes": writes,
+        "cpu": sampler.summary(result.started, result.started + done["seconds_after_first_post"])})
     return figures
 
 
 def _warm_up(target: Target, engine, warmup: Workload, signer: Signer) -> int:
     """One event per provider all the way through; returns the highest event id (the run's floor)."""
-    signer.sign_all(warmup.requests)
-    result = send_all(target.base_url, warmup.requests, concurrency=len(warmup.requests), max_seconds=30)
-    if result.accepted != len(warmup.requests):
-        raise RuntimeError(f"warm-up events were not accepted: {dict(result.outcomes)}")
+    result = warm_up(target, signer, warmup.requests)
     done = wait_final(engine, target, started=result.started, timeout=90, expect=result.accepted)
     if not done["all_final"]:
         raise RuntimeError(f"warm-up events did not finish: {done}")
@@ -129,26 +135,6 @@ def _warm_up(target: Target, engine, warmup: Workload, signer: Signer) -> int:
         raise RuntimeError(f"warm-up events ended {statuses}; see the worker log")
     log(f"warm-up: {len(warmup.requests)} events succeeded in {done['seconds_after_first_post']:.1f} s")
     return floor
-
-
-def _send(args: argparse.Namespace, target: Target, workload: Workload, signer: Signer) -> SendResult:
-    pace = f"at {args.rate:g}/s" if args.rate else "as fast as possible"
-    log(f"sending {len(workload.requests)} events {pace}, concurrency {args.concurrency}")
-    result = send_all(target.base_url, workload.requests, concurrency=args.concurrency, rate=args.rate,
-                      signer=signer, max_seconds=args.timeout)
-    log(f"sent {result.sent} in {result.duration:.2f} s ({result.sent / result.duration:.0f}/s): "
-        f"{dict(result.outcomes)}")
-    return result
-
-
-def _settings_figures(args: argparse.Namespace, target: Target, workload: Workload,
-                      presign: bool) -> dict[str, Any]:
-    return {
-        "mode": args.mode, "events": args.events, "providers": workload.by_provider(),
-        "concurrency": args.concurrency, "offered_rate": args.rate, "presigned": presign,
-        "worker_args": args.worker_args or "(defaults)", "serve_args": args.serve_args or "(defaults)",
-        "base_url": target.base_url, "code": os.environ.get(CODE_BIN_VARIABLE) or "(this checkout)",
-    }
 
 
 if __name__ == "__main__":

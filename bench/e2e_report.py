@@ -11,15 +11,14 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.summary import cpu_line, verdict
+from bench.summary import cpu_line, seconds, verdict
 from testkit.load import SendResult
 
 FINAL = ("succeeded", "ignored", "dead")
 
-_LATENCY = text("""
-    SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY d), max(d), avg(d)
-    FROM (SELECT EXTRACT(EPOCH FROM processed_at - received_at)::float8 AS d
-          FROM webhook_events WHERE id > :min_id AND processed_at IS NOT NULL) AS s
+_RECEIVE_TO_DONE = text("""
+    SELECT EXTRACT(EPOCH FROM processed_at - received_at)::float8
+    FROM webhook_events WHERE id > :min_id AND processed_at IS NOT NULL
 """)
 
 _SPAN = text("""
@@ -67,7 +66,7 @@ def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult, all
     with engine.connect() as conn:
         statuses = dict(conn.execute(
             text("SELECT status, count(*) FROM webhook_events WHERE id > :min_id GROUP BY status"), params).all())
-        quantiles, worst, mean = conn.execute(_LATENCY, params).one()
+        receive_to_done = list(conn.execute(_RECEIVE_TO_DONE, params).scalars())
         first_received, last_received, last_processed, retried = conn.execute(_SPAN, params).one()
         not_succeeded = [dict(r._mapping) for r in conn.execute(_NOT_SUCCEEDED, params)]
         orders = dict(conn.execute(_ORDERS, params).one()._mapping)
@@ -79,7 +78,7 @@ def collect(engine: Engine, *, min_id: int, prefix: str, result: SendResult, all
         "statuses": statuses,
         "retried_events": retried,
         "not_succeeded_samples": not_succeeded,
-        "receive_to_done_s": _latency(quantiles, worst, mean),
+        "receive_to_done_s": seconds(receive_to_done),
         "receive_span_s": round(last_received - first_received, 3) if first_received else None,
         "orders": orders,
     }
@@ -89,21 +88,14 @@ def _end_to_end(result: SendResult, statuses: dict[str, int], last_processed: fl
                 all_final: bool) -> dict[str, Any]:
     """From the first POST to the last ``processed_at``: the run's time, when every event got there."""
     final = sum(statuses.get(s, 0) for s in FINAL)
-    seconds = (last_processed - result.started_wall) if last_processed else None
+    took = (last_processed - result.started_wall) if last_processed else None
     return {
         "final_events": final,
         "all_final": all_final,
-        "first_post_to_last_processed_s": round(seconds, 3) if seconds else None,
-        "first_post_to_all_final_s": round(seconds, 3) if seconds and all_final else None,
-        "events_per_s": round(final / seconds, 1) if seconds else None,
+        "first_post_to_last_processed_s": round(took, 3) if took else None,
+        "first_post_to_all_final_s": round(took, 3) if took and all_final else None,
+        "events_per_s": round(final / took, 1) if took else None,
     }
-
-
-def _latency(quantiles: list[float] | None, worst: float | None, mean: float | None) -> dict[str, Any]:
-    if not quantiles:
-        return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
-    p50, p90, p99 = (round(q, 3) for q in quantiles)
-    return {"p50": p50, "p90": p90, "p99": p99, "max": round(worst, 3), "mean": round(mean, 3)}
 
 
 def problems_in(figures: dict[str, Any]) -> list[str]:
@@ -127,22 +119,26 @@ def problems_in(figures: dict[str, Any]) -> list[str]:
                         f"{orders['other_deliveries']} unexpected deliveries")
     return problems
 
+
 def render(figures: dict[str, Any]) -> str:
     if "send" not in figures:
         return _verdict(figures)
+    f, o, r = figures, figures["orders"], figures["receive_to_done_s"]
+    mix = ", ".join(f"{p} {n}" for p, n in f["providers"].items())
     lines = [
-        _heading(figures), _send(figures["send"], figures.get("offered_rate")), _end_to_end_line(figures),
-        _statuses(figures), _latency_line(figures["receive_to_done_s"]), _orders(figures["orders"], figures["events"]),
-        *_cpu(figures.get("cpu") or {}), _writes(figures.get("writes") or {}), _verdict(figures),
+        (f"payhooks e2e — mode {f['mode']}, {f['events']} events ({mix}), concurrency {f['concurrency']}, "
+         f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}, "
+         f"code {f.get('code', '(this checkout)')}"),
+        _send(f["send"], f.get("offered_rate")), _end_to_end_line(f), _statuses(f),
+        (f"receive→done (processed_at - received_at): p50 {r['p50']} s, p90 {r['p90']} s, "
+         f"p99 {r['p99']} s, max {r['max']} s, mean {r['mean']} s"),
+        (f"orders:      {o['orders']} of {f['events']}; paid {o['paid']}; exactly one fulfilment "
+         f"{o['fulfilment_once']} (missing {o['fulfilment_missing']}, duplicated {o['fulfilment_duplicated']}); "
+         f"one confirmation email {o['confirmation_email_once']}; one event {o['one_event']}; "
+         f"unexpected deliveries {o['other_deliveries']}; delivery statuses {o['delivery_statuses']}"),
+        *_cpu(f.get("cpu") or {}), _writes(f.get("writes") or {}), _verdict(f),
     ]
     return "\n".join(line for line in lines if line)
-
-
-def _heading(f: dict[str, Any]) -> str:
-    mix = ", ".join(f"{p} {n}" for p, n in f["providers"].items())
-    return (f"payhooks e2e — mode {f['mode']}, {f['events']} events ({mix}), concurrency {f['concurrency']}, "
-            f"rate {f['offered_rate'] or 'max'}, worker {f['worker_args']}, serve {f['serve_args']}, "
-            f"code {f.get('code', '(this checkout)')}")
 
 
 def _send(s: dict[str, Any], offered: float | None) -> str:
@@ -170,18 +166,6 @@ def _statuses(f: dict[str, Any]) -> str:
     for sample in f["not_succeeded_samples"]:
         line += f"\n  {sample['n']} × {sample['status']} {sample['provider']}: {sample['error']!r}"
     return line
-
-
-def _latency_line(r: dict[str, Any]) -> str:
-    return (f"receive→done (processed_at - received_at): p50 {r['p50']} s, p90 {r['p90']} s, "
-            f"p99 {r['p99']} s, max {r['max']} s, mean {r['mean']} s")
-
-
-def _orders(o: dict[str, Any], events: int) -> str:
-    return (f"orders:      {o['orders']} of {events}; paid {o['paid']}; exactly one fulfilment "
-            f"{o['fulfilment_once']} (missing {o['fulfilment_missing']}, duplicated {o['fulfilment_duplicated']}); "
-            f"one confirmation email {o['confirmation_email_once']}; one event {o['one_event']}; "
-            f"unexpected deliveries {o['other_deliveries']}; delivery statuses {o['delivery_statuses']}")
 
 
 def _cpu(c: dict[str, Any]) -> list[str]:

@@ -22,7 +22,6 @@ printed as MISSED and does not change the exit status.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shlex
 import subprocess
@@ -41,7 +40,7 @@ from bench.cpu import CpuSampler
 from bench.ingest_report import evaluate, problems_in, render
 from bench.summary import REPO, choose_tool, machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
-from testkit.load import Signer, send_all
+from testkit.load import SendResult, Signer, WebhookRequest, send_all
 from testkit.processes import ProcessSet, log
 
 WARMUP_EVENTS = 250
@@ -97,24 +96,22 @@ def _run(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> dict
     return figures
 
 
-def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, rates: list[float] | None = None,
-             wait: Callable[[Target], Any] | None = None) -> dict[str, Any]:
-    """Warm up, then each phase: the fixed ``rates`` (``args.rates`` by default), /healthz and saturation."""
+def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, compared: bool = False) -> dict[str, Any]:
+    """Warm up, then each phase: the fixed rates, /healthz and saturation (``compared``: another receiver of
+    :func:`compare`, /healthz and saturation only)."""
     engine = target.engine()
     pids: dict[str, int] = {}
     sampler = CpuSampler(roots=lambda: {**target.cpu_roots(), **{k: [v] for k, v in pids.items()}}).start()
     figures: dict[str, Any] = {}
     try:
-        if wait is None:
-            workers = wait_for_workers(target, serve_args=args.serve_args)
+        workers = wait_for_workers(target, serve_args=None if compared else args.serve_args)
+        if not compared:
             time.sleep(3)
             figures["idle_cpu"] = sampler.summary(time.monotonic() - 3.5, time.monotonic())
             figures["settings"] = _settings(args, target, len(workers))
-        else:
-            wait(target)
         signer = Signer(target.secrets)
         warm_up(target, signer)
-        run_id = secrets.token_hex(3) if wait is None else f"cmp{os.getpid()}{int(time.time()) % 100000}"
+        run_id = secrets.token_hex(3)
         send = phases.Sender(target.base_url, signer, wrk=args.tool == "wrk", duration_s=args.duration,
                              connections=args.connections, threads=args.threads, workdir=workdir, pids=pids)
 
@@ -122,9 +119,9 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, rates: 
             count = int(rate * args.duration) if args.events is None else min(args.events, int(rate * args.duration))
             return send.fixed_rate(phases.events(max(1, count), run_id=f"{run_id}r{rate:g}"), rate)
 
-        plan: list[Callable[[], phases.Phase]] = [partial(fixed_rate, rate)
-                                                  for rate in (args.rates if rates is None else rates)]
-        if args.saturation or wait is not None:
+        rates = [] if compared else args.rates
+        plan: list[Callable[[], phases.Phase]] = [partial(fixed_rate, rate) for rate in rates]
+        if args.saturation or compared:
             count = args.events or int(phases.SATURATION_POOL_PER_S * args.duration)
             plan += [send.healthz, lambda: send.saturation(phases.events(count, run_id=f"{run_id}s"))]
         done = [_counted(engine, phase_fn, sampler) for phase_fn in plan]
@@ -132,7 +129,7 @@ def _measure(args: argparse.Namespace, target: Target, workdir: Path, *, rates: 
         sampler.stop()
         engine.dispose()
     figures.update(phases=[_phase_dict(p) for p in done], memory=worker_memory(target))
-    if wait is None:
+    if not compared:
         figures["machine"] = machine()
         figures["targets"] = [t.as_dict() for t in evaluate(figures)]
     return figures
@@ -161,21 +158,8 @@ def compare(args: argparse.Namespace, processes: ProcessSet, workdir: Path) -> l
                                  serve_args=tuple(w for w in words if w.split("=", 1)[0] not in env), env=env,
                                  serve_source=source)
         with service_target(options, processes=processes, workdir=workdir) as target:
-            found.append({"label": label, **_measure(args, target, workdir, rates=[], wait=_wait_started)})
+            found.append({"label": label, **_measure(args, target, workdir, compared=True)})
     return found
-
-
-def _wait_started(target: Target, timeout: float = 60.0) -> None:
-    """The receiver's worker processes stop appearing (readyz already answered from one of them)."""
-    master = psutil.Process(target.processes.processes["serve"].pid)
-    deadline, last, stable_since = time.monotonic() + timeout, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = len(master.children())
-        if count != last:
-            last, stable_since = count, time.monotonic()
-        elif count and time.monotonic() - stable_since > 2.0:
-            return
-        time.sleep(0.2)
 
 
 def _counted(engine: Engine, run_phase: Callable[[], phases.Phase], sampler: CpuSampler) -> phases.Phase:
@@ -194,32 +178,42 @@ def _rows(engine: Engine) -> int:
     return int(scalar(engine, "SELECT count(*) FROM webhook_events"))
 
 
-def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str = "") -> list[int]:
-    """Every receiver worker process started (readyz answered from one of them only)."""
+def wait_for_workers(target: Target, timeout: float = 60.0, serve_args: str | None = "") -> list[int]:
+    """Every receiver worker process started (readyz answered from one of them only): as many as
+    ``serve_args`` ask for; None (another tree's receiver, its shape unknown): once none appeared for 2 s."""
     from receiver.server import default_shape
 
-    words = shlex.split(serve_args)
+    words = shlex.split(serve_args or "")
     given = words[words.index("--workers") + 1] if "--workers" in words[:-1] else None
     server = words[words.index("--server") + 1] if "--server" in words[:-1] else "granian"
-    expected = default_shape(server=server, workers=int(given) if given else None, threads=None)[0]
+    expected = None if serve_args is None else default_shape(server=server, workers=int(given) if given else None,
+                                                             threads=None)[0]
     master = psutil.Process(target.processes.processes["serve"].pid)
-    deadline = time.monotonic() + timeout
+    deadline, children, stable_since = time.monotonic() + timeout, [], time.monotonic()
     while time.monotonic() < deadline:
-        children = [c.pid for c in master.children()]
-        if len(children) >= expected:
+        now = [c.pid for c in master.children()]
+        if expected is not None and len(now) >= expected:
+            return now
+        if len(now) != len(children):
+            children, stable_since = now, time.monotonic()
+        elif expected is None and children and time.monotonic() - stable_since > 2.0:
             return children
         time.sleep(0.2)
+    if expected is None:
+        return children
     raise RuntimeError(f"only {len(master.children())} of {expected} receiver workers started")
 
 
-def warm_up(target: Target, signer: Signer) -> None:
-    """Every worker imports its lazy paths and opens its pool before any clock starts."""
-    requests = phases.events(WARMUP_EVENTS, run_id=f"warm{secrets.token_hex(2)}")
+def warm_up(target: Target, signer: Signer, requests: list[WebhookRequest] | None = None) -> SendResult:
+    """Every worker imports its lazy paths and opens its pool before any clock starts: ``requests`` (by
+    default distinct events) signed, sent, all accepted."""
+    requests = requests or phases.events(WARMUP_EVENTS, run_id=f"warm{secrets.token_hex(2)}")
     signer.sign_all(requests)
     result = send_all(target.base_url, requests, concurrency=16, max_seconds=60)
     if result.accepted != len(requests):
         raise RuntimeError(f"warm-up events were not all accepted: {dict(result.outcomes)}")
     log(f"warm-up: {result.accepted} events accepted")
+    return result
 
 
 def worker_memory(target: Target) -> dict[str, Any]:

@@ -13,14 +13,13 @@ and ShadhinPay's timestamps are seconds old when they arrive.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import wrk
 from bench.workload import ALL_PROVIDERS, build_workload
-from testkit.load import Signer, WebhookRequest, send_all, summarize_ms
+from testkit.load import Signer, WebhookRequest, send_all
 from testkit.processes import log
 
 FIXED_RATE_GRACE_SECONDS = 10.0
@@ -123,8 +122,16 @@ class Sender:
         return phase
 
     def healthz(self) -> Phase:
-        if not self.wrk:
-            return self._python_healthz()
+        if not self.wrk:  # testkit/load.py's threads in closed loop, the list never used up
+            tool = f"Python http.client threads (closed loop, {self.connections} connections, GET /healthz)"
+            phase = self._send(Phase(name="healthz", offered_rate=None, tool=tool),
+                               [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s),
+                               max_seconds=self.duration_s,
+                               message=f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
+            phase.answers = {("200" if label == "200 ok" else label): n for label, n in phase.answers.items()}
+            phase.accepted = phase.answers.get("200", 0)
+            phase.generator = {"cpu_pct_of_one_core": phase.generator["cpu_pct_of_one_core"]}
+            return phase
         log(f"phase healthz (wrk): GET /healthz for {self.duration_s:g} s")
         started = time.monotonic()
         result = wrk.run_get(f"{self.base_url}/healthz", duration_s=self.duration_s, threads=self.threads,
@@ -140,7 +147,7 @@ class Sender:
 
     def _send(self, phase: Phase, requests: list[WebhookRequest], *, max_seconds: float, message: str) -> Phase:
         """testkit/load.py at ``phase.offered_rate`` (None: closed loop), signed just before it starts."""
-        self.signer.sign_all(requests)
+        self.signer.sign_all(r for r in requests if r.headers is None)
         log(message)
         phase.started = time.monotonic()
         result = send_all(self.base_url, requests, concurrency=self.connections, rate=phase.offered_rate,
@@ -157,38 +164,12 @@ class Sender:
                            "unsent": len(requests) - result.sent}
         return phase
 
-    def _python_healthz(self) -> Phase:
-        """GET /healthz in closed loop from testkit/load.py's threads (used when wrk is not installed)."""
-        log(f"phase healthz (Python): GET /healthz for {self.duration_s:g} s")
-        healthz = [WebhookRequest("", b"", {}, get="/healthz")] * int(100_000 * self.duration_s)  # never used up
-        result = send_all(self.base_url, healthz, concurrency=self.connections, max_seconds=self.duration_s)
-        answers = {("200" if label == "200 ok" else label): n for label, n in result.outcomes.items()}
-        return Phase(name="healthz", tool=f"Python http.client threads (closed loop, {self.connections} "
-                     "connections, GET /healthz)", offered_rate=None, sent=result.sent,
-                     accepted=answers.get("200", 0), answers=answers, window_s=result.duration,
-                     latency_ms=summarize_ms(result.latencies),
-                     generator={"cpu_pct_of_one_core": result.figures()["generator_cpu_pct_of_one_core"]},
-                     started=result.started, ended=result.started + result.duration)
-
 
 def _from_wrk(name: str, result: wrk.WrkResult, *, started: float) -> Phase:
-    answers: Counter[str] = Counter()
-    for status, count in result.statuses.items():
-        answers[status] += count
-    if result.accepted or result.duplicate or result.other_200:
-        answers.pop("200", None)
-        answers.update({"200 accepted": result.accepted, "200 duplicate": result.duplicate,
-                        "200 other": result.other_200})
-    for kind, count in result.errors.items():
-        if kind != "status" and count:
-            answers[f"error {kind}"] += count
-    if result.unanswered:
-        answers["unanswered (wrk stopped first)"] = result.unanswered
-    ended = time.monotonic()
     phase = Phase(name=name, tool=result.tool, offered_rate=None, sent=result.sent or result.answered,
-                  accepted=result.accepted, answers={k: v for k, v in answers.items() if v},
-                  window_s=result.window_s, latency_ms=dict(result.latency_ms),
-                  started=result.first_at or started, ended=result.last_at or ended)
+                  accepted=result.accepted, answers=result.answers, window_s=result.window_s,
+                  latency_ms=dict(result.latency_ms), started=result.first_at or started,
+                  ended=result.last_at or time.monotonic())
     # wrk's CPU over the sending window (its idle tail costs nothing)
     phase.generator = {"cpu_pct_of_one_core": round(100 * result.wrk_cpu_seconds / max(result.window_s, 0.001), 1)}
     return phase

@@ -121,12 +121,10 @@ def _memory_line(memory: dict[str, Any]) -> str:
     workers = memory.get("workers", {})
     if not workers:
         return "memory: (not measured)"
-    each = ", ".join(f"{w['rss_mb']:.1f}" for w in workers.values())
-    uss = ", ".join(f"{w['uss_mb']:.1f}" for w in workers.values())
-    pss = ", ".join(f"{w.get('pss_mb', 0):.1f}" for w in workers.values())
-    return (f"memory after the run: receiver worker processes RSS {each} MB (unique USS {uss} MB, "
-            f"proportional PSS {pss} MB); "
-            f"master RSS {memory['master_rss_mb']:.1f} MB")
+    rss, uss, pss = (", ".join(f"{w.get(key, 0):.1f}" for w in workers.values())
+                     for key in ("rss_mb", "uss_mb", "pss_mb"))
+    return (f"memory after the run: receiver worker processes RSS {rss} MB (unique USS {uss} MB, "
+            f"proportional PSS {pss} MB); master RSS {memory['master_rss_mb']:.1f} MB")
 
 
 def _compare_lines(compared: list[dict[str, Any]], main: dict[str, Any]) -> list[str]:

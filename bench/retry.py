@@ -143,8 +143,8 @@ def _wait_worker_ready(target: Target, timeout: float = 90.0) -> None:
     path = target.processes.log_dir / "worker.log"
 
     def ready() -> bool:
-        if target.died():
-            raise RuntimeError(f"{', '.join(target.died())} exited before the worker was ready")
+        if died := target.processes.exited():
+            raise RuntimeError(f"{', '.join(died)} exited before the worker was ready")
         return path.exists() and " ready." in path.read_text(errors="replace")
 
     wait_for(ready, timeout=timeout, interval=0.2, message="the worker to log 'ready'")

@@ -5,8 +5,7 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import Any
 
-from bench.summary import TargetCheck, cpu_line, header, target_lines, verdict
-from testkit.load import summarize
+from bench.summary import TargetCheck, cpu_line, header, seconds, target_lines, verdict
 
 EARLY_TOLERANCE_S = 0.005
 """An attempt that starts more than this before its due time is a bug (both times are Postgres' clock)."""
@@ -18,10 +17,6 @@ METHOD = ("lateness of attempt k+1 = event_attempts.started_at(k+1) − the next
           "of events (PAYHOOKS_WORKER_BATCH_SIZE) at once and runs their handlers one after another")
 CROSS_CHECK = ("cross-check without the poller: started_at(k+1) − finished_at(k) − nominal delay; it also "
                "carries the schedule's ±10 % jitter, so it spreads ±0.1 × delay around the lateness")
-
-
-def _seconds(values: list[float]) -> dict[str, float | None]:
-    return {k: None if v is None else round(v, 3) for k, v in summarize(values).items()}
 
 
 def analyse(rows: dict[str, list[Any]], *, due: dict[tuple[int, int], float], delays: list[float],
@@ -54,10 +49,10 @@ def analyse(rows: dict[str, list[Any]], *, due: dict[tuple[int, int], float], de
         problems.append(f"{missing_due} due times not seen by the poller (lateness of those attempts unknown)")
     return {
         "method": METHOD, "cross_check_method": CROSS_CHECK,
-        "lateness_s": _seconds(late), "retries_measured": len(late),
-        "lateness_by_retry_s": {f"retry {k} (after {delays[k - 1]:g} s)": _seconds(v)
+        "lateness_s": seconds(late), "retries_measured": len(late),
+        "lateness_by_retry_s": {f"retry {k} (after {delays[k - 1]:g} s)": seconds(v)
                                 for k, v in sorted(late_by_retry.items())},
-        "cross_check_s": _seconds(cross), "first_attempt_after_receive_s": _seconds(first_wait),
+        "cross_check_s": seconds(cross), "first_attempt_after_receive_s": seconds(first_wait),
         "statuses": dict(Counter(r[2] for r in rows["events"])),
         "attempts_per_event": dict(Counter(len(a) for a in by_event.values())),
         "problems": problems,

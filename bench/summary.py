@@ -16,7 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 from sqlalchemy import Engine, text
 
+from testkit.load import summarize
 from testkit.processes import ProcessSet, log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +110,11 @@ def ms(value: float | None) -> str:
 def latency(lat: dict[str, float | None]) -> str:
     """``p50 x / p90 x / p99 x / max x ms`` of a :func:`testkit.load.summarize_ms` dict."""
     return f"p50 {ms(lat.get('p50'))} / p90 {ms(lat.get('p90'))} / p99 {ms(lat.get('p99'))} / max {ms(lat.get('max'))} ms"
+
+
+def seconds(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p90/p99/max/mean of ``values`` (seconds, :func:`testkit.load.summarize`) to the millisecond."""
+    return {k: None if v is None else round(v, 3) for k, v in summarize(values).items()}
 
 
 def mb(value: int, digits: int = 0) -> str:

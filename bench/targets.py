@@ -29,6 +29,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.cpu import pids_named, postgres_of_database
+from bench.summary import scalar
 from cli import devsecrets
 from models.db import normalise_url
 from testkit.fakes import Simulator
@@ -69,15 +70,11 @@ class Target:
             roots["rabbitmq"] = rabbit
         return roots
 
-    def died(self) -> list[str]:
-        return self.processes.exited()
-
     def find_postmaster(self) -> int | None:
         """The pid of the Postgres server holding the target's database (the parent of our backend)."""
         engine = self.engine()
         try:
-            with engine.connect() as conn:
-                return psutil.Process(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()).ppid()
+            return psutil.Process(scalar(engine, "SELECT pg_backend_pid()")).ppid()
         except psutil.Error:
             return None
         finally:
@@ -96,13 +93,13 @@ def wait_final(engine: Engine, target: Target, *, started: float, timeout: float
             total, final = (int(n) for n in conn.execute(query, {"min_id": min_id}).one())
         now = time.monotonic()
         all_final = total >= expect and final == total
-        if all_final or now > deadline or target.died():
+        if all_final or now > deadline or target.processes.exited():
             break
         if now - last_log >= 5:
             log(f"{final}/{total} events final ({now - started:.0f} s after the first POST)")
             last_log = now
         time.sleep(interval)
-    return {"all_final": all_final, "stored": total, "final": final, "died": target.died(),
+    return {"all_final": all_final, "stored": total, "final": final, "died": target.processes.exited(),
             "seconds_after_first_post": round(time.monotonic() - started, digits)}
 
 
@@ -169,8 +166,9 @@ def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None
     workdir (removed with it), not /tmp."""
     services = Services(env=env, workdir=target.workdir, processes=target.processes, metrics=options.quiet)
     source = options.serve_source  # another tree: its packages first on the path, ahead of our install
-    if "serve" in options.services:
-        serve = replace(services, command=[sys.executable, "-m", _cli_module(source)],
+    if "serve" in options.services:  # another tree's command line: ``cli`` since issue 12, ``workers.cli`` before
+        cli = "cli" if source and (source / "cli" / "main.py").exists() else "workers.cli"
+        serve = replace(services, command=[sys.executable, "-m", cli],
                         env={**env, "PYTHONPATH": str(source)}) if source else services
         took = serve.start_serve(target.base_url, *options.serve_args, timeout=90)
         log(f"receiver ready on {target.base_url} after {took:.1f} s")
@@ -179,7 +177,3 @@ def _start(target: Target, options: ServiceOptions, env: dict[str, str]) -> None
     if "worker" in options.services:
         services.start("worker", argv=[*worker_command(), *options.worker_args])
 
-
-def _cli_module(source: Path) -> str:
-    """How another tree's command line is run: ``cli`` since issue 12, ``workers.cli`` before."""
-    return "cli" if (source / "cli" / "main.py").exists() else "workers.cli"

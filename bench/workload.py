@@ -15,11 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.faults.plan import TYPES, Order
-from sandbox.samples import DEFAULT_CURRENCY, sample_body, sample_processout_event
+from bench.faults.plan import EventBuilder, Order
+from sandbox.samples import DEFAULT_CURRENCY
 from testkit.load import WebhookRequest
 
-PAID_EVENT_TYPE = {provider: types["success"] for provider, types in TYPES.items()}
 ALL_PROVIDERS = ("smartpay", "senfenico", "yoco", "shadhinpay", "processout")
 
 
@@ -37,28 +36,17 @@ class Workload:
 
 def build_workload(count: int, providers: tuple[str, ...], *, run_id: str, seed: int = 1) -> Workload:
     """``count`` orders spread round-robin over ``providers``, each with its unsigned paid event."""
-    rng = random.Random(seed)
-    workload = Workload(prefix=f"BENCH-{run_id}-")
+    rng, builder = random.Random(seed), EventBuilder()
+    workload = Workload(prefix=f"BENCH-{run_id}-", processout_events=builder.processout)
     for index in range(count):
         provider = providers[index % len(providers)]
         order = Order(reference=f"{workload.prefix}{index:06d}", provider=provider,
                       payment_ref=f"{provider[:2]}_{run_id}_{index:06d}", amount=rng.randint(100, 99_999),
                       currency=DEFAULT_CURRENCY[provider], email="buyer@example.com", phone=None, story="pay")
         workload.orders.append(order)
-        workload.requests.append(_paid_event(order, workload, event_id=f"ev_{run_id}_{index:06d}"))
+        event = builder.event(index, "success", order, event_id=f"ev_{run_id}_{index:06d}")
+        workload.requests.append(WebhookRequest(provider=provider, body=event.body))
     return workload
-
-
-def _paid_event(order: Order, workload: Workload, *, event_id: str) -> WebhookRequest:
-    event_type = PAID_EVENT_TYPE[order.provider]
-    body = sample_body(order.provider, event_type, order_ref=order.payment_ref, amount_minor=order.amount,
-                       currency=order.currency, event_id=event_id)
-    if order.provider == "processout":
-        workload.processout_events[event_id] = sample_processout_event(
-            event_id=event_id, event_type=event_type, order_ref=order.payment_ref,
-            amount_minor=order.amount, currency=order.currency,
-        )["event"]
-    return WebhookRequest(provider=order.provider, body=body)
 
 
 def insert_orders(engine: Engine, orders: list[Order]) -> None:

@@ -25,6 +25,7 @@ import resource
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -215,6 +216,19 @@ class WrkResult:
     def unanswered(self) -> int:
         """Requests sent and never answered: wrk stopped first (only the pool script counts sends)."""
         return max(0, self.sent - self.answered) if self.sent else 0
+
+    @property
+    def answers(self) -> dict[str, int]:
+        """Answer label → count, labelled as testkit/load.py labels them (``200 accepted``, ``200 duplicate``,
+        ``200 other``; a plain GET's ``200``; ``503``, ``error read``, …), and the requests never answered."""
+        answers = Counter(self.statuses)
+        if self.accepted or self.duplicate or self.other_200:
+            answers.pop("200", None)
+            answers.update({"200 accepted": self.accepted, "200 duplicate": self.duplicate,
+                            "200 other": self.other_200})
+        answers.update({f"error {kind}": n for kind, n in self.errors.items() if kind != "status"})
+        answers["unanswered (wrk stopped first)"] = self.unanswered
+        return {label: n for label, n in answers.items() if n}
 
     @property
     def pool_used_up(self) -> bool:

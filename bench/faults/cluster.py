@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench.faults.leaks import SMTP_USER, RunSecrets
+from bench.faults.plan import PROVIDERS
 from models.db import make_engine
 from models.settings import Settings
 from testkit.fakes import FakeProcessOut, MerchantServer, SmtpServer
@@ -100,8 +101,7 @@ class Cluster:
             "PAYHOOKS_WORKER_METRICS_PORT": "0",
             "PAYHOOKS_LOG_LEVEL": "INFO",
             "PAYHOOKS_LOG_FORMAT": "json",
-            **{f"PAYHOOKS_RETRY_SCHEDULE_{p}": SCHEDULE
-               for p in ("SMARTPAY", "PROCESSOUT", "SENFENICO", "YOCO", "SHADHINPAY")},
+            **{f"PAYHOOKS_RETRY_SCHEDULE_{p.upper()}": SCHEDULE for p in PROVIDERS},
             **self.secrets.env,
         }
         if self.tuning.slow_handler:

@@ -94,12 +94,6 @@ def scan_files(needles: dict[str, str], paths: list[Path]) -> tuple[list[Leak], 
             sum(content.count("\n") for content in contents.values()))
 
 
-def _as_text(value: object) -> str:
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).decode("utf-8", errors="replace")
-    return str(value)
-
-
 def scan_database(needles: dict[str, str], engine: Engine) -> tuple[list[Leak], int]:
     """Leaks in any column of any payhooks table, and how many rows were searched."""
     leaks: list[Leak] = []
@@ -111,7 +105,8 @@ def scan_database(needles: dict[str, str], engine: Engine) -> tuple[list[Leak], 
                 for column, value in row.items():
                     if value is None:
                         continue
-                    rendered = _as_text(value)
+                    binary = isinstance(value, (bytes, memoryview))
+                    rendered = bytes(value).decode("utf-8", errors="replace") if binary else str(value)
                     leaks.extend(Leak(label, f"{table}.{column} id={row.get('id')}")
                                  for label, needle in needles.items() if needle in rendered)
     return leaks, rows

@@ -103,19 +103,21 @@ def _amount_for(role: str, order: Order, refunded_before: int) -> int:
     return order.amount * int(share) // 100 if share else order.amount
 
 
-class _Builder:
+class EventBuilder:
+    """Each event of an order's story: its body, ProcessOut's copy, its key as the receiver parses it."""
+
     def __init__(self) -> None:
         self.adapters = build_adapters(Settings(_env_file=None))  # type: ignore[call-arg]
         self.processout: dict[str, dict] = {}
         self.refunded: dict[str, int] = {}
 
-    def event(self, index: int, role: str, order: Order) -> Event:
+    def event(self, index: int, role: str, order: Order, *, event_id: str | None = None) -> Event:
         base_role = role.split(":")[0]
         event_type = TYPES[order.provider][base_role]
         amount = _amount_for(role, order, self.refunded.get(order.reference, 0))
         if base_role == "refund":
             self.refunded[order.reference] = self.refunded.get(order.reference, 0) + amount
-        event_id = f"evt_{secrets.token_hex(8)}"
+        event_id = event_id or f"evt_{secrets.token_hex(8)}"
         body = sample_body(order.provider, event_type, order_ref=order.payment_ref, amount_minor=amount,
                            event_id=event_id)
         if order.provider == "processout":
@@ -150,6 +152,6 @@ def build(events: int, *, mix: str, tag: str, seed: int | None = None) -> Plan:
             slot += rng.uniform(2, 8)
         count += len(roles)
     slotted.sort(key=lambda item: (item[0], item[1]))
-    builder = _Builder()
+    builder = EventBuilder()
     built = [builder.event(index, role, order) for index, (_, _, role, order) in enumerate(slotted)]
     return Plan(orders=orders, events=built, processout_events=builder.processout)
