@@ -12,8 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from receiver import create_app
-from tests.conftest import API_TOKEN, make_settings
+from tests.conftest import API_TOKEN
 from tests.integration.helpers import CLOSED_PORT_URL, live_server
 from tests.integration.stack import rows
 
@@ -108,10 +107,9 @@ def test_without_the_right_token_it_is_401(api, engine, headers) -> None:
 
 
 @pytest.mark.parametrize("token", [None, ""], ids=["unset", "empty"])
-def test_with_no_token_configured_the_api_is_closed(database_url, engine, caplog, token) -> None:
+def test_with_no_token_configured_the_api_is_closed(make_app, engine, caplog, token) -> None:
     # Given a receiver with no API token configured
-    app = create_app(make_settings(database_url=database_url, api_token=token), engine=engine)
-    client = app.test_client()
+    client = make_app(api_token=token).test_client()
     # When anyone posts, even with an empty or a guessed bearer token, it is 401
     with caplog.at_level(logging.WARNING, logger="payhooks.receiver.orders"):
         for headers in ({}, {"Authorization": "Bearer "}, AUTH):
@@ -248,8 +246,8 @@ def test_a_reference_with_a_slash_or_a_space_round_trips(api, engine) -> None:
     assert shown.json["reference"] == "shop/2024 #17"
 
 
-def test_database_unreachable_is_503_with_retry_after(engine) -> None:
-    down = create_app(make_settings(database_url=CLOSED_PORT_URL, db_timeout_seconds=1)).test_client()
+def test_database_unreachable_is_503_with_retry_after(make_app, engine) -> None:
+    down = make_app(database_url=CLOSED_PORT_URL, db_timeout_seconds=1).test_client()
     posted = down.post("/api/orders", json=order_body(), headers=AUTH)
     read = down.get("/api/orders/ord_1001", headers=AUTH)
     for response in (posted, read):
