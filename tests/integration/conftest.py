@@ -208,6 +208,27 @@ def merchant() -> Iterator[MerchantServer]:
     server.close()
 
 
+FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
+SHOP = "shop@merchant.example"
+
+
+@pytest.fixture
+def delivering(stack: Services, smtp: SmtpServer, merchant: MerchantServer) -> Services:
+    """The stack sending its emails to ``smtp`` and its fulfilment calls and SMS to ``merchant``, retried
+    at once (1 s) and timed out after 1 s."""
+    stack.env.update({
+        "PAYHOOKS_SMTP_HOST": "127.0.0.1",
+        "PAYHOOKS_SMTP_PORT": str(smtp.port),
+        "PAYHOOKS_SMTP_FROM": SHOP,
+        "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
+        "PAYHOOKS_FULFILMENT_SECRET": FULFILMENT_SECRET,
+        "PAYHOOKS_NOTIFY_URL": f"{merchant.url}/sms",
+        "PAYHOOKS_DELIVERY_RETRY_SCHEDULE": "1s,1s,1s",
+        "PAYHOOKS_DELIVERY_TIMEOUT_SECONDS": "1",
+    })
+    return stack
+
+
 @pytest.fixture
 def run(database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     """``run(*args, input=None, env=None)``: `payhooks ARGS` in-process, from tmp_path, with only the test
