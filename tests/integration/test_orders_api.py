@@ -52,21 +52,12 @@ def test_an_order_is_registered_and_returned(api, engine) -> None:
     (row,) = _rows(engine)
     assert response.headers["Location"] == "/api/orders/ord_1001"
     assert body["id"] == row.id
-    assert {k: body[k] for k in ("reference", "provider", "provider_payment_ref", "amount", "currency",
-                                 "customer_email", "customer_phone", "status", "refunded_amount",
-                                 "paid_at")} == {
-        "reference": "ord_1001", "provider": "yoco", "provider_payment_ref": "ch_9Kq2xY",
-        "amount": 12_500, "currency": "ZAR", "customer_email": "thandi@example.co.za",
-        "customer_phone": "+27 82 555 0100", "status": "pending", "refunded_amount": 0,
-        "paid_at": None,
-    }
+    expected = {**order_body(), "status": "pending", "refunded_amount": 0, "paid_at": None}
+    assert {k: body[k] for k in expected} == expected
     assert datetime.fromisoformat(body["created_at"]) == row.created_at
     assert datetime.fromisoformat(body["updated_at"]) == row.updated_at
     # and the row holds exactly that
-    assert (row.reference, row.provider, row.provider_payment_ref, row.amount, row.currency,
-            row.customer_email, row.customer_phone, row.status) == (
-        "ord_1001", "yoco", "ch_9Kq2xY", 12_500, "ZAR", "thandi@example.co.za", "+27 82 555 0100",
-        "pending")
+    assert {k: getattr(row, k) for k in expected} == expected
     # When it is read back, the same order comes back
     shown = api.get(response.headers["Location"], headers=AUTH)
     assert shown.status_code == 200
