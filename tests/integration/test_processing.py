@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from testkit.processes import wait_for
 from tests.conftest import make_settings
-from tests.integration.helpers import post_signed
+from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, post_signed
 from tests.integration.stack import (
     attempts,
     claim_due,
@@ -24,13 +24,11 @@ from tests.integration.stack import (
 )
 from workers.celery_app import make_celery, publisher
 
-TYPES = {  # provider: (success, failure, refund); None where the provider has no such event
-    "smartpay": ("order.authorized", "order.rejected", "refund.created"),
-    "processout": ("transaction.captured", "transaction.failed", "transaction.refunded"),
-    "senfenico": ("checkout.success", "checkout.failed", None),
-    "yoco": ("payment.succeeded", None, "refund.succeeded"),
-    "shadhinpay": ("payment.completed", "payment.failed", "payment.refunded"),
-}
+FAILURE_TYPES = {"smartpay": "order.rejected", "processout": "transaction.failed", "senfenico": "checkout.failed",
+                 "shadhinpay": "payment.failed"}  # Yoco sends no failed payments
+TYPES = {provider: (success, FAILURE_TYPES.get(provider), REFUND_TYPES.get(provider))
+         for provider, success in EVENT_TYPES.items()}
+"""provider: (success, failure, refund); None where the provider has no such event."""
 
 
 @pytest.mark.parametrize("provider", list(TYPES))
