@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -99,12 +100,28 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine):
+def make_app(database_url: str, engine: Engine) -> Iterator[Callable[..., Any]]:
+    """``make_app(**overrides)``: a receiver with the test settings and those overrides, on the run's
+    database (or, given a ``database_url``, on an engine of its own there); each closed at the test's end."""
     from receiver import create_app
 
-    app = create_app(settings, engine=engine)
-    yield app
-    app.extensions["payhooks"].close()
+    apps = []
+
+    def build(**overrides: Any):
+        own_url = overrides.pop("database_url", None)
+        app = create_app(make_settings(database_url=own_url or database_url, **overrides),
+                         engine=None if own_url else engine)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["payhooks"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture
@@ -189,6 +206,27 @@ def merchant() -> Iterator[MerchantServer]:
     server = MerchantServer()
     yield server
     server.close()
+
+
+FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
+SHOP = "shop@merchant.example"
+
+
+@pytest.fixture
+def delivering(stack: Services, smtp: SmtpServer, merchant: MerchantServer) -> Services:
+    """The stack sending its emails to ``smtp`` and its fulfilment calls and SMS to ``merchant``, retried
+    at once (1 s) and timed out after 1 s."""
+    stack.env.update({
+        "PAYHOOKS_SMTP_HOST": "127.0.0.1",
+        "PAYHOOKS_SMTP_PORT": str(smtp.port),
+        "PAYHOOKS_SMTP_FROM": SHOP,
+        "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
+        "PAYHOOKS_FULFILMENT_SECRET": FULFILMENT_SECRET,
+        "PAYHOOKS_NOTIFY_URL": f"{merchant.url}/sms",
+        "PAYHOOKS_DELIVERY_RETRY_SCHEDULE": "1s,1s,1s",
+        "PAYHOOKS_DELIVERY_TIMEOUT_SECONDS": "1",
+    })
+    return stack
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ def csrf_from(page: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: FlaskClient, *, name: str = OPERATOR, token: str = CONSOLE_TOKEN) -> Any:
+def sign_in(client: FlaskClient, *, name: str = OPERATOR, token: str = CONSOLE_TOKEN, **form: str) -> Any:
+    """The sign-in form posted with its CSRF token (``form`` adds fields, such as ``next``): the answer."""
     page = client.get("/signin").get_data(as_text=True)
-    return client.post("/signin", data={"name": name, "token": token, "csrf_token": csrf_from(page)})
+    return client.post("/signin", data={"name": name, "token": token, **form, "csrf_token": csrf_from(page)})
 
 
 def page_csrf(client: FlaskClient, path: str) -> str:

@@ -6,13 +6,15 @@ made by the fixtures of conftest.py from testkit/.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from models import transitions
 from models.ingest import store_event
-from sandbox.samples import sample_processout_event
+from sandbox.samples import sample_body, sample_processout_event
 from testkit.fakes import FakeProcessOut
 from testkit.processes import wait_for
 from testkit.services import Services
@@ -68,12 +70,38 @@ def paid_transitions(engine: Engine, event_id: int) -> int:
                               WHERE event_id = :e AND from_status = 'pending' AND to_status = 'paid'""", e=event_id)
 
 
-def store_yoco_event(engine: Engine, key: str = "evt_1") -> int:
-    """A verified Yoco payment stored as the receiver stores it (pending): its id."""
+def stored_event(engine: Engine, key: str = "evt_1", *, provider: str = "yoco", event_type: str = "payment.succeeded",
+                 body: bytes = b"{}") -> int:
+    """A verified event (a Yoco payment unless told) stored as the receiver stores it (pending): its id."""
     with engine.begin() as conn:
-        return store_event(conn.connection.driver_connection, provider="yoco", event_key=key,
-                           event_type="payment.succeeded", livemode=False, raw_body=b"{}", headers={}, payload={},
-                           secret_index=0, verify_method=None).id
+        return store_event(conn.connection.driver_connection, provider=provider, event_key=key, event_type=event_type,
+                           livemode=False, raw_body=body, headers={}, payload=json.loads(body), secret_index=0,
+                           verify_method="hmac").id
+
+
+def stored_payments(engine: Engine, *refs: str, event_type: str = "payment.completed") -> list[int]:
+    """One stored ShadhinPay event per payment reference (in that order), not yet dispatched."""
+    return [stored_event(engine, f"evt_{event_type}_{ref}", provider="shadhinpay", event_type=event_type,
+                         body=sample_body("shadhinpay", event_type, order_ref=ref, amount_minor=1000,
+                                          event_id=f"evt_{event_type}_{ref}")) for ref in refs]
+
+
+def claim_due(engine: Engine) -> list[int]:
+    """Every due event queued, as the dispatcher does (in a transaction of its own): their ids."""
+    with engine.begin() as conn:
+        return transitions.claim_due(conn, batch_size=50, lease_seconds=60)
+
+
+def queued_payments(engine: Engine, *refs: str) -> list[int]:
+    """One stored, dispatched ShadhinPay payment per payment reference (in that order)."""
+    ids = stored_payments(engine, *refs)
+    assert sorted(claim_due(engine)) == sorted(ids)
+    return ids
+
+
+def shadhinpay_order(engine: Engine, ref: str, *, prefix: str = "R-") -> int:
+    """A pending ShadhinPay order ``<prefix><ref>`` paid by payment ``ref``: its id."""
+    return create_order(engine, reference=f"{prefix}{ref}", provider="shadhinpay", payment_ref=ref)
 
 
 def event_row(engine: Engine, event_id: int) -> Any:

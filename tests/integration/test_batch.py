@@ -5,16 +5,22 @@ are stored and dispatched (queued) as the receiver and dispatcher would.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import Engine
 
-from models import transitions
-from models.ingest import store_event
-from sandbox.samples import sample_body
 from tests.integration.custom_handlers import custom
-from tests.integration.stack import attempts, create_order, deliveries, event_row, order_row, rows, scalar
+from tests.integration.stack import (
+    attempts,
+    claim_due,
+    deliveries,
+    event_row,
+    order_row,
+    queued_payments,
+    rows,
+    scalar,
+    shadhinpay_order,
+    stored_payments,
+)
 from workers.handlers import handlers_for, register
 from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events
@@ -29,34 +35,9 @@ def runtime(settings, engine: Engine) -> Runtime:
     return Runtime(settings=settings, engine=engine)
 
 
-def _queued(engine: Engine, *refs: str, event_type: str = "payment.completed") -> list[int]:
-    """One stored, dispatched ShadhinPay event per payment reference (in that order)."""
-    ids = _stored(engine, *refs, event_type=event_type)
-    with engine.begin() as conn:
-        assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == sorted(ids)
-    return ids
-
-
-def _stored(engine: Engine, *refs: str, event_type: str) -> list[int]:
-    """One stored ShadhinPay event per payment reference (in that order), not yet dispatched."""
-    ids = []
-    with engine.begin() as conn:
-        for ref in refs:
-            key = f"evt_{event_type}_{ref}"
-            body = sample_body("shadhinpay", event_type, order_ref=ref, amount_minor=1000, event_id=key)
-            ids.append(store_event(conn.connection.driver_connection, provider="shadhinpay", event_key=key,
-                                   event_type=event_type, livemode=False, raw_body=body, headers={},
-                                   payload=json.loads(body), secret_index=0, verify_method="hmac").id)
-    return ids
-
-
-def _paid_order(engine: Engine, ref: str, *, prefix: str = "R-") -> int:
-    return create_order(engine, reference=f"{prefix}{ref}", provider="shadhinpay", payment_ref=ref)
-
-
 def test_a_batch_of_good_events_commits_every_effect_once(runtime, engine) -> None:
-    orders = {ref: _paid_order(engine, ref) for ref in ("ch_1", "ch_2", "ch_3")}
-    ids = _queued(engine, *orders)
+    orders = {ref: shadhinpay_order(engine, ref) for ref in ("ch_1", "ch_2", "ch_3")}
+    ids = queued_payments(engine, *orders)
     assert process_events(runtime, ids) == {event_id: "succeeded" for event_id in ids}
     for ref, order_id in orders.items():
         assert order_row(engine, f"R-{ref}").status == "paid"
@@ -70,8 +51,8 @@ def test_a_batch_of_good_events_commits_every_effect_once(runtime, engine) -> No
 
 def test_a_failing_event_is_recorded_alone_and_the_rest_of_its_batch_commits(runtime, engine) -> None:
     # Given a batch whose middle event names an order that does not exist
-    first, last = _paid_order(engine, "ch_first"), _paid_order(engine, "ch_last")
-    good_1, orphan, good_2 = _queued(engine, "ch_first", "ch_missing", "ch_last")
+    first, last = shadhinpay_order(engine, "ch_first"), shadhinpay_order(engine, "ch_last")
+    good_1, orphan, good_2 = queued_payments(engine, "ch_first", "ch_missing", "ch_last")
     outcomes = process_events(runtime, [good_1, orphan, good_2])
     # Then the good events are done with all their effects
     assert outcomes == {good_1: "succeeded", orphan: "retrying", good_2: "succeeded"}
@@ -91,8 +72,8 @@ def test_a_failing_event_is_recorded_alone_and_the_rest_of_its_batch_commits(run
 
 def test_a_handler_failing_after_writes_leaves_none_of_them(runtime, engine) -> None:
     # Given a batch whose middle order has a custom handler that fails after fulfilment wrote
-    good, boom = _paid_order(engine, "ch_ok"), _paid_order(engine, "ch_boom", prefix="boom-")
-    ok_id, boom_id = _queued(engine, "ch_ok", "ch_boom")
+    good, boom = shadhinpay_order(engine, "ch_ok"), shadhinpay_order(engine, "ch_boom", prefix="boom-")
+    ok_id, boom_id = queued_payments(engine, "ch_ok", "ch_boom")
     assert process_events(runtime, [ok_id, boom_id]) == {ok_id: "succeeded", boom_id: "retrying"}
     # Then the failing event's order move, transition and deliveries were all rolled back
     assert order_row(engine, "boom-ch_boom").status == "pending"
@@ -105,11 +86,10 @@ def test_a_handler_failing_after_writes_leaves_none_of_them(runtime, engine) -> 
 
 def test_a_second_event_for_the_same_order_in_a_batch_sees_what_the_first_did(runtime, engine) -> None:
     # Given the payment and its refund of one order in the same batch
-    _paid_order(engine, "ch_twice")
-    paid, refunded = _stored(engine, "ch_twice", event_type="payment.completed") + _stored(
-        engine, "ch_twice", event_type="payment.refunded")
-    with engine.begin() as conn:
-        assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == [paid, refunded]
+    shadhinpay_order(engine, "ch_twice")
+    paid, refunded = stored_payments(engine, "ch_twice") + stored_payments(engine, "ch_twice",
+                                                                           event_type="payment.refunded")
+    assert sorted(claim_due(engine)) == [paid, refunded]
     # Then the refund finds the order paid (not the row as locked before the payment moved it)
     assert process_events(runtime, [paid, refunded]) == {paid: "succeeded", refunded: "succeeded"}
     assert order_row(engine, "R-ch_twice").status == "refunded"

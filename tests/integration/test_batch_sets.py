@@ -13,9 +13,19 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from models import transitions
-from tests.integration.stack import attempts, deliveries, event_row, execute, order_row, rows, scalar
-from tests.integration.test_batch import _paid_order, _queued, _stored
+from tests.integration.stack import (
+    attempts,
+    claim_due,
+    deliveries,
+    event_row,
+    execute,
+    order_row,
+    queued_payments,
+    rows,
+    scalar,
+    shadhinpay_order,
+    stored_payments,
+)
 from workers.handlers import registry as handlers
 from workers.handlers.loading import load_handlers
 from workers.processing import Runtime, process_events
@@ -56,8 +66,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(runtime, engine, st
     for size in (3, 30):
         refs = [f"ch_{size}_{n}" for n in range(size)]
         for ref in refs:
-            _paid_order(engine, ref)
-        ids = _queued(engine, *refs)
+            shadhinpay_order(engine, ref)
+        ids = queued_payments(engine, *refs)
         statements["n"] = 0
         assert process_events(runtime, ids) == {event_id: "succeeded" for event_id in ids}
         counts[size] = statements["n"]
@@ -72,8 +82,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(runtime, engine, st
 
 def test_a_failing_event_costs_only_itself_without_a_redo(runtime, engine, caplog) -> None:
     caplog.set_level(logging.INFO, logger="payhooks.worker")
-    first, last = _paid_order(engine, "ch_a"), _paid_order(engine, "ch_b")
-    good_1, orphan, good_2 = _queued(engine, "ch_a", "ch_nobody", "ch_b")
+    first, last = shadhinpay_order(engine, "ch_a"), shadhinpay_order(engine, "ch_b")
+    good_1, orphan, good_2 = queued_payments(engine, "ch_a", "ch_nobody", "ch_b")
     assert process_events(runtime, [good_1, orphan, good_2]) == {
         good_1: "succeeded", orphan: "retrying", good_2: "succeeded"}
     assert _redone(caplog) == []
@@ -89,11 +99,9 @@ def test_a_failing_event_costs_only_itself_without_a_redo(runtime, engine, caplo
 
 def test_payment_then_refund_of_one_order_in_one_batch(runtime, engine, caplog) -> None:
     caplog.set_level(logging.INFO, logger="payhooks.worker")
-    order_id = _paid_order(engine, "ch_pr")
-    paid, refunded = _stored(engine, "ch_pr", event_type="payment.completed") + _stored(
-        engine, "ch_pr", event_type="payment.refunded")
-    with engine.begin() as conn:
-        assert sorted(transitions.claim_due(conn, batch_size=50, lease_seconds=60)) == [paid, refunded]
+    order_id = shadhinpay_order(engine, "ch_pr")
+    paid, refunded = stored_payments(engine, "ch_pr") + stored_payments(engine, "ch_pr", event_type="payment.refunded")
+    assert sorted(claim_due(engine)) == [paid, refunded]
     assert process_events(runtime, [paid, refunded]) == {paid: "succeeded", refunded: "succeeded"}
     assert _redone(caplog) == []
     order = order_row(engine, "R-ch_pr")
@@ -111,16 +119,15 @@ def test_payment_then_refund_of_one_order_in_one_batch(runtime, engine, caplog) 
 def test_a_refund_already_recorded_sends_the_batch_event_by_event(runtime, engine, caplog) -> None:
     # Given a paid order whose refund event's refund row exists already (a replayed refund)
     caplog.set_level(logging.INFO, logger="payhooks.worker")
-    order_id = _paid_order(engine, "ch_rr")
-    other = _paid_order(engine, "ch_other")
-    [paid] = _queued(engine, "ch_rr")
+    order_id = shadhinpay_order(engine, "ch_rr")
+    other = shadhinpay_order(engine, "ch_other")
+    [paid] = queued_payments(engine, "ch_rr")
     assert process_events(runtime, [paid]) == {paid: "succeeded"}
-    [refund] = _stored(engine, "ch_rr", event_type="payment.refunded")
+    [refund] = stored_payments(engine, "ch_rr", event_type="payment.refunded")
     execute(engine, "INSERT INTO refunds (order_id, event_id, kind, amount, currency, refund_key) "
                     "VALUES (:o, :e, 'refund', 1000, 'BDT', 'event:' || :e)", o=order_id, e=refund)
-    [good] = _stored(engine, "ch_other", event_type="payment.completed")
-    with engine.begin() as conn:
-        transitions.claim_due(conn, batch_size=50, lease_seconds=60)
+    [good] = stored_payments(engine, "ch_other")
+    claim_due(engine)
     # Then the set-based try is rolled back and the per-event path answers "already recorded"
     assert process_events(runtime, [refund, good]) == {refund: "succeeded", good: "succeeded"}
     assert len(_redone(caplog)) == 1

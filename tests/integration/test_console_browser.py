@@ -8,7 +8,6 @@ screenshots the README shows are taken here (docs/screenshots/).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sqlalchemy import Engine
 
 from testkit.processes import REPO_ROOT, free_port, wait_for, wait_http_ok
 from testkit.services import Services
+from tests.conftest import tool_or_skip
 from tests.integration.console_support import CONSOLE_TOKEN
 from tests.integration.ops_data import operator_actions
 from tests.integration.stack import create_order, status_of, wait_final
@@ -42,10 +42,7 @@ def console_url(stack: Services, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            raise RuntimeError(f"Chromium is not installed at {CHROMIUM} under CI")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    tool_or_skip(CHROMIUM, "apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -48,9 +48,7 @@ def test_sign_in_form_has_labelled_fields_and_a_button(console_app) -> None:
 def test_sign_in_sets_a_strict_http_only_session_and_returns_to_next(console_app) -> None:
     client = console_app.test_client()
     client.get("/events?status=dead", headers={"Accept": "text/html"})
-    page = client.get("/signin?next=/events?status=dead").get_data(as_text=True)
-    response = client.post("/signin", data={"name": OPERATOR, "token": CONSOLE_TOKEN,
-                                            "next": "/events?status=dead", "csrf_token": csrf_from(page)})
+    response = sign_in(client, next="/events?status=dead")
     assert response.status_code == 302 and response.headers["Location"] == "/events?status=dead"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
@@ -59,11 +57,7 @@ def test_sign_in_sets_a_strict_http_only_session_and_returns_to_next(console_app
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
 def test_sign_in_never_redirects_off_the_console(console_app, target) -> None:
-    client = console_app.test_client()
-    page = client.get("/signin").get_data(as_text=True)
-    response = client.post("/signin", data={"name": OPERATOR, "token": CONSOLE_TOKEN, "next": target,
-                                            "csrf_token": csrf_from(page)})
-    assert response.headers["Location"] == "/"
+    assert sign_in(console_app.test_client(), next=target).headers["Location"] == "/"
 
 
 def test_wrong_token_or_bad_name_is_refused(console_app) -> None:

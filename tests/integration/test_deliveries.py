@@ -10,9 +10,9 @@ from standardwebhooks.webhooks import Webhook
 
 from models import transitions
 from models.deliveries import replay as deliveries_replay
-from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from testkit.services import Services
+from tests.integration.conftest import FULFILMENT_SECRET, SHOP
 from tests.integration.stack import (
     Sender,
     create_order,
@@ -25,25 +25,6 @@ from tests.integration.stack import (
     tuples,
     values,
 )
-
-FULFILMENT_SECRET = "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"  # base64 of a test key
-SHOP = "shop@merchant.example"
-
-
-@pytest.fixture
-def configured(stack: Services, smtp: SmtpServer, merchant: MerchantServer) -> Services:
-    stack.env.update({
-        "PAYHOOKS_SMTP_HOST": "127.0.0.1",
-        "PAYHOOKS_SMTP_PORT": str(smtp.port),
-        "PAYHOOKS_SMTP_FROM": SHOP,
-        "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
-        "PAYHOOKS_FULFILMENT_SECRET": FULFILMENT_SECRET,
-        "PAYHOOKS_NOTIFY_URL": f"{merchant.url}/sms",
-        "PAYHOOKS_DELIVERY_RETRY_SCHEDULE": "1s,1s,1s",
-        "PAYHOOKS_DELIVERY_TIMEOUT_SECONDS": "1",
-    })
-    return stack
-
 
 def delivery_rows(engine: Engine) -> dict[str, tuple[str, int]]:
     """kind → (status, attempts)."""
@@ -84,10 +65,10 @@ def pay_and_deliver(stack: Services, engine: Engine, sender: Sender, **pay_optio
     return event_id, wait_deliveries(engine, 2, stack)
 
 
-def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured, sender, engine, smtp,
+def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(delivering, sender, engine, smtp,
                                                                      merchant) -> None:
     # The provider delivered the event twice
-    event_id, rows = pay_and_deliver(configured, engine, sender, times=2)
+    event_id, rows = pay_and_deliver(delivering, engine, sender, times=2)
     assert rows == {"fulfilment": ("succeeded", 1), "email.order_confirmation": ("succeeded", 1)}
 
     # One email, to the customer, saying what was paid
@@ -109,8 +90,8 @@ def test_a_paid_order_sends_one_email_and_one_signed_fulfilment_call(configured,
     assert tries(engine, "fulfilment") == [("succeeded", 200)]
 
 
-def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, merchant) -> None:
-    event_id, _ = pay_and_deliver(configured, engine, sender)
+def test_a_replayed_event_sends_nothing_twice(delivering, sender, engine, smtp, merchant) -> None:
+    event_id, _ = pay_and_deliver(delivering, engine, sender)
     every_delivery = "SELECT event_id, handler, kind FROM deliveries ORDER BY id"  # duplicates included
     first = tuples(engine, every_delivery)
     assert sorted(first) == [(event_id, "fulfilment", "email.order_confirmation"),
@@ -124,43 +105,33 @@ def test_a_replayed_event_sends_nothing_twice(configured, sender, engine, smtp, 
     wait_for(lambda: event_row(engine, event_id).replay_count == 1 and status_of(engine, event_id) == "succeeded",
              message="the replay to finish")
     assert paid_transitions(engine, event_id) == 2  # the handler did run its effect again
-    wait_deliveries(engine, 2, configured)
+    wait_deliveries(engine, 2, delivering)
     assert tuples(engine, every_delivery) == first
     assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
 
 
-def test_a_500_then_200_is_retried_and_done(configured, sender, engine, merchant) -> None:
-    merchant.answers = [500]
-    _, rows = pay_and_deliver(configured, engine, sender)
-    assert rows["fulfilment"] == ("succeeded", 2)
-    assert tries(engine, "fulfilment") == [("failed", 500), ("succeeded", 200)]
-    first, second = merchant.received
-    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
-
-
-def test_a_400_is_dead_at_once_and_the_event_still_succeeds(configured, sender, engine, merchant) -> None:
-    merchant.answers = [400]
-    event_id, rows = pay_and_deliver(configured, engine, sender)
-    assert rows["fulfilment"] == ("dead", 1)
-    assert tries(engine, "fulfilment") == [("dead", 400)]
+@pytest.mark.parametrize(("fault", "kind", "final", "outcomes"), [
+    pytest.param(("merchant", "answers", [500]), "fulfilment", ("succeeded", 2), [("failed", 500), ("succeeded", 200)],
+                 id="a-500-then-200-is-retried-and-done"),
+    pytest.param(("merchant", "answers", [400]), "fulfilment", ("dead", 1), [("dead", 400)],
+                 id="a-400-is-dead-at-once-and-the-event-still-succeeds"),
+    pytest.param(("merchant", "delays", [3.0]),  # longer than PAYHOOKS_DELIVERY_TIMEOUT_SECONDS=1
+                 "fulfilment", ("succeeded", 2), [("failed", None), ("succeeded", 200)], id="a-timeout-is-retried"),
+    pytest.param(("smtp", "refuse_with", "550 5.1.1 mailbox unavailable"), "email.order_confirmation", ("dead", 1),
+                 [("dead", 550)], id="an-smtp-5xx-is-dead-and-not-retried"),
+])
+def test_a_refused_or_slow_delivery(delivering, sender, engine, smtp, merchant, fault, kind, final, outcomes) -> None:
+    target, name, value = fault
+    setattr({"merchant": merchant, "smtp": smtp.sink}[target], name, value)
+    event_id, rows = pay_and_deliver(delivering, engine, sender)
+    assert rows[kind] == final
+    assert tries(engine, kind) == outcomes
+    # The event succeeds whatever its deliveries do; each fulfilment try was one call, all under one key
     assert status_of(engine, event_id) == "succeeded"
-    assert len(merchant.received) == 1
-
-
-def test_a_timeout_is_retried(configured, sender, engine, merchant) -> None:
-    merchant.delays = [3.0]  # longer than PAYHOOKS_DELIVERY_TIMEOUT_SECONDS=1
-    _, rows = pay_and_deliver(configured, engine, sender)
-    assert rows["fulfilment"] == ("succeeded", 2)
-    assert tries(engine, "fulfilment") == [("failed", None), ("succeeded", 200)]
-    error = scalar(engine, "SELECT error FROM delivery_attempts WHERE outcome = 'failed'")
-    assert "Timeout" in error
-
-
-def test_an_smtp_5xx_is_dead_and_not_retried(configured, sender, engine, smtp) -> None:
-    smtp.sink.refuse_with = "550 5.1.1 mailbox unavailable"
-    _, rows = pay_and_deliver(configured, engine, sender)
-    assert rows["email.order_confirmation"] == ("dead", 1)
-    assert tries(engine, "email.order_confirmation") == [("dead", 550)]
+    assert len(merchant.received) == len(tries(engine, "fulfilment"))
+    assert len({call.headers["idempotency-key"] for call in merchant.received}) == 1
+    if name == "delays":
+        assert "Timeout" in scalar(engine, "SELECT error FROM delivery_attempts WHERE outcome = 'failed'")
 
 
 def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sender, engine) -> None:
@@ -172,16 +143,16 @@ def test_not_configured_deliveries_are_skipped_and_the_event_succeeds(stack, sen
     assert status_of(engine, event_id) == "succeeded"
 
 
-def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, sender, engine, smtp,
+def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(delivering, sender, engine, smtp,
                                                                  merchant) -> None:
-    configured.env["PAYHOOKS_SMTP_HOST"] = ""  # no SMTP yet: the email is skipped when written
-    _, rows = pay_and_deliver(configured, engine, sender)
+    delivering.env["PAYHOOKS_SMTP_HOST"] = ""  # no SMTP yet: the email is skipped when written
+    _, rows = pay_and_deliver(delivering, engine, sender)
     assert rows["email.order_confirmation"] == ("skipped", 0)
     assert smtp.sink.messages == []
     # The operator configures SMTP, restarts the workers and replays the skipped delivery
-    configured.stop()
-    configured.env["PAYHOOKS_SMTP_HOST"] = "127.0.0.1"
-    start_processes(configured)
+    delivering.stop()
+    delivering.env["PAYHOOKS_SMTP_HOST"] = "127.0.0.1"
+    start_processes(delivering)
     ids = values(engine, "SELECT id FROM deliveries WHERE status = 'skipped'")
     with engine.begin() as conn:
         assert deliveries_replay(conn, ids) == ids
@@ -190,12 +161,12 @@ def test_a_skipped_delivery_is_sent_by_a_replay_once_configured(configured, send
     assert len(smtp.sink.messages) == 1 and len(merchant.received) == 1
 
 
-def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(configured, sender, engine, merchant) -> None:
-    start_processes(configured)
+def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(delivering, sender, engine, merchant) -> None:
+    start_processes(delivering)
     create_order(engine, reference="SMS-1", provider="shadhinpay", payment_ref="SP_sms", amount=150000, email=None,
                  phone="+8801700000000")
     sender.send("shadhinpay", "payment.failed", order_ref="SP_sms", amount=150000)
-    rows = wait_deliveries(engine, 1, configured)
+    rows = wait_deliveries(engine, 1, delivering)
     assert rows == {"sms.payment_failed": ("succeeded", 1)}
     (call,) = merchant.received
     assert call.path == "/sms"
@@ -204,58 +175,58 @@ def test_a_failed_payment_for_a_phone_only_order_sends_a_signed_sms(configured, 
     assert "1500.00 BDT" in call.json["message"] and "SMS-1" in call.json["message"]
 
 
-def test_worker_killed_after_the_call_but_before_the_commit_resends_the_same_key(configured, sender, engine,
+def test_worker_killed_after_the_call_but_before_the_commit_resends_the_same_key(delivering, sender, engine,
                                                                                  merchant, smtp) -> None:
     killed: list[str] = []
 
     def kill_once(_received) -> None:  # the request arrived; the worker never learns the answer
         if not killed:
             killed.append("worker-a")
-            configured.kill("worker-a")
+            delivering.kill("worker-a")
 
     merchant.on_request = kill_once
     smtp.sink.refuse_with = None
-    configured.start_worker("worker-a", concurrency=1)
-    configured.start_dispatcher()
+    delivering.start_worker("worker-a", concurrency=1)
+    delivering.start_dispatcher()
     event_id = pay(engine, sender, email=None)  # only the fulfilment call
     wait_for(lambda: killed, message="the worker to be killed mid-call")
-    configured.start_worker("worker-b")
-    rows = wait_deliveries(engine, 1, configured, timeout=60)
+    delivering.start_worker("worker-b")
+    rows = wait_deliveries(engine, 1, delivering, timeout=60)
     assert rows == {"fulfilment": ("succeeded", 2)}
     assert tries(engine, "fulfilment") == [("lost", None), ("succeeded", 200)]
     keys = {r.headers["idempotency-key"] for r in merchant.received}
     assert keys == {f"{event_id}:fulfilment:fulfilment"} and len(merchant.received) == 2
 
 
-def test_worker_killed_after_smtp_data_resends_the_same_message_id(configured, sender, engine, smtp) -> None:
+def test_worker_killed_after_smtp_data_resends_the_same_message_id(delivering, sender, engine, smtp) -> None:
     killed: list[str] = []
 
     def kill_once(_message) -> None:
         if not killed:
             killed.append("worker-a")
-            configured.kill("worker-a")
+            delivering.kill("worker-a")
 
     smtp.sink.on_data = kill_once
-    configured.env["PAYHOOKS_FULFILMENT_URL"] = ""  # only the email
-    configured.start_worker("worker-a", concurrency=1)
-    configured.start_dispatcher()
+    delivering.env["PAYHOOKS_FULFILMENT_URL"] = ""  # only the email
+    delivering.start_worker("worker-a", concurrency=1)
+    delivering.start_dispatcher()
     pay(engine, sender)
     wait_for(lambda: killed, message="the worker to be killed after DATA")
-    configured.start_worker("worker-b")
-    rows = wait_deliveries(engine, 2, configured, timeout=60)
+    delivering.start_worker("worker-b")
+    rows = wait_deliveries(engine, 2, delivering, timeout=60)
     assert rows["email.order_confirmation"] == ("succeeded", 2)
     assert len(smtp.sink.messages) == 2
     assert len({m["Message-ID"] for m in smtp.sink.messages}) == 1  # one message, recognisably resent
     assert json.dumps(smtp.sink.messages[0]["Message-ID"]).count("@merchant.example") == 1
 
 
-def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log(configured, sender, engine,
+def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log(delivering, sender, engine,
                                                                                    merchant) -> None:
     # Given a fulfilment URL with credentials in it, and a merchant refusing the call
     password = "fulfil-pa55word"
-    configured.env["PAYHOOKS_FULFILMENT_URL"] = merchant.url.replace("http://", f"http://shop:{password}@") + "/fulfil"
+    delivering.env["PAYHOOKS_FULFILMENT_URL"] = merchant.url.replace("http://", f"http://shop:{password}@") + "/fulfil"
     merchant.answers = [400]
-    _, rows = pay_and_deliver(configured, engine, sender)
+    _, rows = pay_and_deliver(delivering, engine, sender)
     assert rows["fulfilment"] == ("dead", 1)
     # The call was made with the credentials (httpx sends them as Basic) ...
     basic = base64.b64encode(f"shop:{password}".encode()).decode()
@@ -264,6 +235,6 @@ def test_a_fulfilment_url_with_credentials_never_reaches_an_error_row_or_the_log
     error = scalar(engine, "SELECT last_error FROM deliveries WHERE kind = 'fulfilment'")
     attempts = json.dumps([list(r) for r in tuples(engine, "SELECT * FROM delivery_attempts")], default=str)
     assert error.startswith("HTTP 400 from http://shop:[redacted]@127.0.0.1:")
-    logs = configured.logs()
+    logs = delivering.logs()
     for form in (password, basic):
         assert form not in error and form not in attempts and form not in logs

@@ -2,11 +2,10 @@
 `events show` find a dead or retrying event too (a real worker decides the outcome)."""
 from __future__ import annotations
 
-import json
-
 from sandbox.samples import sample_body
 from testkit.processes import wait_for
 from tests.integration.helpers import post_signed
+from tests.integration.ops_data import json_out
 from tests.integration.stack import create_order, event_row, status_of, wait_final
 
 
@@ -20,10 +19,10 @@ def test_a_dead_event_is_linked_to_its_order(running, client, settings, engine, 
     # Then it is dead, and still names the order
     assert wait_final(engine, event_id, stack=running) == ["dead"]
     assert event_row(engine, event_id).order_id == order_id
-    listed = run("events", "list", "--order", "ORD-Y2", "--json")
-    assert [row["id"] for row in json.loads(listed.stdout)] == [event_id]
-    assert json.loads(listed.stdout)[0]["order_reference"] == "ORD-Y2"
-    shown = json.loads(run("events", "show", str(event_id), "--json").stdout)
+    listed = json_out(run("events", "list", "--order", "ORD-Y2", "--json"))
+    assert [row["id"] for row in listed] == [event_id]
+    assert listed[0]["order_reference"] == "ORD-Y2"
+    shown = json_out(run("events", "show", str(event_id), "--json"))
     assert shown["order"]["reference"] == "ORD-Y2" and shown["status"] == "dead"
 
 
@@ -33,7 +32,7 @@ def test_a_retrying_event_is_linked_to_its_order(running, sender, engine, run) -
     refund_id = sender.send("yoco", "refund.succeeded", order_ref="ch_r", amount=300)
     wait_for(lambda: status_of(engine, refund_id) == "retrying", message="the refund to wait")
     assert event_row(engine, refund_id).order_id == order_id
-    listed = json.loads(run("events", "list", "--order", "ORD-R", "--json").stdout)
+    listed = json_out(run("events", "list", "--order", "ORD-R", "--json"))
     assert [row["id"] for row in listed] == [refund_id]
 
 

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from models.ingest import EventStore, IngestBusy, Stored
-from receiver import create_app
 from testkit.processes import wait_for
 from tests.integration.helpers import count_events, inserts_held, signed_request
 
@@ -106,28 +105,25 @@ def test_a_stopping_store_writes_its_queue_then_refuses(store, pool, database_ur
     assert count_events(engine) == 6
 
 
-def test_a_full_queue_answers_503_with_retry_after(settings, engine, database_url, pool, caplog) -> None:
-    app = create_app(settings.model_copy(update={"ingest_queue_size": 1}), engine=engine)
+def test_a_full_queue_answers_503_with_retry_after(make_app, settings, engine, database_url, pool, caplog) -> None:
+    app = make_app(ingest_queue_size=1)
 
     def post(event_id: str):
         body, headers = signed_request(settings, "yoco", event_id=event_id)
         return app.test_client().post("/webhooks/yoco", data=body, headers=headers)
 
-    try:
-        with inserts_held(database_url) as wait_blocked:
-            held = pool.submit(post, "evt_held")
-            wait_blocked()
-            queued = pool.submit(post, "evt_queued")
-            wait_for(lambda: app.extensions["payhooks"].store._writer.queued() == 1, timeout=10,
-                     message="the second request to queue")
-            # When a third arrives while the one-place queue is full
-            with caplog.at_level(logging.ERROR, logger="payhooks.receiver"):
-                refused = post("evt_refused")
-            assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
-            assert any(getattr(r, "action", None) == "webhook.busy" for r in caplog.records)
-            assert not held.done() and not queued.done()
-        assert held.result(timeout=10).json["status"] == "accepted"
-        assert queued.result(timeout=10).json["status"] == "accepted"
-    finally:
-        app.extensions["payhooks"].close()
+    with inserts_held(database_url) as wait_blocked:
+        held = pool.submit(post, "evt_held")
+        wait_blocked()
+        queued = pool.submit(post, "evt_queued")
+        wait_for(lambda: app.extensions["payhooks"].store._writer.queued() == 1, timeout=10,
+                 message="the second request to queue")
+        # When a third arrives while the one-place queue is full
+        with caplog.at_level(logging.ERROR, logger="payhooks.receiver"):
+            refused = post("evt_refused")
+        assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
+        assert any(getattr(r, "action", None) == "webhook.busy" for r in caplog.records)
+        assert not held.done() and not queued.done()
+    assert held.result(timeout=10).json["status"] == "accepted"
+    assert queued.result(timeout=10).json["status"] == "accepted"
     assert count_events(engine) == 2

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from models import transitions
-from tests.integration.stack import execute, scalar, store_yoco_event
+from tests.integration.stack import execute, scalar, stored_event
 
 
 def _updates(conn: Connection) -> tuple[int, int]:
@@ -19,7 +19,7 @@ def _updates(conn: Connection) -> tuple[int, int]:
 
 def test_a_claim_is_a_hot_update_and_dispatch_and_finish_are_not(engine: Engine) -> None:
     # Given a stored event (a fresh page: room for new versions)
-    event_id = store_yoco_event(engine, "evt_hot")
+    event_id = stored_event(engine, "evt_hot")
     with engine.begin() as conn:
         # When the dispatcher queues it, a worker claims it and finishes it, in one transaction
         assert transitions.claim_due(conn, batch_size=10, lease_seconds=60) == [event_id]
@@ -36,7 +36,7 @@ def test_a_claim_is_a_hot_update_and_dispatch_and_finish_are_not(engine: Engine)
 
 
 def test_final_status_follows_status(engine: Engine) -> None:
-    event_id = store_yoco_event(engine, "evt_final")
+    event_id = stored_event(engine, "evt_final")
     final_status = "SELECT final_status FROM webhook_events WHERE id = :id"
     pending = scalar(engine, final_status, id=event_id)
     execute(engine, "UPDATE webhook_events SET status = 'dead', next_attempt_at = NULL, processed_at = now() "
@@ -50,6 +50,6 @@ def test_final_status_follows_status(engine: Engine) -> None:
     "status = 'queued', next_attempt_at = NULL",  # leased without a lease: the lease index misses it
 ])
 def test_rows_that_the_work_indexes_would_miscount_are_refused(engine: Engine, assignments: str) -> None:
-    event_id = store_yoco_event(engine, f"evt_ck_{abs(hash(assignments))}")
+    event_id = stored_event(engine, f"evt_ck_{abs(hash(assignments))}")
     with pytest.raises(IntegrityError, match="ck_webhook_events_(due|lease)_mark"):
         execute(engine, f"UPDATE webhook_events SET {assignments} WHERE id = :id", id=event_id)

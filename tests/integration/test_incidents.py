@@ -39,9 +39,11 @@ def work(engine: Engine, ids: list[int], *, error: str | None) -> None:
                 transitions.fail(conn, claim, error=error.format(id=claim.event_id), traceback=None, retry_in=None)
 
 
-def replay(engine: Engine, ids: list[int]) -> None:
+def replay(engine: Engine, ids: list[int], *, error: str | None) -> None:
+    """Replay the events, then ``work`` them again."""
     with engine.begin() as conn:
         transitions.replay(conn, ids)
+    work(engine, ids, error=error)
 
 
 def alerts(engine: Engine) -> list[tuple[str, int | None]]:
@@ -115,13 +117,11 @@ def test_an_incident_resolves_itself_when_all_members_succeed_and_reopens(watche
     ids = dead_yoco(engine, 2)
     watcher.cycle()
     # When only one member is replayed to success, the incident stays open
-    replay(engine, ids[:1])
-    work(engine, ids[:1], error=None)
+    replay(engine, ids[:1], error=None)
     watcher.cycle()
     assert incident_rows(engine)[0][1] == "open"
     # When the other succeeds too, it resolves itself: one alert
-    replay(engine, ids[1:])
-    work(engine, ids[1:], error=None)
+    replay(engine, ids[1:], error=None)
     watcher.cycle()
     watcher.cycle()
     assert incident_rows(engine)[0][1] == "resolved"
@@ -138,8 +138,7 @@ def test_an_incident_resolves_itself_when_all_members_succeed_and_reopens(watche
 def test_a_member_dying_again_after_a_replay_does_not_alert_again(watcher, engine) -> None:
     ids = dead_yoco(engine, 1)
     watcher.cycle()
-    replay(engine, ids)
-    work(engine, ids, error="no order for Yoco checkout ch_{id}x")
+    replay(engine, ids, error="no order for Yoco checkout ch_{id}x")
     watcher.cycle()
     assert [a[0] for a in alerts(engine)] == ["incident.opened"]
     assert scalar(engine, "SELECT attempt FROM incident_members") == 2
@@ -231,8 +230,7 @@ def test_incidents_cli_list_show_ack_resolve(watcher, engine, run) -> None:
 def test_incidents_replay_uses_the_replay_rules_and_audit(watcher, engine, run) -> None:
     ids = dead_yoco(engine, 3)
     watcher.cycle()
-    replay(engine, ids[:1])
-    work(engine, ids[:1], error=None)  # one already succeeded: left alone without --force
+    replay(engine, ids[:1], error=None)  # one already succeeded: left alone without --force
     dry = run("incidents", "replay", "1", "--dry-run")
     assert "2 events to replay (dead 2); skipped 1 succeeded" in dry.output and "nothing changed" in dry.output
     result = run("incidents", "replay", "1", "--yes", "--by", "ops")

@@ -1,13 +1,11 @@
 """`payhooks orders create|show` against real Postgres."""
 from __future__ import annotations
 
-import json
-
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from models.orders import Order
-from tests.integration.ops_data import ok
+from tests.integration.ops_data import json_out, ok
+from tests.integration.stack import tuples
 
 CREATE = [
     "create", "--reference", "ord_cli_1", "--provider", "senfenico",
@@ -23,18 +21,12 @@ def run(run):
 
 
 def _references(engine: Engine) -> list[tuple[str, str, int]]:
-    with engine.connect() as conn:
-        table = Order.__table__
-        return [tuple(r) for r in conn.execute(
-            select(table.c.reference, table.c.currency, table.c.amount).order_by(table.c.id))]
+    return tuples(engine, "SELECT reference, currency, amount FROM orders ORDER BY id")
 
 
 def test_create_then_show(run, engine) -> None:
-    # When an order is created from the shell
-    created = run(*CREATE)
-    # Then it is printed as JSON and stored
-    assert created.exit_code == 0, created.output
-    order = json.loads(created.stdout)
+    # When an order is created from the shell, Then it is printed as JSON and stored
+    order = json_out(run(*CREATE))
     assert {k: order[k] for k in ("reference", "provider", "provider_payment_ref", "amount",
                                   "currency", "customer_email", "customer_phone", "status")} == {
         "reference": "ord_cli_1", "provider": "senfenico", "provider_payment_ref": "chk_55aa",
@@ -43,14 +35,12 @@ def test_create_then_show(run, engine) -> None:
     }
     assert _references(engine) == [("ord_cli_1", "XOF", 5000)]
     # and `show` prints the same order
-    shown = ok(run("show", "ord_cli_1", "--json"))
-    assert json.loads(shown.stdout) == order
+    assert json_out(run("show", "ord_cli_1", "--json")) == order
 
 
 def test_contact_options_may_be_left_out(run, engine) -> None:
-    created = ok(run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
-                     "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY", "--json"))
-    order = json.loads(created.stdout)
+    order = json_out(run("create", "--reference", "ord_cli_2", "--provider", "smartpay",
+                         "--provider-payment-ref", "order_test_abc", "--amount", "1200", "--currency", "JPY", "--json"))
     assert (order["customer_email"], order["customer_phone"]) == (None, None)
     assert _references(engine) == [("ord_cli_2", "JPY", 1200)]
 
@@ -100,17 +90,15 @@ def test_a_missing_required_option_is_a_usage_error(run, engine) -> None:
     assert _references(engine) == []
 
 
-def test_show_an_unknown_reference_exits_1(run, engine) -> None:
-    result = run("show", "ord_missing")
+@pytest.mark.parametrize(("reference", "env", "message"), [
+    ("ord_missing", {}, "no order with reference 'ord_missing'"),
+    ("ord_1", {"PAYHOOKS_DATABASE_URL": None}, "PAYHOOKS_DATABASE_URL is not set"),
+], ids=["an-unknown-reference", "without-a-database-url"])
+def test_show_exits_1_saying_why(run, engine, reference, env, message) -> None:
+    result = run("show", reference, env=env)
     assert result.exit_code == 1
-    assert "no order with reference 'ord_missing'" in result.stderr
+    assert message in result.stderr
     assert result.stdout == ""
-
-
-def test_without_a_database_url_it_says_so(run) -> None:
-    result = run("show", "ord_1", env={"PAYHOOKS_DATABASE_URL": None})
-    assert result.exit_code == 1
-    assert "PAYHOOKS_DATABASE_URL is not set" in result.stderr
 
 
 def test_output_is_for_a_person_by_default_with_the_next_step(run, engine) -> None:

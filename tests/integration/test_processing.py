@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from models import transitions
 from testkit.processes import wait_for
 from tests.conftest import make_settings
-from tests.integration.helpers import post_signed
+from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, post_signed
 from tests.integration.stack import (
     attempts,
+    claim_due,
     create_order,
     deliveries,
     event_row,
@@ -24,13 +24,11 @@ from tests.integration.stack import (
 )
 from workers.celery_app import make_celery, publisher
 
-TYPES = {  # provider: (success, failure, refund); None where the provider has no such event
-    "smartpay": ("order.authorized", "order.rejected", "refund.created"),
-    "processout": ("transaction.captured", "transaction.failed", "transaction.refunded"),
-    "senfenico": ("checkout.success", "checkout.failed", None),
-    "yoco": ("payment.succeeded", None, "refund.succeeded"),
-    "shadhinpay": ("payment.completed", "payment.failed", "payment.refunded"),
-}
+FAILURE_TYPES = {"smartpay": "order.rejected", "processout": "transaction.failed", "senfenico": "checkout.failed",
+                 "shadhinpay": "payment.failed"}  # Yoco sends no failed payments
+TYPES = {provider: (success, FAILURE_TYPES.get(provider), REFUND_TYPES.get(provider))
+         for provider, success in EVENT_TYPES.items()}
+"""provider: (success, failure, refund); None where the provider has no such event."""
 
 
 @pytest.mark.parametrize("provider", list(TYPES))
@@ -67,8 +65,7 @@ def test_the_same_celery_message_twice_runs_the_handler_once(stack, sender, engi
     order = create_order(engine, reference="dup-msg", provider="yoco", payment_ref="ch_dup", amount=900)
     event_id = sender.send("yoco", "payment.succeeded", order_ref="ch_dup", amount=900)
     # Given the event claimed for dispatch (no dispatcher runs in this test)
-    with engine.begin() as conn:
-        assert transitions.claim_due(conn, batch_size=10, lease_seconds=60) == [event_id]
+    assert claim_due(engine) == [event_id]
     # When its message is published twice
     app = make_celery(settings.model_copy(update={"broker_url": broker_url,
                                                    "queue_name": stack.env["PAYHOOKS_QUEUE_NAME"]}))

@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from providers.registry import PROVIDERS, build_adapters
-from receiver import create_app
-from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS, make_settings
+from tests.conftest import PROCESSOUT_BASIC_AUTH, TEST_SECRETS
 from tests.integration.helpers import (
     CLOSED_PORT_URL,
     EVENT_TYPES,
@@ -158,10 +157,9 @@ def test_unknown_provider_is_404(client, engine) -> None:
     assert count_events(engine) == 0
 
 
-def test_body_over_the_limit_is_413(settings, engine) -> None:
-    app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), engine=engine)
-    response = post_signed(app.test_client(), settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
-    app.extensions["payhooks"].close()
+def test_body_over_the_limit_is_413(make_app, settings, engine) -> None:
+    client = make_app(max_body_bytes=2048).test_client()
+    response = post_signed(client, settings, "yoco", body=b'{"id":"evt_big","pad":"' + b"x" * 4096 + b'"}')
     assert response.status_code == 413
     assert count_events(engine) == 0
 
@@ -171,23 +169,20 @@ def test_unknown_event_type_is_stored_not_rejected(client, settings, engine) -> 
     assert _rows(engine)[0].event_type == "payment.something_new"
 
 
-def test_database_unreachable_is_503_and_the_retry_is_kept(settings, engine) -> None:
+def test_database_unreachable_is_503_and_the_retry_is_kept(make_app, settings, engine) -> None:
     # Given a receiver whose database is down (a closed port)
-    down = create_app(make_settings(database_url=CLOSED_PORT_URL, db_timeout_seconds=1))
+    down = make_app(database_url=CLOSED_PORT_URL, db_timeout_seconds=1).test_client()
     body, headers = signed_request(settings, "smartpay", event_id="evt_outage")
     # When the provider posts, it is told to come back later
-    response = down.test_client().post("/webhooks/smartpay", data=body, headers=headers)
+    response = down.post("/webhooks/smartpay", data=body, headers=headers)
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert "Traceback" not in response.get_data(as_text=True)
     # and /readyz says so
-    assert down.test_client().get("/readyz").status_code == 503
-    down.extensions["payhooks"].close()
+    assert down.get("/readyz").status_code == 503
     # When the database is back and the provider retries, the event is stored
-    up = create_app(settings, engine=engine)
     body, headers = signed_request(settings, "smartpay", body=body)
-    retry = up.test_client().post("/webhooks/smartpay", data=body, headers=headers)
-    up.extensions["payhooks"].close()
+    retry = make_app().test_client().post("/webhooks/smartpay", data=body, headers=headers)
     assert retry.status_code == 200 and retry.json["status"] == "accepted"
     assert count_events(engine) == 1
 
@@ -197,18 +192,13 @@ def test_health_and_readiness(client) -> None:
     assert client.get("/readyz").json == {"status": "ok", "database": "ok"}
 
 
-def test_secret_index_of_a_rotation_is_recorded(settings, engine) -> None:
-    rotated = settings.model_copy(update={"yoco_secrets": [
-        settings.yoco_secrets[0].__class__("whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"),
-        *settings.yoco_secrets,
-    ]})
-    app = create_app(rotated, engine=engine)
-    assert post_signed(app.test_client(), settings, "yoco").status_code == 200  # signed with the old (second) secret
-    app.extensions["payhooks"].close()
+def test_secret_index_of_a_rotation_is_recorded(make_app, settings, engine) -> None:
+    rotated = make_app(yoco_secrets=["whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB", *TEST_SECRETS["yoco"]])
+    assert post_signed(rotated.test_client(), settings, "yoco").status_code == 200  # signed with the old (second) one
     assert _rows(engine)[0].secret_index == 1
 
 
-def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
+def test_no_secret_reaches_the_log_or_the_row(make_app, settings, engine, capfd) -> None:
     from models import logs
     from models.redaction import Redactor
 
@@ -216,8 +206,7 @@ def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
     root = logging.getLogger()
     previous = root.handlers[:], root.level
     logs.configure(redactor=Redactor.from_settings(settings), json_lines=True)
-    app = create_app(settings, engine=engine)
-    client = app.test_client()
+    client = make_app().test_client()
     # A proxy that forwards the registered URL (credentials and all) and an Authorization header on
     # every provider's request: what a careless front end or the provider itself may add
     proxy_url = f"https://{PROCESSOUT_BASIC_AUTH}@hooks.example/webhooks/processout"
@@ -231,7 +220,6 @@ def test_no_secret_reaches_the_log_or_the_row(settings, engine, capfd) -> None:
             assert client.post(f"/webhooks/{provider}", data=body + b"x", headers=headers).status_code in (401, 400)
             logging.getLogger("payhooks.test").warning("request carried %s", headers)
     finally:
-        app.extensions["payhooks"].close()
         root.handlers[:], level = previous
         root.setLevel(level)
     log_text = capfd.readouterr().err

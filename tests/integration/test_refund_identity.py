@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, refund_body, signed_request
+from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, post_signed, refund_body
 from tests.integration.stack import create_order, order_row, scalar, tuples, wait_final
 
 
@@ -21,8 +21,7 @@ def test_one_refund_is_booked_once_and_two_partial_refunds_twice(running, sender
                                             ("ev_3", "rf_B", 200, "2026-11-27T11:00:00Z")):
         body = refund_body(provider, event_id=f"{event_id}_{provider}", refund_id=refund_id,
                            order_ref=f"pay_{provider}", amount_minor=amount, processout=processout, at=at)
-        _, headers = signed_request(settings, provider, body=body)
-        response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
+        response = post_signed(client, settings, provider, body=body)
         assert response.json["status"] == "accepted", response.json  # three distinct events
         sent.append(response.json["id"])
     assert set(wait_final(engine, *sent, stack=running)) == {"succeeded"}

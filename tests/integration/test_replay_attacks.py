@@ -24,22 +24,12 @@ from sqlalchemy import Engine
 
 from providers.registry import PROVIDERS
 from sandbox.samples import sample_body, sample_processout_event
-from testkit.fakes import MerchantServer, SmtpServer
 from testkit.processes import wait_for
 from tests.integration.helpers import EVENT_TYPES, REFUND_TYPES, SIGNATURE_HEADERS, refund_body, signed_request
 from tests.integration.stack import create_order, start_processes, tuples, values, wait_final
 
 Headers = list[tuple[str, str]]
 DUP, REFUSED = "duplicate", 401
-
-
-@pytest.fixture
-def outside(stack, smtp: SmtpServer, merchant: MerchantServer) -> tuple[SmtpServer, MerchantServer]:
-    """SMTP and the merchant's fulfilment endpoint, so every email and call can be counted."""
-    stack.env.update({"PAYHOOKS_SMTP_HOST": "127.0.0.1", "PAYHOOKS_SMTP_PORT": str(smtp.port),
-                      "PAYHOOKS_FULFILMENT_URL": f"{merchant.url}/fulfil",
-                      "PAYHOOKS_FULFILMENT_SECRET": "whsec_" + "ZnVsZmlsbWVudC1zZWNyZXQtZm9yLXRlc3Rz"})
-    return smtp, merchant
 
 
 def _set(headers: Headers, name: str, value: str | None) -> Headers:
@@ -122,8 +112,7 @@ def restamp_variants(provider: str, body: bytes, headers: Headers) -> dict[str, 
     return variants
 
 
-def effects(engine: Engine, order_id: int, outside, processout) -> dict[str, Any]:
-    smtp, merchant = outside
+def effects(engine: Engine, order_id: int, smtp, merchant, processout) -> dict[str, Any]:
     return {
         "events": tuples(engine, "SELECT id, provider, event_key, status, attempts, replay_count FROM webhook_events "
                                  "ORDER BY id"),
@@ -172,12 +161,12 @@ def _captured(provider: str, settings, processout, *, order_ref: str) -> list[tu
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_captured_request_resent_changes_nothing(stack, outside, processout, client, settings, engine,
+def test_a_captured_request_resent_changes_nothing(delivering, smtp, merchant, processout, client, settings, engine,
                                                    provider) -> None:
     order_id = create_order(engine, reference=f"A-{provider}", provider=provider, payment_ref=f"pay_{provider}")
     sentinel_order = create_order(engine, reference=f"S-{provider}", provider=provider,
                                   payment_ref=f"sentinel_{provider}")
-    start_processes(stack)
+    start_processes(delivering)
     # Given the valid requests, each handled to the end (worker, emails, fulfilment call)
     captured = _captured(provider, settings, processout, order_ref=f"pay_{provider}")
     ids = {}
@@ -185,10 +174,10 @@ def test_a_captured_request_resent_changes_nothing(stack, outside, processout, c
         response = client.post(f"/webhooks/{provider}", data=body, headers=headers)
         assert response.json["status"] == "accepted", response.json
         ids[name] = response.json["id"]
-        wait_final(engine, ids[name], stack=stack)
+        wait_final(engine, ids[name], stack=delivering)
     expected_deliveries = 3 if "refund" in ids else 2  # fulfilment + confirmation (+ refund email)
     wait_for(lambda: _deliveries_done(engine, order_id, expected_deliveries), message="the deliveries")
-    before = effects(engine, order_id, outside, processout)
+    before = effects(engine, order_id, smtp, merchant, processout)
     assert before["order"][0][0] == ("partially_refunded" if "refund" in ids else "paid")
     assert before["emails"] == expected_deliveries - 1 and before["merchant calls"] == 1
 
@@ -214,9 +203,9 @@ def test_a_captured_request_resent_changes_nothing(stack, outside, processout, c
     fresh = _captured(provider, settings, processout, order_ref=f"sentinel_{provider}")[0]
     response = client.post(f"/webhooks/{provider}", data=fresh[1], headers=fresh[2])
     assert response.json["status"] == "accepted"
-    wait_final(engine, response.json["id"], stack=stack)
+    wait_final(engine, response.json["id"], stack=delivering)
     wait_for(lambda: _deliveries_done(engine, sentinel_order, 2), message="the fresh event's deliveries")
-    after = effects(engine, order_id, outside, processout)
+    after = effects(engine, order_id, smtp, merchant, processout)
     fresh_id = response.json["id"]
     assert [e for e in after["events"] if e[0] != fresh_id] == before["events"]
     assert after["emails"] == before["emails"] + 1 and after["merchant calls"] == before["merchant calls"] + 1

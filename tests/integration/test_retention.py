@@ -16,6 +16,7 @@ from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
     insert_try,
+    json_out,
     ok,
     operator_actions,
 )
@@ -121,8 +122,7 @@ def test_archive_show_reads_one_event_back(run, engine: Engine, history, tmp_pat
     env = {"PAYHOOKS_ARCHIVE_DIR": str(archive_dir)}
     assert run("prune", "--older-than", "30d", "--yes", env=env).exit_code == 0
     day = scalar(engine, "SELECT to_char((now() - interval '35 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-    shown = ok(run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "evt_old_dead"))
-    event = json.loads(shown.stdout)
+    event = json_out(run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "evt_old_dead"))
     assert (event["id"], event["status"], event["last_error"]) == (history["old_dead"], "dead", "order not found")
     missing = run("archive", "show", str(archive_dir / f"events-{day}.jsonl.gz"), "--key", "nope")
     assert missing.exit_code == 1 and "no event with key 'nope'" in missing.output

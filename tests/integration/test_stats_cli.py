@@ -18,29 +18,21 @@ DONE_SECONDS = [1.0, 2.0, 3.0, 4.0, 10.0]
 
 @pytest.fixture
 def data(engine: Engine) -> None:
-    # Done within the last hour: five yoco events with known receive → done times
-    for seconds in DONE_SECONDS:
-        insert_event(engine, provider="yoco", status="succeeded", received_ago_s=600, done_after_s=seconds,
-                     next_in_s=None)
-    # An ignored one in the window counts too; one done two hours ago does not
-    insert_event(engine, provider="senfenico", status="ignored", received_ago_s=300, done_after_s=2.5,
-                 next_in_s=None)
-    insert_event(engine, provider="yoco", status="succeeded", received_ago_s=7300, done_after_s=500,
-                 next_in_s=None)
-    # Pending: the oldest has been due for 42 s
-    insert_event(engine, provider="smartpay", status="pending", next_in_s=-42)
-    insert_event(engine, provider="smartpay", status="pending", next_in_s=-10)
-    # Retrying: two due now, one later
-    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=-5)
-    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=-1)
-    insert_event(engine, provider="shadhinpay", status="retrying", next_in_s=600)
-    # Dead: two in the last 24 h (not in the latency), one 30 h ago
-    insert_event(engine, provider="processout", status="dead", received_ago_s=3700, done_after_s=3600,
-                 next_in_s=None)
-    insert_event(engine, provider="processout", status="dead", received_ago_s=4000, done_after_s=100,
-                 next_in_s=None)
-    insert_event(engine, provider="processout", status="dead", received_ago_s=30 * 3600, done_after_s=1,
-                 next_in_s=None)
+    events = [  # (provider, status, received seconds ago, done seconds later, due in seconds)
+        # Done within the last hour: five yoco events with known receive → done times
+        *[("yoco", "succeeded", 600, seconds, None) for seconds in DONE_SECONDS],
+        # An ignored one in the window counts too; one done two hours ago does not
+        ("senfenico", "ignored", 300, 2.5, None), ("yoco", "succeeded", 7300, 500, None),
+        # Pending: the oldest has been due for 42 s
+        ("smartpay", "pending", 0, None, -42), ("smartpay", "pending", 0, None, -10),
+        # Retrying: two due now, one later
+        *[("shadhinpay", "retrying", 0, None, due_in) for due_in in (-5, -1, 600)],
+        # Dead: two in the last 24 h (not in the latency), one 30 h ago
+        ("processout", "dead", 3700, 3600, None), ("processout", "dead", 4000, 100, None),
+        ("processout", "dead", 30 * 3600, 1, None),
+    ]
+    for provider, status, ago, done, due_in in events:
+        insert_event(engine, provider=provider, status=status, received_ago_s=ago, done_after_s=done, next_in_s=due_in)
     order = create_order(engine, reference="ORD-S", status="paid")
     event = insert_event(engine, status="processing")
     rows = (("fulfilment", "succeeded", None, 5), ("fulfilment", "dead", None, 60),

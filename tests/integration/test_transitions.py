@@ -7,12 +7,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models import transitions
-from tests.integration.stack import scalar, store_yoco_event, tuples
+from tests.integration.stack import claim_due, scalar, stored_event, tuples
 
 
 def _dispatch_and_claim(engine: Engine, event_id: int, *, worker: str = "w1") -> transitions.Claim:
-    with engine.begin() as conn:
-        assert event_id in transitions.claim_due(conn, batch_size=10, lease_seconds=30)
+    assert event_id in claim_due(engine)
     with engine.begin() as conn:
         return transitions.claim(conn, event_id, lease_seconds=30, worker=worker)
 
@@ -22,7 +21,7 @@ def _status(engine: Engine, event_id: int) -> tuple[str, int]:
 
 
 def test_claim_counts_the_attempt_and_a_second_claim_finds_nothing(engine: Engine) -> None:
-    event_id = store_yoco_event(engine)
+    event_id = stored_event(engine)
     held = _dispatch_and_claim(engine, event_id)
     assert (held.attempt, held.tries, held.provider) == (1, 1, "yoco")
     assert _status(engine, event_id) == ("processing", 1)
@@ -31,14 +30,14 @@ def test_claim_counts_the_attempt_and_a_second_claim_finds_nothing(engine: Engin
 
 
 def test_a_pending_event_cannot_be_claimed_by_a_worker(engine: Engine) -> None:
-    event_id = store_yoco_event(engine)
+    event_id = stored_event(engine)
     with engine.begin() as conn, pytest.raises(transitions.NotClaimable):
         transitions.claim(conn, event_id, lease_seconds=30, worker="w1")
     assert _status(engine, event_id) == ("pending", 0)
 
 
 def test_a_stale_attempt_cannot_finish_after_its_lease_was_taken_over(engine: Engine) -> None:
-    event_id = store_yoco_event(engine)
+    event_id = stored_event(engine)
     stale = _dispatch_and_claim(engine, event_id)
     # The lease ran out: the sweeper failed the attempt and the event was claimed again
     with engine.begin() as conn:
@@ -53,7 +52,7 @@ def test_a_stale_attempt_cannot_finish_after_its_lease_was_taken_over(engine: En
 
 
 def test_fail_schedules_the_retry_or_kills(engine: Engine) -> None:
-    event_id = store_yoco_event(engine)
+    event_id = stored_event(engine)
     held = _dispatch_and_claim(engine, event_id)
     with engine.begin() as conn:
         assert transitions.fail(conn, held, error="boom", traceback="tb", retry_in=timedelta(hours=1)) == "retrying"
@@ -70,7 +69,7 @@ def test_fail_schedules_the_retry_or_kills(engine: Engine) -> None:
 
 
 def test_replay_rearms_dead_events_and_restarts_the_schedule(engine: Engine) -> None:
-    event_id = store_yoco_event(engine)
+    event_id = stored_event(engine)
     for _ in range(3):
         held = _dispatch_and_claim(engine, event_id)
         with engine.begin() as conn:
@@ -87,7 +86,7 @@ def test_replay_rearms_dead_events_and_restarts_the_schedule(engine: Engine) -> 
 
 
 def test_replay_leaves_work_in_progress_and_successes_alone(engine: Engine) -> None:
-    busy, done = store_yoco_event(engine, "evt_busy"), store_yoco_event(engine, "evt_done")
+    busy, done = stored_event(engine, "evt_busy"), stored_event(engine, "evt_done")
     with engine.begin() as conn:
         assert transitions.claim_due(conn, batch_size=10, lease_seconds=30) == [busy, done]
         transitions.claim(conn, busy, lease_seconds=30, worker="w1")
@@ -101,7 +100,7 @@ def test_replay_leaves_work_in_progress_and_successes_alone(engine: Engine) -> N
 
 
 def test_expired_leases_requeue_lost_messages_and_return_lost_workers(engine: Engine) -> None:
-    queued, working = store_yoco_event(engine, "evt_q"), store_yoco_event(engine, "evt_w")
+    queued, working = stored_event(engine, "evt_q"), stored_event(engine, "evt_w")
     held = _dispatch_and_claim(engine, working)
     with engine.begin() as conn:
         transitions.claim_due(conn, batch_size=10, lease_seconds=30)

@@ -6,15 +6,14 @@ reads its ``sys.modules`` after the command.
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import click
 import pytest
 
 from cli.main import COMMANDS, main
+from testkit.processes import REPO_ROOT
 from tests.conftest import modules_after
 
-ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("celery", "kombu", "flask", "werkzeug", "sqlalchemy", "psycopg", "psycopg_pool", "rich", "httpx",
          "pydantic", "alembic", "prometheus_client", "receiver", "workers")
 SEND_NEEDS = ("httpx", "models.settings", "sandbox.catalog", "providers.registry", "sandbox.samples")
@@ -24,7 +23,7 @@ SEND_NEEDS = ("httpx", "models.settings", "sandbox.catalog", "providers.registry
 
 def _loaded_after(code: str) -> set[str]:
     """The top-level packages and the cli modules a fresh interpreter holds after running ``code``."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "PAYHOOKS_DATA_DIR": str(ROOT / "no-such-dir")}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT), "PAYHOOKS_DATA_DIR": str(REPO_ROOT / "no-such-dir")}
     loaded = modules_after(code, env=env)
     return {name.split(".")[0] for name in loaded} | {name for name in loaded if name.startswith("cli.")}
 

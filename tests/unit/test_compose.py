@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 from models.settings import Settings
+from testkit.processes import REPO_ROOT
 from tests.conftest import tool_or_skip
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yml"
-ENV_EXAMPLE = ROOT / ".env.example"
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SERVICES = {"postgres", "rabbitmq", "migrate", "receiver", "dispatcher", "worker", "console"}
 SETTING_NAMES = sorted(f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields)
 
@@ -40,7 +40,7 @@ def test_compose_file_is_valid_without_a_dot_env(tmp_path: Path) -> None:
 
 
 def test_compose_file_is_valid_with_the_example_settings() -> None:
-    result = _compose("--env-file", str(ENV_EXAMPLE), "config", cwd=ROOT)
+    result = _compose("--env-file", str(ENV_EXAMPLE), "config", cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     assert "postgresql://payhooks:change-me-postgres-password@postgres:5432/payhooks" in result.stdout
     assert "amqp://payhooks:change-me-rabbitmq-password@rabbitmq:5672//" in result.stdout
@@ -94,19 +94,19 @@ def test_env_example_lists_every_setting_and_turns_no_secret_on() -> None:
 
 
 def test_dockerfile_builds_a_non_root_image_that_serves() -> None:
-    text = (ROOT / "Dockerfile").read_text()
+    text = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
     assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert text.rstrip().splitlines()[-1] == 'CMD ["payhooks", "serve"]'
-    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".git" in ignored
 
 
 def test_dockerfile_copies_every_package_the_command_imports() -> None:
     # `payhooks` imports the console's command group at start: an image without console/ could not even serve.
-    text = (ROOT / "Dockerfile").read_text()
+    text = (REPO_ROOT / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) \./\1$", text, re.MULTILINE))
     product = {"receiver", "workers", "models", "migrations", "console", "providers", "sandbox", "cli"}
-    assert {name for name in product if (ROOT / name / "__init__.py").exists()} <= copied
+    assert {name for name in product if (REPO_ROOT / name / "__init__.py").exists()} <= copied

@@ -3,16 +3,16 @@ and its type table is the adapters' own."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from providers.base import Adapter, VerificationError
 from providers.registry import build_adapters
 from sandbox.catalog import HANDLED, IGNORED
+from testkit.processes import REPO_ROOT
 from tests.conftest import make_settings
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "PROVIDERS.md").read_text()
+DOC = (REPO_ROOT / "docs" / "PROVIDERS.md").read_text()
 SECTIONS = {"smartpay": "Smartpay", "senfenico": "Senfenico", "yoco": "Yoco", "shadhinpay": "ShadhinPay"}
 
 

@@ -107,26 +107,30 @@ def test_provider_names_are_case_insensitive() -> None:
 # --- settings refused at start --------------------------------------------------------------------
 
 
-def test_a_fulfilment_url_without_its_secret_is_refused_naming_both() -> None:
+@pytest.mark.parametrize(("url", "secret"), [
+    ("fulfilment_url", "fulfilment_secret"),  # with both: fine
+    ("notify_url", "notify_secret"),  # with the fulfilment secret, its fallback: fine
+])
+def test_a_url_without_its_secret_is_refused_naming_both(url: str, secret: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        make_settings(fulfilment_url="https://shop.example/fulfil")
-    assert "PAYHOOKS_FULFILMENT_URL" in str(caught.value) and "PAYHOOKS_FULFILMENT_SECRET" in str(caught.value)
-    make_settings(fulfilment_url="https://shop.example/fulfil", fulfilment_secret="whsec_a2V5")  # both: fine
+        make_settings(**{url: "https://shop.example/send"})
+    assert f"PAYHOOKS_{url.upper()}" in str(caught.value) and f"PAYHOOKS_{secret.upper()}" in str(caught.value)
+    make_settings(**{url: "https://shop.example/send", "fulfilment_secret": "whsec_a2V5"})
 
 
-def test_an_sms_url_without_a_secret_is_refused_naming_both() -> None:
-    with pytest.raises(ValidationError) as caught:
-        make_settings(notify_url="https://sms.example/send")
-    assert "PAYHOOKS_NOTIFY_URL" in str(caught.value) and "PAYHOOKS_NOTIFY_SECRET" in str(caught.value)
-    make_settings(notify_url="https://sms.example/send", fulfilment_secret="whsec_a2V5")  # the fallback
-
-
-def test_a_command_started_with_that_setting_stops_with_one_line_exit_2(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["worker"], env={"PAYHOOKS_FULFILMENT_URL": "https://shop.example/f",
-                                                      "PAYHOOKS_FULFILMENT_SECRET": None,
-                                                      "PAYHOOKS_DATA_DIR": str(tmp_path)})
-    assert result.exit_code == 2, result.output
-    assert "settings error: PAYHOOKS_FULFILMENT_URL is set but PAYHOOKS_FULFILMENT_SECRET is not" in result.stderr
+@pytest.mark.parametrize(("args", "env", "exit_code", "says"), [
+    pytest.param(["worker"], {"PAYHOOKS_FULFILMENT_URL": "https://shop.example/f", "PAYHOOKS_FULFILMENT_SECRET": None},
+                 2, "settings error: PAYHOOKS_FULFILMENT_URL is set but PAYHOOKS_FULFILMENT_SECRET is not",
+                 id="started-with-that-setting"),
+    pytest.param(["db", "upgrade"], {"PAYHOOKS_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, 1,
+                 "database unavailable (OperationalError): check that Postgres answers at PAYHOOKS_DATABASE_URL",
+                 id="with-an-unreachable-database"),
+])
+def test_a_command_that_cannot_start_stops_with_one_line(tmp_path: Path, args: list[str], env: dict[str, str | None],
+                                                         exit_code: int, says: str) -> None:
+    result = CliRunner().invoke(main, args, env={"PAYHOOKS_DATA_DIR": str(tmp_path), **env})
+    assert result.exit_code == exit_code, result.output
+    assert says in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -238,12 +242,3 @@ def test_the_simulator_answers_like_processouts_api(tmp_path: Path) -> None:
 
 def test_the_default_api_url_is_the_real_one() -> None:
     assert make_settings().processout_api_url == "https://api.processout.com"
-
-
-def test_an_unreachable_database_is_one_line_saying_what_to_check(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["db", "upgrade"], env={
-        "PAYHOOKS_DATA_DIR": str(tmp_path), "PAYHOOKS_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
-    assert result.exit_code == 1, result.output
-    assert "database unavailable (OperationalError): check that Postgres answers at PAYHOOKS_DATABASE_URL" in (
-        result.stderr)
-    assert "Traceback" not in result.output

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.processes import REPO_ROOT
 from tests.conftest import modules_after
 
-ROOT = Path(__file__).resolve().parents[2]
 OURS = ("providers", "models", "sandbox", "receiver", "workers", "console", "cli")
 
 MAY_IMPORT: dict[str, frozenset[str]] = {  # what each package may import of ours
@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {  # what each package may import of our
 }
 
 
-def our_modules(root: Path = ROOT) -> dict[str, Path]:
+def our_modules(root: Path = REPO_ROOT) -> dict[str, Path]:
     """Every module of our packages by dotted name (a package by its own name)."""
     found = {}
     for package in OURS:
@@ -76,7 +76,7 @@ def layer(module: str) -> str:
 
 def forbidden(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> list[str]:
     """Every arrow from one layer to a layer it may not import, as ``path:line a -> b``."""
-    return [f"{modules[source].relative_to(ROOT)}:{line} {source} -> {target}"
+    return [f"{modules[source].relative_to(REPO_ROOT)}:{line} {source} -> {target}"
             for source, edges in graph.items() for target, line in edges.items()
             if layer(target) != layer(source) and layer(target) not in MAY_IMPORT[layer(source)]]
 
@@ -109,7 +109,7 @@ def modules() -> dict[str, Path]:
 ])
 def test_the_lowest_layers_import_nothing_above_them(modules, package, above):
     # Given every import in the package (functions and TYPE_CHECKING blocks included)
-    found = [f"{path.relative_to(ROOT)}:{line} {name}"
+    found = [f"{path.relative_to(REPO_ROOT)}:{line} {name}"
              for module, path in modules.items() if module.split(".")[0] == package
              for name, line in imported_names(module, path) if name.split(".")[0] in above]
     # Then none of them reaches up (models: to the receiver, the workers, the command line, the console or
@@ -171,7 +171,7 @@ def test_a_cycle_through_a_function_import_is_found(tmp_path):
 
 
 def test_an_upward_import_is_found(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
     modules = _tree(tmp_path, {
         "models/__init__.py": "",
         "models/order_service.py": "def f():\n    from receiver.providers.registry import PROVIDERS\n",

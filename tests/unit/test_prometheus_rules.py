@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from models import metrics
+from testkit.processes import REPO_ROOT
 from tests.conftest import tool_or_skip
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+RULES_DIR = REPO_ROOT / "deploy" / "prometheus"
 RULES = RULES_DIR / "payhooks-rules.yml"
 RULE_TESTS = RULES_DIR / "payhooks-rules.test.yml"
 
