@@ -26,6 +26,8 @@ Workers' transactions end within their lease.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,14 +122,40 @@ def final_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dic
 
 
 def open_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dict[str, int]]:
-    """The non-final rows, exactly, through the dispatcher's partial indexes (the backlog, not the history)."""
+    """The non-final rows, exactly, through the dispatcher's partial indexes (the backlog, not the history).
+
+    Sequential scans and parallel workers are off for these statements
+    (:func:`index_bound`): statistics analyzed while a backlog was in the table
+    make the planner expect it still, and it would read the whole table with
+    parallel workers at every look (a fresh database after a burst: 80 ms per
+    count), where the partial indexes hold only the rows still in work (0.5 ms).
+    """
     out: dict[str, dict[str, int]] = {}
-    for n in range(len(counted.open_groups)):
-        for row in conn.execute(text(
-                f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
-                f"WHERE {counted.open_where(n)} GROUP BY 1, 2")):
-            _add(out, row.grp, row.status, row.n)
+    with index_bound(conn):
+        for n in range(len(counted.open_groups)):
+            for row in conn.execute(text(
+                    f"SELECT {counted.group} AS grp, status, count(*) AS n FROM {counted.table} "
+                    f"WHERE {counted.open_where(n)} GROUP BY 1, 2")):
+                _add(out, row.grp, row.status, row.n)
     return out
+
+
+@contextmanager
+def index_bound(conn: Connection) -> Iterator[None]:
+    """No sequential scan and no parallel workers for the statements inside, in this transaction.
+
+    For statements written to read only an index range bounded by the backlog or
+    a recent window: whatever the table's statistics say, they stay that way.
+    """
+    before = conn.execute(text("SELECT current_setting('enable_seqscan') AS seqscan, "
+                               "current_setting('max_parallel_workers_per_gather') AS workers")).one()
+    conn.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
+                      "set_config('max_parallel_workers_per_gather', '0', true)"))
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT set_config('enable_seqscan', :seqscan, true), "
+                          "set_config('max_parallel_workers_per_gather', :workers, true)"), before._asdict())
 
 
 def final_changes(conn: Connection, counted: Counted = EVENTS) -> tuple[int | None, datetime | None]:

@@ -228,7 +228,7 @@ class Dispatcher:
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
+                with conn.begin(), counts.index_bound(conn):  # stale statistics must not turn these into scans
                     for counted in counts.COUNTED.values():
                         found = counts.totals(counts.merged(self._final_counts(conn, counted),
                                                             counts.open_by_group(conn, counted)))
@@ -240,12 +240,17 @@ class Dispatcher:
                                    AND next_attempt_at <= clock_timestamp()""")).scalar_one()
                         lane = "events" if counted.table == "webhook_events" else counted.table
                         metrics.DISPATCH_LAG.labels(lane).set(float(lag))
-                    # one min() per partial index (due; leased): each reads only the rows in work
+                    # one min() per partial index (due; leased): each reads only the rows in work. MATERIALIZED:
+                    # else, with statistics that expect a backlog, the planner walks the received_at index
+                    # from the oldest row looking for one in work (100-200 ms over 100,000 handled rows)
                     oldest = conn.execute(text(
-                        f"""SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
-                                  (SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(0)}),
-                                  (SELECT min(received_at) FROM webhook_events WHERE {counts.EVENTS.open_where(1)})
-                              )), 0)""")).scalar_one()
+                        f"""WITH due AS MATERIALIZED (
+                                 SELECT received_at FROM webhook_events WHERE {counts.EVENTS.open_where(0)}),
+                             leased AS MATERIALIZED (
+                                 SELECT received_at FROM webhook_events WHERE {counts.EVENTS.open_where(1)})
+                            SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
+                                (SELECT min(received_at) FROM due), (SELECT min(received_at) FROM leased))), 0)"""
+                    )).scalar_one()
                     metrics.OLDEST_PENDING.set(float(oldest))
         except Exception:  # gauges are best effort; dispatching goes on
             log.warning("could not refresh gauges", exc_info=True, extra={"action": "dispatcher.observe_failed"})

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, text
 from models import counts, deliveries, transitions
 from testkit.processes import wait_for
 from tests.integration.ops_data import insert_delivery, insert_event
-from tests.integration.stack import create_order, scalar
+from tests.integration.stack import create_order, execute, scalar
 from workers.dispatcher import Dispatcher
 
 DAY_S = 86400.0
@@ -113,3 +113,24 @@ def test_gauges_recount_final_rows_only_when_they_changed(engine: Engine, settin
         conn.execute(text("SELECT pg_stat_force_next_flush()"))
     wait_for(lambda: dispatcher.observe() or _gauge("succeeded") == 1, timeout=20,
              message="the gauge to see the deleted row")
+
+
+def test_open_rows_are_counted_through_the_partial_indexes_whatever_the_statistics_say(engine: Engine) -> None:
+    # Given statistics analyzed while a backlog was pending, and the backlog since handled
+    for _ in range(3):
+        insert_event(engine, status="pending")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO webhook_events (provider, event_key, event_type, status, received_at, "
+                          "next_attempt_at, livemode, raw_body, headers, payload) SELECT 'yoco', 'backlog-' || g, "
+                          "'payment.succeeded', 'pending', now(), now(), false, '\\x7b7d', '{}', '{}' "
+                          "FROM generate_series(1, 20000) g"))
+    execute(engine, "ANALYZE webhook_events")
+    execute(engine, "UPDATE webhook_events SET status = 'ignored', processed_at = now(), next_attempt_at = NULL "
+                    "WHERE event_key LIKE 'backlog-%'")
+    seq_scans = "SELECT pg_stat_get_xact_numscans(CAST('webhook_events' AS regclass))"  # this backend's, so far
+    with engine.connect() as conn, conn.begin():
+        # When the open rows are counted, then no sequential scan ran and the planner settings are back
+        before = conn.execute(text(seq_scans)).scalar_one()
+        assert counts.open_by_group(conn) == {"yoco": {"pending": 3}}
+        assert conn.execute(text(seq_scans)).scalar_one() == before
+        assert conn.execute(text("SELECT current_setting('enable_seqscan')")).scalar_one() == "on"
