@@ -42,6 +42,7 @@ from models.schema import (
     FINAL_STATUSES,
     LEASE_MARK,
     LEASED_STATUSES,
+    in_values,
 )
 
 MIN_FOLD_LAG_SECONDS = 120.0
@@ -65,9 +66,13 @@ class Counted:
     (events: ``next_attempt_at IS NOT NULL``; ``lease_expires_at IS NOT NULL``)."""
 
     def open_where(self, n: int) -> str:
-        opened = ", ".join(f"'{s}'" for s in self.open_groups[n])
         mark = f" AND {self.open_marks[n]}" if self.open_marks else ""
-        return f"status IN ({opened}){mark}"
+        return f"{in_values('status', self.open_groups[n])}{mark}"
+
+    @property
+    def final_where(self) -> str:
+        """The condition of a final row, on the column the final-row indexes name."""
+        return in_values(self.final_column, self.final)
 
 
 EVENTS = Counted("webhook_events", "provider", FINAL_STATUSES, EVENT_STATUSES,
@@ -109,13 +114,11 @@ def final_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dic
     out: dict[str, dict[str, int]] = {}
     rows = list(conn.execute(text("SELECT grp, status, n FROM status_tallies WHERE table_name = :t"),
                              {"t": counted.table}))
-    final = ", ".join(f"'{s}'" for s in counted.final)
     # A final row with no processed_at (only ever written by hand) is never folded: count it live.
     since = "" if mark is None else "AND (processed_at >= :mark OR processed_at IS NULL)"
-    fc = counted.final_column
     rows += conn.execute(text(
-        f"SELECT {counted.group} AS grp, {fc} AS status, count(*) AS n FROM {counted.table} "
-        f"WHERE {fc} IN ({final}) {since} GROUP BY 1, 2"), {"mark": mark})
+        f"SELECT {counted.group} AS grp, {counted.final_column} AS status, count(*) AS n FROM {counted.table} "
+        f"WHERE {counted.final_where} {since} GROUP BY 1, 2"), {"mark": mark})
     for row in rows:
         _add(out, row.grp, row.status, row.n)
     return out
@@ -140,6 +143,9 @@ def open_by_group(conn: Connection, counted: Counted = EVENTS) -> dict[str, dict
     return out
 
 
+_INDEX_BOUND = "payhooks.index_bound"
+
+
 @contextmanager
 def index_bound(conn: Connection) -> Iterator[None]:
     """No sequential scan and no parallel workers for the statements inside, in this transaction.
@@ -147,13 +153,18 @@ def index_bound(conn: Connection) -> Iterator[None]:
     For statements written to read only an index range bounded by the backlog or
     a recent window: whatever the table's statistics say, they stay that way.
     """
+    if conn.info.get(_INDEX_BOUND):  # already inside one (the dispatcher's look, `stats`): nothing to do
+        yield
+        return
     before = conn.execute(text("SELECT current_setting('enable_seqscan') AS seqscan, "
                                "current_setting('max_parallel_workers_per_gather') AS workers")).one()
     conn.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
                       "set_config('max_parallel_workers_per_gather', '0', true)"))
+    conn.info[_INDEX_BOUND] = True
     try:
         yield
     finally:
+        conn.info[_INDEX_BOUND] = False
         conn.execute(text("SELECT set_config('enable_seqscan', :seqscan, true), "
                           "set_config('max_parallel_workers_per_gather', :workers, true)"), before._asdict())
 
@@ -167,7 +178,7 @@ def final_changes(conn: Connection, counted: Counted = EVENTS) -> tuple[int | No
         SELECT (SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables
                  WHERE relid = CAST(:t AS regclass) AND current_setting('track_counts')::boolean) AS changes,
                (SELECT max(processed_at) FROM {counted.table}
-                 WHERE {counted.final_column} IN ({", ".join(f"'{s}'" for s in counted.final)})) AS newest"""),
+                 WHERE {counted.final_where}) AS newest"""),
         {"t": counted.table}).one()
     return row.changes, row.newest
 
@@ -213,12 +224,11 @@ def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,
     """
     target = conn.execute(text("SELECT clock_timestamp() - make_interval(secs => :lag)"),
                           {"lag": lag_seconds}).scalar_one()
-    final = ", ".join(f"'{s}'" for s in counted.final)
     # The first fold starts at the oldest final row (the index's first entry).
     conn.execute(text(f"""
         INSERT INTO tally_marks (table_name, folded_to)
         SELECT :t, LEAST(COALESCE(min(processed_at), :target), :target) FROM {counted.table}
-         WHERE {counted.final_column} IN ({final})
+         WHERE {counted.final_where}
         ON CONFLICT (table_name) DO NOTHING"""), {"t": counted.table, "target": target})
     old = conn.execute(text("SELECT folded_to FROM tally_marks WHERE table_name = :t FOR UPDATE"),
                        {"t": counted.table}).scalar_one()
@@ -228,7 +238,7 @@ def fold(conn: Connection, counted: Counted = EVENTS, *, lag_seconds: float,
     folded = conn.execute(text(f"""
         WITH fresh AS (
             SELECT {counted.group} AS grp, {counted.final_column} AS status, count(*) AS n FROM {counted.table}
-             WHERE {counted.final_column} IN ({final}) AND processed_at >= :old AND processed_at < :new
+             WHERE {counted.final_where} AND processed_at >= :old AND processed_at < :new
              GROUP BY 1, 2),
         merged AS (
             INSERT INTO status_tallies (table_name, grp, status, n)
