@@ -45,7 +45,7 @@ from bench import size_data
 from bench.size_report import render, targets
 from bench.summary import machine, parser, run_bench, scalar
 from bench.targets import ServiceOptions, Target, service_target
-from testkit.load import Signer, percentile
+from testkit.load import Signer, summarize_ms
 from testkit.processes import ProcessSet, env_without_payhooks, log, payhooks_command
 from testkit.services import delete_queue
 
@@ -89,11 +89,6 @@ def _ingest_round(target: Target, *, label: str, args: argparse.Namespace, workd
         latencies += phase.latencies_s
     return {"accepted_per_s": round(phase.accepted_per_s, 1), "p99_ms": phase.latency_ms.get("p99"),
             "errors": phase.errors}
-
-
-def _p99_ms(latencies: list[float]) -> float | None:
-    value = percentile(latencies, 0.99)
-    return None if value is None else round(value * 1000, 1)
 
 
 def _cli(target: Target, *args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> tuple[float, str]:
@@ -195,7 +190,7 @@ def _prune_while_ingesting(big: Target, *, args: argparse.Namespace, workdir: Pa
             "events_per_s": None if not took else round(removed / took), "exit": prune.returncode,
             "archive_lines": lines, "archive_distinct_ids": ids, "output": output.strip()[-300:],
             "ingest_rounds": rounds, "steady_without": baseline, "bytes_before": before, "bytes_after": after,
-            "pooled_p99_ms": {"without": _p99_ms(without), "during": _p99_ms(during),
+            "pooled_p99_ms": {"without": summarize_ms(without)["p99"], "during": summarize_ms(during)["p99"],
                               "requests_without": len(without), "requests_during": len(during)},
             "archive_bytes": sum(p.stat().st_size for p in archive_dir.glob("*"))}
 
