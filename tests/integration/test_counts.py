@@ -119,11 +119,10 @@ def test_open_rows_are_counted_through_the_partial_indexes_whatever_the_statisti
     # Given statistics analyzed while a backlog was pending, and the backlog since handled
     for _ in range(3):
         insert_event(engine, status="pending")
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO webhook_events (provider, event_key, event_type, status, received_at, "
-                          "next_attempt_at, livemode, raw_body, headers, payload) SELECT 'yoco', 'backlog-' || g, "
-                          "'payment.succeeded', 'pending', now(), now(), false, '\\x7b7d', '{}', '{}' "
-                          "FROM generate_series(1, 20000) g"))
+    execute(engine, "INSERT INTO webhook_events (provider, event_key, event_type, status, received_at, "
+                    "next_attempt_at, livemode, raw_body, headers, payload) SELECT 'yoco', 'backlog-' || g, "
+                    "'payment.succeeded', 'pending', now(), now(), false, '\\x7b7d', '{}', '{}' "
+                    "FROM generate_series(1, 20000) g")
     execute(engine, "ANALYZE webhook_events")
     execute(engine, "UPDATE webhook_events SET status = 'ignored', processed_at = now(), next_attempt_at = NULL "
                     "WHERE event_key LIKE 'backlog-%'")
