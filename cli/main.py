@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.output import database_unavailable
+from cli.output import database_unavailable, schema_missing
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -99,10 +99,12 @@ class LazyGroup(click.Group):
                 raise SettingsError.of(exc) from None
             if _raised_by(exc, "sqlalchemy.exc", "OperationalError", "InterfaceError"):
                 raise database_unavailable(exc) from None
+            if _raised_by(getattr(exc, "orig", None), "psycopg.errors", "UndefinedTable", "UndefinedColumn"):
+                raise schema_missing(exc) from None
             raise
 
 
-def _raised_by(exc: Exception, module: str, *names: str) -> bool:
+def _raised_by(exc: BaseException | None, module: str, *names: str) -> bool:
     """Whether ``exc`` is one of ``module``'s exceptions, without importing it for commands that never did
     (a module never imported raised nothing)."""
     loaded = sys.modules.get(module)

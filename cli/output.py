@@ -41,6 +41,13 @@ def database_unavailable(exc: Exception) -> click.ClickException:
         "answers at PAYHOOKS_DATABASE_URL, or, under `payhooks up`, that `up` still runs")
 
 
+def schema_missing(exc: Exception) -> click.ClickException:
+    """The one line for a database that answers but has no payhooks tables, or older ones (exit 1)."""
+    return click.ClickException(
+        f"the database has no payhooks schema, or an older one ({type(getattr(exc, 'orig', None) or exc).__name__}): "
+        "run `payhooks db upgrade` against PAYHOOKS_DATABASE_URL")
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """``1 event``, ``2 events``, ``0 deliveries`` (pass the plural when it is not ``singular + "s"``)."""
     return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"

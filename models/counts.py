@@ -165,8 +165,10 @@ def index_bound(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.info[_INDEX_BOUND] = False
-        conn.execute(text("SELECT set_config('enable_seqscan', :seqscan, true), "
-                          "set_config('max_parallel_workers_per_gather', :workers, true)"), before._asdict())
+    # Only after success: a failed statement aborted the transaction, which takes the settings with it,
+    # and a statement now would replace the error that matters with InFailedSqlTransaction.
+    conn.execute(text("SELECT set_config('enable_seqscan', :seqscan, true), "
+                      "set_config('max_parallel_workers_per_gather', :workers, true)"), before._asdict())
 
 
 def final_changes(conn: Connection, counted: Counted = EVENTS) -> tuple[int | None, datetime | None]:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from cli.main import main
 from testkit.load import percentile
+from testkit.postgres import create_database, drop_database
 from tests.integration.ops_data import (
     insert_delivery,
     insert_event,
@@ -91,3 +94,15 @@ def test_stats_of_an_empty_database(run, engine) -> None:
     assert stats["deliveries"]["by_status"] == {}
     result = run("stats")
     assert result.exit_code == 0 and "no events stored yet" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["stats"], ["prune", "--older-than", "90d", "--dry-run"], ["events", "list"]])
+def test_a_database_without_the_schema_gets_one_line_naming_db_upgrade(server_url: str, tmp_path, args) -> None:
+    name, url = create_database(server_url, prefix="payhooks_unmigrated")
+    try:
+        result = CliRunner().invoke(main, args, env={"PAYHOOKS_DATABASE_URL": url, "PAYHOOKS_DATA_DIR": str(tmp_path)})
+    finally:
+        drop_database(server_url, name)
+    assert result.exit_code == 1, result.output
+    assert "the database has no payhooks schema, or an older one (UndefinedTable)" in result.stderr
+    assert "run `payhooks db upgrade`" in result.stderr and "Traceback" not in result.output
