@@ -42,10 +42,13 @@ def database_unavailable(exc: Exception) -> click.ClickException:
 
 
 def schema_missing(exc: Exception) -> click.ClickException:
-    """The one line for a database that answers but has no payhooks tables, or older ones (exit 1)."""
+    """The one line for a database that lacks a table or column a command reads (exit 1): never migrated,
+    or older than this payhooks. The database's own words stay in it, for the case where it is neither."""
+    orig = getattr(exc, "orig", None) or exc
+    said = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
     return click.ClickException(
-        f"the database has no payhooks schema, or an older one ({type(getattr(exc, 'orig', None) or exc).__name__}): "
-        "run `payhooks db upgrade` against PAYHOOKS_DATABASE_URL")
+        f"the database lacks what this command reads ({type(orig).__name__}: {said}): if it was never "
+        "migrated, or is older than this payhooks, run `payhooks db upgrade` against PAYHOOKS_DATABASE_URL")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
